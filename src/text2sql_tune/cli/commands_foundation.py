@@ -1,0 +1,3 @@
+"""Foundation commands: ``demo-db`` and ``sql``."""
+
+from __future__ import annotations

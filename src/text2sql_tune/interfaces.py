@@ -1,0 +1,464 @@
+"""The pluggable interfaces: generators, executors, filters, tuners, judges and text-to-SQL models.
+
+Each interface is an abstract base class with an async core (``a<name>``) and a sync twin
+(``<name>``) that runs it through :func:`text2sql_tune._sync.run_sync`. Implement the abstract
+methods of the async core; the sync twins come for free. Plain functions plug in through the
+``Function*`` adapters in :mod:`text2sql_tune.adapters`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ._sync import run_sync
+from .errors import (
+    SQLExecutionError,
+    SQLTimeoutError,
+    TooManyRowsError,
+    TuningError,
+    UnsafeSQLError,
+)
+from .models import (
+    ExecutionOutcome,
+    FilterDecision,
+    JudgeInput,
+    OutcomeStatus,
+    Prediction,
+    QAPair,
+    QueryResult,
+    TuningJob,
+    Verdict,
+)
+
+if TYPE_CHECKING:
+    from .safety import SQLGuard
+    from .schema import DatabaseSchema
+
+__all__ = [
+    "DatasetFilter",
+    "ExecutionLimits",
+    "Judge",
+    "QAGenerator",
+    "SQLExecutor",
+    "Text2SQLModel",
+    "Tuner",
+]
+
+
+class ExecutionLimits(BaseModel):
+    """Limits every executor enforces on the server side.
+
+    Attributes:
+        max_execution_time_s: Seconds a query may run before the engine stops it.
+        max_result_rows: Rows a result may have; more stops the query (``TooManyRowsError``).
+        max_memory_usage_bytes: Memory one query may use.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_execution_time_s: float = Field(default=30.0, gt=0)
+    max_result_rows: int = Field(default=10_000, gt=0)
+    max_memory_usage_bytes: int = Field(default=4 * 1024**3, gt=0)
+
+
+class QAGenerator(ABC):
+    """Produces question/SQL pairs.
+
+    Implement :meth:`agenerate` as an async generator that yields pairs as they are produced,
+    including rejected ones (``QAPair.rejected`` set) so callers can checkpoint and count them.
+    """
+
+    name: str = "generator"
+
+    @abstractmethod
+    def agenerate(self, n: int) -> AsyncIterator[QAPair]:
+        """Yield ``n`` pairs (usable or rejected) as they arrive.
+
+        Args:
+            n: How many generation attempts to make.
+        """
+
+    def generate(self, n: int) -> list[QAPair]:
+        """Sync twin of :meth:`agenerate`: return all ``n`` pairs as a list."""
+
+        async def collect() -> list[QAPair]:
+            return [pair async for pair in self.agenerate(n)]
+
+        return run_sync(collect())
+
+
+class SQLExecutor(ABC):
+    """Runs SQL on a database, safely and with limits.
+
+    Every query goes through the safety guard first (:class:`text2sql_tune.safety.SQLGuard`), which
+    refuses anything but one read-only statement and strips a trailing ``FORMAT`` clause. Subclasses
+    implement :meth:`_aexecute_checked` (run one already-checked statement with ``self.limits``
+    applied server-side) and, for dialects other than ClickHouse, :meth:`aget_schema`.
+
+    Args:
+        limits: Server-side limits (time, rows, memory).
+        guard: The safety guard; the default refuses everything unsafe in this executor's dialect.
+        concurrency: Queries run at once by :meth:`aexecute_many` and concurrent callers.
+    """
+
+    dialect: ClassVar[str] = "clickhouse"
+
+    def __init__(
+        self,
+        *,
+        limits: ExecutionLimits | None = None,
+        guard: SQLGuard | None = None,
+        concurrency: int = 4,
+    ) -> None:
+        from .safety import SQLGuard
+
+        if concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        self.limits = limits or ExecutionLimits()
+        self.guard = guard or SQLGuard(dialect=self.dialect)
+        self.concurrency = concurrency
+        self._semaphore: asyncio.Semaphore | None = None
+
+    @property
+    def name(self) -> str:
+        """A short description of the database, for logs and reports (no secrets)."""
+        return type(self).__name__
+
+    @abstractmethod
+    async def _aexecute_checked(self, sql: str) -> QueryResult:
+        """Run one statement that already passed the guard, with ``self.limits`` enforced.
+
+        Raises:
+            SQLExecutionError: The engine rejected the query (and its subclasses for timeouts and
+                row-cap overflows).
+        """
+
+    def _slot(self) -> asyncio.Semaphore:
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.concurrency)
+        return self._semaphore
+
+    async def aexecute(self, sql: str) -> QueryResult:
+        """Check ``sql`` with the guard and run it.
+
+        Args:
+            sql: One read-only statement; a trailing ``FORMAT ...`` clause is ignored.
+
+        Returns:
+            The typed result.
+
+        Raises:
+            UnsafeSQLError: The guard refused the statement (it never reached the engine).
+            SQLExecutionError: The engine rejected it; ``SQLTimeoutError`` / ``TooManyRowsError``
+                when a limit stopped it.
+        """
+        checked = self.guard.check(sql)
+        async with self._slot():
+            return await self._aexecute_checked(checked)
+
+    def execute(self, sql: str) -> QueryResult:
+        """Sync twin of :meth:`aexecute`."""
+        return run_sync(self.aexecute(sql))
+
+    async def atry_execute(
+        self, sql: str, *, min_rows: int = 1, max_rows: int | None = None
+    ) -> ExecutionOutcome:
+        """Run ``sql`` and classify how it went; never raises for SQL problems.
+
+        Args:
+            sql: The statement.
+            min_rows: Fewer result rows than this is ``empty``.
+            max_rows: More result rows than this is ``too_many_rows`` (default: the row cap).
+
+        Returns:
+            The outcome: ok / error / too_many_rows / empty / unsafe / timeout.
+        """
+        started = time.perf_counter()
+        try:
+            result = await self.aexecute(sql)
+        except UnsafeSQLError as exc:
+            return _failed(OutcomeStatus.UNSAFE, exc.reason, None, None, started)
+        except SQLTimeoutError as exc:
+            return _failed(OutcomeStatus.TIMEOUT, str(exc), exc.code, exc.name, started)
+        except TooManyRowsError as exc:
+            return _failed(OutcomeStatus.TOO_MANY_ROWS, str(exc), exc.code, exc.name, started)
+        except SQLExecutionError as exc:
+            return _failed(OutcomeStatus.ERROR, exc.message, exc.code, exc.name, started)
+        limit = self.limits.max_result_rows if max_rows is None else max_rows
+        if result.truncated or result.row_count > limit:
+            status = OutcomeStatus.TOO_MANY_ROWS
+        elif result.row_count < min_rows:
+            status = OutcomeStatus.EMPTY
+        else:
+            status = OutcomeStatus.OK
+        return ExecutionOutcome(
+            status=status, result=result, elapsed_s=time.perf_counter() - started
+        )
+
+    def try_execute(
+        self, sql: str, *, min_rows: int = 1, max_rows: int | None = None
+    ) -> ExecutionOutcome:
+        """Sync twin of :meth:`atry_execute`."""
+        return run_sync(self.atry_execute(sql, min_rows=min_rows, max_rows=max_rows))
+
+    async def aexecute_many(
+        self,
+        sqls: Sequence[str],
+        *,
+        min_rows: int = 1,
+        max_rows: int | None = None,
+        on_done: Callable[[int, ExecutionOutcome], None] | None = None,
+    ) -> list[ExecutionOutcome]:
+        """Run many statements concurrently (up to ``concurrency`` at once), keeping input order.
+
+        Args:
+            sqls: The statements.
+            min_rows: See :meth:`atry_execute`.
+            max_rows: See :meth:`atry_execute`.
+            on_done: Called with (index, outcome) as each finishes, e.g. to advance a progress bar.
+
+        Returns:
+            One outcome per statement, in input order.
+        """
+
+        async def one(index: int, sql: str) -> ExecutionOutcome:
+            outcome = await self.atry_execute(sql, min_rows=min_rows, max_rows=max_rows)
+            if on_done is not None:
+                on_done(index, outcome)
+            return outcome
+
+        return list(await asyncio.gather(*(one(i, s) for i, s in enumerate(sqls))))
+
+    def execute_many(
+        self,
+        sqls: Sequence[str],
+        *,
+        min_rows: int = 1,
+        max_rows: int | None = None,
+        on_done: Callable[[int, ExecutionOutcome], None] | None = None,
+    ) -> list[ExecutionOutcome]:
+        """Sync twin of :meth:`aexecute_many`."""
+        return run_sync(
+            self.aexecute_many(sqls, min_rows=min_rows, max_rows=max_rows, on_done=on_done)
+        )
+
+    async def aget_schema(self, databases: Sequence[str] | None = None) -> DatabaseSchema:
+        """Introspect tables, columns, types and comments (ClickHouse ``system`` tables).
+
+        Args:
+            databases: Databases to include; default all but the system ones.
+        """
+        from .schema import introspect_clickhouse
+
+        return await introspect_clickhouse(self._aexecute_checked, databases)
+
+    def get_schema(self, databases: Sequence[str] | None = None) -> DatabaseSchema:
+        """Sync twin of :meth:`aget_schema`."""
+        return run_sync(self.aget_schema(databases))
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
+        """Release connections; the executor cannot be used afterwards."""
+
+    def close(self) -> None:
+        """Sync twin of :meth:`aclose`."""
+        run_sync(self.aclose())
+
+    def __enter__(self) -> SQLExecutor:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> SQLExecutor:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def _failed(
+    status: OutcomeStatus, error: str, code: int | None, name: str | None, started: float
+) -> ExecutionOutcome:
+    return ExecutionOutcome(
+        status=status,
+        error=error,
+        error_code=code,
+        error_name=name,
+        elapsed_s=time.perf_counter() - started,
+    )
+
+
+class DatasetFilter(ABC):
+    """Decides which pairs stay in a dataset.
+
+    Implement :meth:`decide`: given the whole dataset (so filters can look across pairs, e.g. for
+    duplicates), return one :class:`FilterDecision` per pair, in input order.
+    """
+
+    name: str = "filter"
+
+    @abstractmethod
+    def decide(self, pairs: Sequence[QAPair]) -> list[FilterDecision]:
+        """Return one decision per pair, in input order."""
+
+    async def adecide(self, pairs: Sequence[QAPair]) -> list[FilterDecision]:
+        """Async twin of :meth:`decide` (runs it in a worker thread)."""
+        return await asyncio.to_thread(self.decide, pairs)
+
+    def keep(self, pairs: Sequence[QAPair]) -> list[QAPair]:
+        """Return only the pairs this filter keeps."""
+        decisions = self.decide(pairs)
+        return [p for p, d in zip(pairs, decisions, strict=True) if d.keep]
+
+
+class Text2SQLModel(ABC):
+    """Answers a question with SQL. Implement :meth:`apredict`."""
+
+    name: str = "model"
+
+    @abstractmethod
+    async def apredict(self, question: str) -> Prediction:
+        """Return the model's SQL for ``question`` (errors go in ``Prediction.error``)."""
+
+    def predict(self, question: str) -> Prediction:
+        """Sync twin of :meth:`apredict`."""
+        return run_sync(self.apredict(question))
+
+
+class Judge(ABC):
+    """Decides whether a predicted query answers the question like the reference.
+
+    Implement :meth:`ajudge`.
+    """
+
+    name: str = "judge"
+
+    @abstractmethod
+    async def ajudge(self, case: JudgeInput) -> Verdict:
+        """Return a verdict (``correct`` may be ``None`` when undecided)."""
+
+    def judge(self, case: JudgeInput) -> Verdict:
+        """Sync twin of :meth:`ajudge`."""
+        return run_sync(self.ajudge(case))
+
+
+class Tuner(ABC):
+    """Starts and follows tuning jobs at a provider.
+
+    Implement :meth:`astart` and :meth:`astatus` (and :meth:`acancel` where the provider allows);
+    :meth:`await_until_done` polls with backoff.
+    """
+
+    name: str = "tuner"
+
+    @abstractmethod
+    async def astart(
+        self, train: Sequence[QAPair], *, validation: Sequence[QAPair] | None = None
+    ) -> TuningJob:
+        """Upload the formatted data and start tuning; returns at once with the job."""
+
+    def start(
+        self, train: Sequence[QAPair], *, validation: Sequence[QAPair] | None = None
+    ) -> TuningJob:
+        """Sync twin of :meth:`astart`."""
+        return run_sync(self.astart(train, validation=validation))
+
+    @abstractmethod
+    async def astatus(self, job_id: str) -> TuningJob:
+        """Return the job's current state."""
+
+    def status(self, job_id: str) -> TuningJob:
+        """Sync twin of :meth:`astatus`."""
+        return run_sync(self.astatus(job_id))
+
+    async def acancel(self, job_id: str) -> TuningJob:
+        """Cancel the job (not every provider supports it)."""
+        raise TuningError(f"{type(self).__name__} cannot cancel jobs", job_id)
+
+    def cancel(self, job_id: str) -> TuningJob:
+        """Sync twin of :meth:`acancel`."""
+        return run_sync(self.acancel(job_id))
+
+    async def await_until_done(
+        self,
+        job_id: str,
+        *,
+        poll_interval_s: float = 30.0,
+        max_interval_s: float = 300.0,
+        timeout_s: float | None = None,
+        on_update: Callable[[TuningJob], Any] | None = None,
+    ) -> TuningJob:
+        """Poll until the job is completed, failed or cancelled.
+
+        The interval starts at ``poll_interval_s`` and grows by half after every unchanged status,
+        up to ``max_interval_s``.
+
+        Args:
+            job_id: The job.
+            poll_interval_s: First interval between polls.
+            max_interval_s: Longest interval between polls.
+            timeout_s: Give up after this many seconds (``TuningError``); ``None`` waits forever.
+            on_update: Called with the job after every poll (progress display).
+
+        Returns:
+            The job in its terminal state.
+
+        Raises:
+            TuningError: When the job failed or was cancelled, or the timeout passed.
+        """
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        interval = poll_interval_s
+        last_status = None
+        while True:
+            job = await self.astatus(job_id)
+            if on_update is not None:
+                on_update(job)
+            if job.status.terminal:
+                if job.status.value != "completed":
+                    reason = job.message or job.provider_status or job.status.value
+                    raise TuningError(f"tuning job ended {job.status.value}: {reason}", job_id)
+                return job
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TuningError(f"gave up waiting after {timeout_s} s", job_id)
+            if job.status == last_status:
+                interval = min(interval * 1.5, max_interval_s)
+            last_status = job.status
+            sleep_for = interval if deadline is None else min(interval, deadline - time.monotonic())
+            await asyncio.sleep(max(sleep_for, 0.0))
+
+    def wait_until_done(
+        self,
+        job_id: str,
+        *,
+        poll_interval_s: float = 30.0,
+        max_interval_s: float = 300.0,
+        timeout_s: float | None = None,
+        on_update: Callable[[TuningJob], Any] | None = None,
+    ) -> TuningJob:
+        """Sync twin of :meth:`await_until_done`."""
+        return run_sync(
+            self.await_until_done(
+                job_id,
+                poll_interval_s=poll_interval_s,
+                max_interval_s=max_interval_s,
+                timeout_s=timeout_s,
+                on_update=on_update,
+            )
+        )

@@ -1,0 +1,293 @@
+"""Database schema: tables, columns, descriptions and example values, rendered for prompts.
+
+A :class:`DatabaseSchema` comes from introspection (``SQLExecutor.aget_schema``), from Python or
+from a YAML/TOML file, and is annotated with descriptions and example values so that the generation
+and answering prompts read like the article's::
+
+    Table: ecommerce.users
+    Description: customers of the online shop
+    Fields:
+    - user_id (integer) - unique identifier of customer, for example, 1000004 or 3000004
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import DataError
+from .models import QueryResult
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
+__all__ = [
+    "Column",
+    "DatabaseSchema",
+    "Table",
+    "friendly_type",
+    "introspect_clickhouse",
+]
+
+_SYSTEM_DATABASES = ("system", "INFORMATION_SCHEMA", "information_schema")
+
+
+def friendly_type(clickhouse_type: str) -> str:
+    """Map a ClickHouse type to the plain word used in prompts (``UInt64`` -> ``integer``).
+
+    Args:
+        clickhouse_type: A ClickHouse type name such as ``Nullable(Float64)``.
+
+    Returns:
+        One of integer, float, decimal, string, date, datetime, boolean, uuid, array, map, tuple,
+        or the lower-cased type when unknown.
+    """
+    inner = clickhouse_type
+    for wrapper in ("Nullable", "LowCardinality", "SimpleAggregateFunction"):
+        match = re.fullmatch(rf"{wrapper}\((.*)\)", inner)
+        if match:
+            inner = match.group(1)
+    checks: list[tuple[str, str]] = [
+        (r"U?Int\d+", "integer"),
+        (r"Float\d+|BFloat16", "float"),
+        (r"Decimal.*", "decimal"),
+        (r"(Fixed)?String.*|Enum.*", "string"),
+        (r"Date32|Date", "date"),
+        (r"DateTime.*", "datetime"),
+        (r"Bool", "boolean"),
+        (r"UUID", "uuid"),
+        (r"Array\(.*", "array"),
+        (r"Map\(.*", "map"),
+        (r"Tuple\(.*", "tuple"),
+    ]
+    for pattern, word in checks:
+        if re.fullmatch(pattern, inner):
+            return word
+    return inner.lower()
+
+
+class Column(BaseModel):
+    """A column and what a model should know about it.
+
+    Attributes:
+        name: Column name.
+        type: ClickHouse type (e.g. ``UInt64``); rendered as a plain word in prompts.
+        description: What the column means.
+        examples: Example values shown as "for example, A or B".
+        comment: The column comment stored in the database (used when there is no description).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    type: str = "String"
+    description: str | None = None
+    examples: list[Any] = Field(default_factory=list)
+    comment: str | None = None
+
+    def to_prompt(self) -> str:
+        """Render the column as one prompt line."""
+        line = f"- {self.name} ({friendly_type(self.type)})"
+        text = self.description or self.comment
+        if text:
+            line += f" - {text}"
+        if self.examples:
+            shown = " or ".join(_example_text(v) for v in self.examples[:3])
+            line += f"{',' if text else ' -'} for example, {shown}"
+        return line
+
+
+def _example_text(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+class Table(BaseModel):
+    """A table with its columns.
+
+    Attributes:
+        database: Database name (``ecommerce``).
+        name: Table name (``users``).
+        description: What a row is.
+        columns: Columns in table order.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    database: str
+    name: str
+    description: str | None = None
+    columns: list[Column] = Field(default_factory=list)
+
+    @property
+    def full_name(self) -> str:
+        """``database.table``."""
+        return f"{self.database}.{self.name}"
+
+    def column(self, name: str) -> Column:
+        """Return the column called ``name`` (``KeyError`` when absent)."""
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(f"{self.full_name} has no column {name!r}")
+
+    def to_prompt(self) -> str:
+        """Render the table in the article's prompt style."""
+        lines = [f"Table: {self.full_name}"]
+        if self.description:
+            lines.append(f"Description: {self.description}")
+        lines.append("Fields:")
+        lines += [column.to_prompt() for column in self.columns]
+        return "\n".join(lines)
+
+
+class DatabaseSchema(BaseModel):
+    """All tables a model may query.
+
+    Attributes:
+        tables: The tables, in prompt order.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    tables: list[Table] = Field(default_factory=list)
+
+    @property
+    def databases(self) -> list[str]:
+        """Distinct database names, in table order."""
+        return list(dict.fromkeys(t.database for t in self.tables))
+
+    def table(self, full_name: str) -> Table:
+        """Return a table by ``database.table`` name (``KeyError`` when absent)."""
+        for table in self.tables:
+            if table.full_name == full_name:
+                return table
+        raise KeyError(f"no table {full_name!r} in the schema")
+
+    def to_prompt(self) -> str:
+        """Render every table, separated by blank lines."""
+        return "\n\n".join(table.to_prompt() for table in self.tables)
+
+    def annotate(self, annotations: Mapping[str, Any]) -> DatabaseSchema:
+        """Return a copy with descriptions and example values merged in.
+
+        Args:
+            annotations: ``{"db.table": {"description": ..., "columns": {"col": {"description":
+                ..., "examples": [...]}}}}``; a column value may also be a plain description
+                string. Unknown tables or columns raise ``DataError`` (likely typos).
+
+        Returns:
+            The annotated schema (this one is unchanged).
+        """
+        schema = self.model_copy(deep=True)
+        for full_name, table_notes in annotations.items():
+            try:
+                table = schema.table(full_name)
+            except KeyError as exc:
+                raise DataError(f"annotations name an unknown table {full_name!r}") from exc
+            if not isinstance(table_notes, Mapping):
+                raise DataError(f"annotations for {full_name!r} must be a mapping")
+            if table_notes.get("description") is not None:
+                table.description = str(table_notes["description"])
+            for column_name, notes in (table_notes.get("columns") or {}).items():
+                try:
+                    column = table.column(column_name)
+                except KeyError as exc:
+                    raise DataError(
+                        f"annotations name an unknown column {full_name}.{column_name}"
+                    ) from exc
+                if isinstance(notes, str):
+                    column.description = notes
+                    continue
+                if notes.get("description") is not None:
+                    column.description = str(notes["description"])
+                if notes.get("examples") is not None:
+                    column.examples = list(notes["examples"])
+        return schema
+
+    def annotate_from_file(self, path: str | Path) -> DatabaseSchema:
+        """Like :meth:`annotate`, reading the annotations from a YAML, TOML or JSON file."""
+        return self.annotate(_load_mapping(Path(path)))
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> DatabaseSchema:
+        """Read a whole schema (``{"tables": [...]}``) from a YAML, TOML or JSON file.
+
+        Raises:
+            DataError: The file is missing, unreadable or not a valid schema.
+        """
+        data = _load_mapping(Path(path))
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise DataError(f"{path}: not a valid schema: {exc}") from exc
+
+
+def _load_mapping(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc}") from exc
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        elif path.suffix == ".toml":
+            data = tomllib.loads(text)
+        else:
+            data = json.loads(text)
+    except Exception as exc:
+        raise DataError(f"{path}: cannot parse: {exc}") from exc
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+async def introspect_clickhouse(
+    run: Callable[[str], Awaitable[QueryResult]], databases: Sequence[str] | None = None
+) -> DatabaseSchema:
+    """Read tables, columns, types and comments from ClickHouse ``system`` tables.
+
+    Args:
+        run: Runs one trusted statement and returns its result (an executor's internal runner).
+        databases: Databases to include; default all except the system ones.
+
+    Returns:
+        The schema, tables ordered by database and name, columns by position.
+    """
+    if databases:
+        where = "database IN (" + ", ".join(_quote(d) for d in databases) + ")"
+    else:
+        where = "database NOT IN (" + ", ".join(_quote(d) for d in _SYSTEM_DATABASES) + ")"
+    tables = await run(
+        f"SELECT database, name, comment FROM system.tables WHERE {where} "
+        "AND NOT is_temporary ORDER BY database, name"
+    )
+    columns = await run(
+        f"SELECT database, table, name, type, comment FROM system.columns WHERE {where} "
+        "ORDER BY database, table, position"
+    )
+    by_table: dict[tuple[str, str], Table] = {}
+    for database, name, comment in tables.rows:
+        by_table[(database, name)] = Table(
+            database=database, name=name, description=comment or None
+        )
+    for database, table_name, name, type_, comment in columns.rows:
+        table = by_table.get((database, table_name))
+        if table is not None:
+            table.columns.append(Column(name=name, type=type_, comment=comment or None))
+    return DatabaseSchema(tables=list(by_table.values()))
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
