@@ -1,1 +1,53 @@
-"""executors."""
+"""Executors: run SQL safely on a database.
+
+- :class:`ChDBExecutor`: embedded ClickHouse (chDB), ``chdb:///path``.
+- :class:`ClickHouseExecutor`: a ClickHouse server over HTTP(S) through clickhouse-connect,
+  ``clickhouse://user:pw@host:8123/db`` / ``clickhouses://...`` (or chDB through its backend).
+- :func:`open_executor`: pick one from a URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConfigurationError
+from ..interfaces import SQLExecutor
+from .chdb import ChDBExecutor
+from .clickhouse import ClickHouseExecutor
+
+__all__ = ["ChDBExecutor", "ClickHouseExecutor", "open_executor"]
+
+SUPPORTED_SCHEMES = ("chdb://", "clickhouse://", "clickhouses://")
+
+
+def open_executor(url: str | None, **kwargs: Any) -> SQLExecutor:
+    """Open an executor for a database URL.
+
+    Args:
+        url: ``chdb:///abs/path`` or ``chdb://relative/path`` (embedded chDB),
+            ``clickhouse://user:pw@host:8123/db`` or ``clickhouses://...`` (a server over HTTP or
+            HTTPS). ``None`` opens the demo database in the user's cache folder.
+        **kwargs: Passed to the executor (``limits``, ``guard``, ``concurrency``, ...).
+
+    Returns:
+        A :class:`ChDBExecutor` or :class:`ClickHouseExecutor`.
+
+    Raises:
+        ConfigurationError: The scheme is not supported, or chDB already uses another path.
+    """
+    if url is None:
+        from ..demo import (  # type: ignore[import-not-found,unused-ignore]
+            default_database_url,
+        )
+
+        url = default_database_url()
+    scheme = url.split("://", 1)[0].lower() + "://" if "://" in url else ""
+    if scheme == "chdb://":
+        path = url[len("chdb://") :].split("?", 1)[0]
+        return ChDBExecutor(path or None, **kwargs)
+    if scheme in ("clickhouse://", "clickhouses://"):
+        return ClickHouseExecutor(url, **kwargs)
+    shown = url.split("@")[-1] if "@" in url else url
+    raise ConfigurationError(
+        f"unsupported database URL {shown!r}; supported schemes: {', '.join(SUPPORTED_SCHEMES)}"
+    )

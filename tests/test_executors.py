@@ -1,0 +1,327 @@
+"""ChDBExecutor and ClickHouseExecutor on real chDB (the shared test path) and a fake server."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fake_clickhouse import FakeClickHouse
+from text2sql_tune import (
+    ChDBExecutor,
+    ClickHouseExecutor,
+    ConfigurationError,
+    ExecutionLimits,
+    OutcomeStatus,
+    SQLExecutionError,
+    SQLGuard,
+    SQLTimeoutError,
+    TooManyRowsError,
+    UnsafeSQLError,
+    open_executor,
+    strip_format_clause,
+)
+
+DB = "t2s_test_exec"
+
+
+@pytest.fixture(scope="module")
+def shop(chdb_executor: ChDBExecutor) -> ChDBExecutor:
+    """A small table ``t2s_test_exec.orders`` (30 rows, 3 countries) on the shared path."""
+    chdb_executor.execute_admin(f"CREATE DATABASE IF NOT EXISTS {DB}")
+    chdb_executor.execute_admin(
+        f"CREATE OR REPLACE TABLE {DB}.orders (id UInt64, country String, amount Float64, "
+        "day Date, note Nullable(String)) ENGINE = MergeTree ORDER BY id"
+    )
+    chdb_executor.execute_admin(
+        f"INSERT INTO {DB}.orders SELECT number, ['UK', 'DE', 'FR'][number % 3 + 1], "
+        "number * 1.5, toDate('2024-01-01') + number, if(number % 2 = 0, NULL, 'x') "
+        "FROM numbers(30)"
+    )
+    return chdb_executor
+
+
+def test_typed_result_with_totals_and_format_clause_stripped(shop: ChDBExecutor) -> None:
+    result = shop.execute(
+        f"SELECT country, count() AS n, sum(amount) AS total FROM {DB}.orders "
+        "GROUP BY country WITH TOTALS ORDER BY country format TabSeparatedWithNames;"
+    )
+    assert result.sql.endswith("ORDER BY country")
+    assert result.columns == ["country", "n", "total"]
+    assert result.types == ["String", "UInt64", "Float64"]
+    assert result.rows == [["DE", 10, 217.5], ["FR", 10, 232.5], ["UK", 10, 202.5]]
+    assert result.totals is not None and result.totals[1:] == [30, 652.5]
+    assert result.row_count == 3
+    assert result.elapsed_s > 0
+    assert result.truncated is False
+
+
+def test_nullable_and_date_values(shop: ChDBExecutor) -> None:
+    result = shop.execute(f"SELECT id, day, note FROM {DB}.orders ORDER BY id LIMIT 2")
+    assert result.types == ["UInt64", "Date", "Nullable(String)"]
+    assert result.rows == [[0, "2024-01-01", None], [1, "2024-01-02", "x"]]
+    assert result.totals is None
+
+
+@pytest.mark.parametrize(
+    ("sql", "code", "name"),
+    [
+        (f"SELECT nope FROM {DB}.orders", 47, "UNKNOWN_IDENTIFIER"),
+        (f"SELECT nofunc(id) FROM {DB}.orders", 46, "UNKNOWN_FUNCTION"),
+        (f"SELECT * FROM {DB}.missing", 60, "UNKNOWN_TABLE"),
+        (f"SELECT country + 1 FROM {DB}.orders", 43, "ILLEGAL_TYPE_OF_ARGUMENT"),
+    ],
+)
+def test_engine_errors_are_mapped(shop: ChDBExecutor, sql: str, code: int, name: str) -> None:
+    with pytest.raises(SQLExecutionError) as info:
+        shop.execute(sql)
+    assert (info.value.code, info.value.name) == (code, name)
+    assert info.value.sql == sql
+    assert "DB::Exception" not in info.value.message
+    outcome = shop.try_execute(sql)
+    assert outcome.status is OutcomeStatus.ERROR
+    assert outcome.error_code == code
+
+
+class PassThroughGuard(SQLGuard):
+    """A guard that lets everything through (after stripping FORMAT): only the engine decides."""
+
+    def check(self, sql: str) -> str:
+        return strip_format_clause(sql)
+
+
+def test_syntax_errors(chdb_path: Path) -> None:
+    guarded = ChDBExecutor(chdb_path)
+    outcome = guarded.try_execute("SELECT 1 +")
+    assert outcome.status is OutcomeStatus.UNSAFE
+    assert outcome.error is not None and outcome.error.startswith("could not parse")
+    engine_only = ChDBExecutor(chdb_path, guard=PassThroughGuard())
+    with pytest.raises(SQLExecutionError) as info:
+        engine_only.execute("SELECT 1 +")
+    assert (info.value.code, info.value.name) == (62, "SYNTAX_ERROR")
+
+
+def test_timeout_stops_an_endless_query_and_the_session_stays_clean(chdb_path: Path) -> None:
+    executor = ChDBExecutor(
+        chdb_path, limits=ExecutionLimits(max_execution_time_s=1), concurrency=1
+    )
+    with pytest.raises(SQLTimeoutError) as info:
+        executor.execute("SELECT count() FROM numbers(1000000000000000)")
+    assert (info.value.code, info.value.name) == (159, "TIMEOUT_EXCEEDED")
+    # chDB 4.4 leaks a failed query's partial output into the next one; the executor drains it.
+    assert executor.execute("SELECT 'next' AS x").rows == [["next"]]
+
+
+def test_row_cap_refuses_large_results(chdb_path: Path) -> None:
+    executor = ChDBExecutor(chdb_path, limits=ExecutionLimits(max_result_rows=10), concurrency=1)
+    with pytest.raises(TooManyRowsError) as info:
+        executor.execute("SELECT number FROM numbers(100000)")
+    assert info.value.code == 396
+    assert executor.execute("SELECT 'next' AS x").rows == [["next"]]
+    outcome = executor.try_execute("SELECT number FROM numbers(100000)")
+    assert outcome.status is OutcomeStatus.TOO_MANY_ROWS
+    assert executor.execute("SELECT number FROM numbers(10)").row_count == 10
+
+
+async def test_execute_many_keeps_input_order(shop: ChDBExecutor) -> None:
+    sqls = [
+        f"SELECT {i} AS i, sleepy FROM {DB}.orders" if i == 3 else f"SELECT {i} AS i"
+        for i in range(12)
+    ]
+    sqls[5] = "DROP TABLE t2s_test_exec.orders"
+    done: list[int] = []
+    outcomes = await shop.aexecute_many(sqls, on_done=lambda i, _: done.append(i))
+    assert sorted(done) == list(range(12))
+    for i, outcome in enumerate(outcomes):
+        if i == 3:
+            assert outcome.status is OutcomeStatus.ERROR
+        elif i == 5:
+            assert outcome.status is OutcomeStatus.UNSAFE
+        else:
+            assert outcome.result is not None and outcome.result.rows == [[i]]
+    assert (await shop.aexecute(f"SELECT count() FROM {DB}.orders")).rows == [[30]]
+
+
+def test_guard_runs_before_the_engine_and_admin_bypasses_it(shop: ChDBExecutor) -> None:
+    with pytest.raises(UnsafeSQLError):
+        shop.execute(f"CREATE TABLE {DB}.other (x UInt8) ENGINE = Memory")
+    shop.execute_admin(f"CREATE TABLE IF NOT EXISTS {DB}.other (x UInt8) ENGINE = Memory")
+    schema = shop.get_schema([DB])
+    assert {t.name for t in schema.tables} >= {"orders", "other"}
+    orders = next(t for t in schema.tables if t.name == "orders")
+    assert [(c.name, c.type) for c in orders.columns][:2] == [
+        ("id", "UInt64"),
+        ("country", "String"),
+    ]
+
+
+def test_one_path_per_process(chdb_path: Path, tmp_path: Path) -> None:
+    same = ChDBExecutor(str(chdb_path) + "/")
+    assert same.path == chdb_path.resolve()
+    assert same.url == f"chdb://{chdb_path.resolve()}"
+    with pytest.raises(ConfigurationError, match="one data path per process"):
+        ChDBExecutor(tmp_path / "elsewhere")
+    with pytest.raises(ConfigurationError, match="one data path per process"):
+        ChDBExecutor()
+
+
+def test_temporary_database_is_removed_at_exit() -> None:
+    code = (
+        "from text2sql_tune import ChDBExecutor\n"
+        "ex = ChDBExecutor()\n"
+        "print(ex.path)\n"
+        "print(ex.execute('SELECT 40 + 2 AS x').rows[0][0])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    path, answer = done.stdout.split()
+    assert answer == "42"
+    assert not Path(path).exists()
+
+
+def test_open_executor_urls(chdb_path: Path) -> None:
+    executor = open_executor(f"chdb://{chdb_path}")
+    assert isinstance(executor, ChDBExecutor) and executor.path == chdb_path.resolve()
+    remote = open_executor("clickhouses://bob:hunter2@db.example.com/sales", concurrency=2)
+    assert isinstance(remote, ClickHouseExecutor)
+    assert remote.name == "clickhouses://bob@db.example.com:8443/sales"
+    assert remote.concurrency == 2
+    plain = open_executor("clickhouse://db.example.com")
+    assert plain.name == "clickhouse://db.example.com:8123/"
+    with pytest.raises(ConfigurationError, match="chdb://, clickhouse://, clickhouses://"):
+        open_executor("postgres://u:topsecret@h/db")
+    try:
+        open_executor("mysql://u:topsecret@h/db")
+    except ConfigurationError as exc:
+        assert "topsecret" not in str(exc)
+
+
+def test_relative_chdb_url_resolves_against_the_working_directory(
+    chdb_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(chdb_path.parent)
+    executor = open_executor(f"chdb://{chdb_path.name}")
+    assert isinstance(executor, ChDBExecutor) and executor.path == chdb_path.resolve()
+
+
+# --- ClickHouseExecutor through clickhouse-connect's chdb backend (same process, same path) ---
+
+
+@pytest.fixture(scope="module")
+def ch_chdb(shop: ChDBExecutor, chdb_path: Path) -> Iterator[ClickHouseExecutor]:
+    executor = ClickHouseExecutor(
+        f"chdb://{chdb_path}", limits=ExecutionLimits(max_execution_time_s=1, max_result_rows=50)
+    )
+    yield executor
+    executor.close()
+
+
+def test_clickhouse_connect_chdb_backend_results(ch_chdb: ClickHouseExecutor) -> None:
+    result = ch_chdb.execute(
+        f"SELECT country, count() AS n FROM {DB}.orders GROUP BY country WITH TOTALS "
+        "ORDER BY country FORMAT TabSeparatedWithNames"
+    )
+    assert result.columns == ["country", "n"]
+    assert result.types == ["String", "UInt64"]
+    assert result.rows == [["DE", 10], ["FR", 10], ["UK", 10]]
+    assert result.totals == ["", 30]
+
+
+def test_clickhouse_connect_chdb_backend_limits_and_errors(ch_chdb: ClickHouseExecutor) -> None:
+    with pytest.raises(TooManyRowsError):
+        ch_chdb.execute("SELECT number FROM numbers(100000)")
+    with pytest.raises(SQLTimeoutError):
+        ch_chdb.execute("SELECT count() FROM numbers(1000000000000000)")
+    with pytest.raises(SQLExecutionError) as info:
+        ch_chdb.execute(f"SELECT nope FROM {DB}.orders")
+    assert (info.value.code, info.value.name) == (47, "UNKNOWN_IDENTIFIER")
+    assert ch_chdb.execute("SELECT 'still fine' AS x").rows == [["still fine"]]
+
+
+def test_clickhouse_executor_accepts_a_client(chdb_path: Path, shop: ChDBExecutor) -> None:
+    import clickhouse_connect
+
+    client = clickhouse_connect.get_client(dsn=f"chdb://{chdb_path}")
+    executor = ClickHouseExecutor(client)
+    assert executor.execute(f"SELECT count() AS n FROM {DB}.orders").rows == [[30]]
+    executor.close()  # the caller's client stays open
+    assert client.query("SELECT 1").result_rows == [(1,)]
+
+
+# --- ClickHouseExecutor over HTTP against a fake server ---
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeClickHouse]:
+    server = FakeClickHouse().start()
+    yield server
+    server.stop()
+
+
+def test_http_sends_limits_and_auth_and_parses_json_compact(fake: FakeClickHouse) -> None:
+    limits = ExecutionLimits(
+        max_execution_time_s=7, max_result_rows=100, max_memory_usage_bytes=10**9
+    )
+    executor = ClickHouseExecutor(
+        f"clickhouse://alice:s3cr%40t@127.0.0.1:{fake.port}/shop", limits=limits
+    )
+    assert executor.name == f"clickhouse://alice@127.0.0.1:{fake.port}/shop"
+    assert "s3cr" not in repr(executor)
+    result = executor.execute("SELECT k, count() AS c FROM t GROUP BY k WITH TOTALS FORMAT JSON")
+    assert result.columns == ["k", "c"] and result.types == ["UInt8", "UInt64"]
+    assert result.rows == [[0, 3], [1, 2]] and result.totals == [0, 5]
+    (request,) = fake.queries()
+    assert request.query.startswith("SELECT k, count() AS c FROM t GROUP BY k WITH TOTALS")
+    assert "FORMAT JSON\n" not in request.query and request.query.rstrip().endswith("JSONCompact")
+    assert request.params["readonly"] == "1"
+    assert request.params["max_execution_time"] == "7"
+    assert request.params["max_result_rows"] == "100"
+    assert request.params["result_overflow_mode"] == "throw"
+    assert request.params["max_memory_usage"] == str(10**9)
+    assert request.params["database"] == "shop"
+    assert request.headers["Authorization"] == "Basic " + base64.b64encode(b"alice:s3cr@t").decode()
+    executor.close()
+
+
+def test_http_errors_are_mapped_without_the_password(fake: FakeClickHouse) -> None:
+    executor = ClickHouseExecutor(f"clickhouse://alice:hunter2@127.0.0.1:{fake.port}/shop")
+    with pytest.raises(SQLExecutionError) as info:
+        executor.execute("SELECT boom FROM t")
+    assert (info.value.code, info.value.name) == (47, "UNKNOWN_IDENTIFIER")
+    assert info.value.message == "Unknown expression identifier `boom`"
+    assert "hunter2" not in str(info.value)
+
+
+def test_http_row_cap_is_enforced_on_the_client_too(fake: FakeClickHouse) -> None:
+    fake.rows = [[i, 1] for i in range(9)]
+    executor = ClickHouseExecutor(
+        f"clickhouse://127.0.0.1:{fake.port}", limits=ExecutionLimits(max_result_rows=5)
+    )
+    outcome = executor.try_execute("SELECT k, c FROM t")
+    assert outcome.status is OutcomeStatus.TOO_MANY_ROWS
+    assert outcome.error_code == 396
+
+
+def test_http_unreachable_server_is_a_configuration_error() -> None:
+    executor = ClickHouseExecutor("clickhouse://u:pw-secret@127.0.0.1:9/db?connect_timeout=1")
+    with pytest.raises(ConfigurationError, match="cannot connect") as info:
+        executor.execute("SELECT 1")
+    assert "pw-secret" not in str(info.value)
+
+
+@pytest.mark.live
+def test_live_clickhouse_server() -> None:
+    import os
+
+    url = os.environ.get("TEXT2SQL_TUNE_CLICKHOUSE_URL")
+    if not url:
+        pytest.skip("set TEXT2SQL_TUNE_CLICKHOUSE_URL to a clickhouse:// URL")
+    executor = open_executor(url, limits=ExecutionLimits(max_execution_time_s=1))
+    assert executor.execute("SELECT 1 AS one").rows == [[1]]
+    with pytest.raises(SQLTimeoutError):
+        executor.execute("SELECT count() FROM numbers(1000000000000000)")
