@@ -8,12 +8,27 @@ the executor's trusted ``execute_admin``.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from text2sql_tune.demo import build_demo_database
 from text2sql_tune.executors import ChDBExecutor
+
+DEMO_TEST_SCALE = 0.02  # about 20,000 sessions and 1,200 customers: builds in well under a second
+DEMO_TEST_SEED = 42
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Keep the user's cache folder out of the test run (subprocesses inherit it too)."""
+    home = tmp_path_factory.mktemp("text2sql_tune_home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TEXT2SQL_TUNE_HOME", str(home))
+        patch.delenv("TEXT2SQL_TUNE_DATABASE", raising=False)
+        yield home
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +40,25 @@ def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def chdb_executor(chdb_path: Path) -> Iterator[ChDBExecutor]:
     """A ChDBExecutor on the shared path (default limits and guard)."""
+    executor = ChDBExecutor(chdb_path)
+    yield executor
+    executor.close()
+
+
+@pytest.fixture(scope="session")
+def demo_db_url(chdb_path: Path) -> str:
+    """The demo database built in ``chdb_path`` at a small scale, data up to today (UTC)."""
+    return build_demo_database(
+        chdb_path,
+        scale=DEMO_TEST_SCALE,
+        seed=DEMO_TEST_SEED,
+        end_date=dt.datetime.now(dt.timezone.utc).date(),
+    )
+
+
+@pytest.fixture(scope="session")
+def demo_executor(demo_db_url: str, chdb_path: Path) -> Iterator[ChDBExecutor]:
+    """A ChDBExecutor on the demo database (default limits and guard)."""
     executor = ChDBExecutor(chdb_path)
     yield executor
     executor.close()

@@ -46,7 +46,7 @@ def test_read_pairs_tsv_and_bad_line(tmp_path) -> None:
     assert read_pairs(tsv)[0].sql == "SELECT count() FROM t"
     bad = tmp_path / "bad.jsonl"
     bad.write_text('not json\n{"question": "a", "sql": "b"}\n')
-    with pytest.raises(DataError, match="bad.jsonl:1"):
+    with pytest.raises(DataError, match=r"bad\.jsonl:1"):
         read_pairs(bad)
 
 

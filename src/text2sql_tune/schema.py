@@ -50,11 +50,11 @@ def friendly_type(clickhouse_type: str) -> str:
         One of integer, float, decimal, string, date, datetime, boolean, uuid, array, map, tuple,
         or the lower-cased type when unknown.
     """
-    inner = clickhouse_type
-    for wrapper in ("Nullable", "LowCardinality", "SimpleAggregateFunction"):
-        match = re.fullmatch(rf"{wrapper}\((.*)\)", inner)
-        if match:
-            inner = match.group(1)
+    inner = clickhouse_type.strip()
+    # Wrappers nest in any order, e.g. LowCardinality(Nullable(String)).
+    wrapped = r"(?:Nullable|LowCardinality)\((.*)\)|SimpleAggregateFunction\([^,]+,(.*)\)"
+    while match := re.fullmatch(wrapped, inner):
+        inner = (match.group(1) or match.group(2)).strip()
     checks: list[tuple[str, str]] = [
         (r"U?Int\d+", "integer"),
         (r"Float\d+|BFloat16", "float"),
@@ -198,7 +198,10 @@ class DatabaseSchema(BaseModel):
                 raise DataError(f"annotations for {full_name!r} must be a mapping")
             if table_notes.get("description") is not None:
                 table.description = str(table_notes["description"])
-            for column_name, notes in (table_notes.get("columns") or {}).items():
+            column_notes = table_notes.get("columns") or {}
+            if not isinstance(column_notes, Mapping):
+                raise DataError(f"annotations for {full_name!r}: 'columns' must be a mapping")
+            for column_name, notes in column_notes.items():
                 try:
                     column = table.column(column_name)
                 except KeyError as exc:
@@ -208,10 +211,16 @@ class DatabaseSchema(BaseModel):
                 if isinstance(notes, str):
                     column.description = notes
                     continue
+                if not isinstance(notes, Mapping):
+                    raise DataError(
+                        f"annotations for {full_name}.{column_name} must be a description "
+                        "or a mapping with 'description' / 'examples'"
+                    )
                 if notes.get("description") is not None:
                     column.description = str(notes["description"])
-                if notes.get("examples") is not None:
-                    column.examples = list(notes["examples"])
+                examples = notes.get("examples")
+                if examples is not None:
+                    column.examples = list(examples) if isinstance(examples, list) else [examples]
         return schema
 
     def annotate_from_file(self, path: str | Path) -> DatabaseSchema:
@@ -238,11 +247,12 @@ def _load_mapping(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc}") from exc
     try:
-        if path.suffix in (".yaml", ".yml"):
+        suffix = path.suffix.lower()
+        if suffix in (".yaml", ".yml"):
             import yaml
 
             data = yaml.safe_load(text)
-        elif path.suffix == ".toml":
+        elif suffix == ".toml":
             data = tomllib.loads(text)
         else:
             data = json.loads(text)
