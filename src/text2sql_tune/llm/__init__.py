@@ -1,1 +1,28 @@
-"""llm."""
+"""LLM clients: an OpenAI-compatible chat client, prices and client-side rate limits."""
+
+from __future__ import annotations
+
+from .openai import (
+    DEFAULT_OPENAI_BASE_URL,
+    ChatResponse,
+    OpenAIChatClient,
+    RetryEvent,
+    ToolCall,
+    resolve_openai_credentials,
+)
+from .pricing import DEFAULT_PRICES, ModelPrice, PriceTable
+from .ratelimit import RateLimiter, parse_retry_after
+
+__all__ = [
+    "DEFAULT_OPENAI_BASE_URL",
+    "DEFAULT_PRICES",
+    "ChatResponse",
+    "ModelPrice",
+    "OpenAIChatClient",
+    "PriceTable",
+    "RateLimiter",
+    "RetryEvent",
+    "ToolCall",
+    "parse_retry_after",
+    "resolve_openai_credentials",
+]

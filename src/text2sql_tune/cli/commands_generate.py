@@ -1,0 +1,254 @@
+"""The ``generate`` command: make question/SQL pairs into a resumable JSONL checkpoint."""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from .._sync import run_sync
+from ..errors import ConfigurationError
+from ..interfaces import QAGenerator, SQLExecutor
+from ..models import QAPair, Usage
+from ..schema import DatabaseSchema
+from ._app import DatabaseOption, JsonOption, app, console, err_console, print_json
+
+__all__ = ["generate"]
+
+
+class GeneratorKind(str, Enum):
+    """The generators ``generate --generator`` offers."""
+
+    template = "template"
+    openai = "openai"
+
+
+class OutputMode(str, Enum):
+    """How the OpenAI generator asks for structured answers."""
+
+    tools = "tools"
+    json_schema = "json_schema"
+
+
+async def _schema_and_seeds(
+    executor: SQLExecutor,
+    database: str | None,
+    schema_notes: Path | None,
+    seed_examples: Path | None,
+) -> tuple[DatabaseSchema, list[QAPair], bool]:
+    from ..datasets import read_pairs
+    from ..demo import demo_schema, load_seed_examples
+
+    demo = demo_schema()
+    if database is None:
+        schema, is_demo = demo, True
+    else:
+        found = await executor.aget_schema()
+        demo_tables = {t.full_name for t in demo.tables}
+        # A demo database built elsewhere (demo-db --path) gets the annotated demo schema.
+        is_demo = demo_tables <= {t.full_name for t in found.tables}
+        schema = demo if is_demo else found
+    if schema_notes is not None:
+        schema = schema.annotate_from_file(schema_notes)
+    if seed_examples is not None:
+        seeds = read_pairs(seed_examples)
+    elif is_demo:
+        seeds = load_seed_examples()
+    else:
+        seeds = []
+    return schema, seeds, is_demo
+
+
+def _summary_table(summary: Any, usage: Usage, retries: int | None) -> Table:
+    table = Table(title="Generation summary", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("records in file", f"{summary.total_records} / {summary.requested}")
+    table.add_row("resumed from", str(summary.resumed_from))
+    table.add_row(
+        "generated now", f"{summary.generated} ({summary.ok} ok, {summary.rejected} rejected)"
+    )
+    if summary.elapsed_s > 0 and summary.generated:
+        table.add_row("pairs / s", f"{summary.generated / summary.elapsed_s:.1f}")
+    if retries is not None:  # an LLM generator ran
+        table.add_row("LLM calls", f"{usage.calls:,}")
+        tokens = f"{usage.prompt_tokens:,} / {usage.completion_tokens:,}"
+        table.add_row("prompt / completion tokens", tokens)
+        cost = "unknown (no price)" if usage.cost_usd is None else f"${usage.cost_usd:.4f}"
+        table.add_row("estimated cost", cost)
+        table.add_row("retries", f"{retries:,}")
+    for reason, count in sorted(summary.rejections.items(), key=lambda kv: -kv[1])[:5]:
+        table.add_row(f"rejected: {reason}", str(count))
+    return table
+
+
+@app.command()
+def generate(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="JSONL checkpoint; re-run to continue it.")
+    ] = Path("raw.jsonl"),
+    n: Annotated[int, typer.Option("--n", "-n", min=1, help="Records the file should hold.")] = 100,
+    generator_kind: Annotated[
+        GeneratorKind,
+        typer.Option("--generator", "-g", help="template: offline, from the schema; openai: LLM."),
+    ] = GeneratorKind.template,
+    database: DatabaseOption = None,
+    seed_examples: Annotated[
+        Path | None,
+        typer.Option(
+            "--seed-examples",
+            help="Few-shot examples (JSONL/JSON/TSV/CSV); default: the demo's for the demo DB.",
+        ),
+    ] = None,
+    schema_notes: Annotated[
+        Path | None,
+        typer.Option("--schema-notes", help="YAML/JSON/TOML descriptions and example values."),
+    ] = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="Model for --generator openai.")] = (
+        "gpt-4o"
+    ),
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", help="OpenAI-compatible API root (default OPENAI_BASE_URL)."),
+    ] = None,
+    api_key_env: Annotated[
+        str,
+        typer.Option("--api-key-env", help="Environment variable holding the API key."),
+    ] = "OPENAI_API_KEY",
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-c", min=1, help="HTTP requests in flight.")
+    ] = 8,
+    k: Annotated[int, typer.Option("--k", min=0, help="Seed examples shown per call.")] = 3,
+    temperature: Annotated[
+        float, typer.Option("--temperature", help="Sampling temperature.")
+    ] = 0.5,
+    mode: Annotated[
+        OutputMode, typer.Option("--mode", help="tools (tool call) or json_schema output.")
+    ] = OutputMode.tools,
+    requests_per_minute: Annotated[
+        float | None, typer.Option("--rpm", help="Client-side requests-per-minute limit.")
+    ] = None,
+    tokens_per_minute: Annotated[
+        float | None, typer.Option("--tpm", help="Client-side tokens-per-minute limit.")
+    ] = None,
+    prices: Annotated[
+        Path | None,
+        typer.Option(
+            "--prices",
+            help="JSON file mapping model names to (USD per 1M input, per 1M output) tokens.",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (examples, templates).")] = 0,
+    json_output: JsonOption = False,
+) -> None:
+    """Generate question/SQL pairs into a JSONL checkpoint that a re-run continues.
+
+    Every record (usable or rejected) is appended as it arrives; running the same command again
+    only generates what is missing, so nothing saved is paid for twice.
+    """
+    from ..executors import open_executor
+    from ..generators import OpenAIQAGenerator, TemplateQAGenerator, agenerate_to_file
+    from ..llm import OpenAIChatClient, PriceTable
+
+    client: OpenAIChatClient | None = None
+    if generator_kind is GeneratorKind.openai:
+        api_key = os.environ.get(api_key_env) or None
+        if api_key is None and api_key_env != "OPENAI_API_KEY":
+            raise ConfigurationError(f"--api-key-env {api_key_env}: that variable is not set")
+        client = OpenAIChatClient(
+            model,
+            api_key=api_key,
+            base_url=base_url,
+            concurrency=concurrency,
+            requests_per_minute=requests_per_minute,
+            tokens_per_minute=tokens_per_minute,
+            prices=PriceTable.from_file(prices) if prices else None,
+        )
+
+    with open_executor(database) as executor:
+
+        async def build() -> QAGenerator:
+            schema, seeds, _ = await _schema_and_seeds(
+                executor, database, schema_notes, seed_examples
+            )
+            if client is None:
+                return await TemplateQAGenerator.afrom_database(executor, schema, seed=seed)
+            if not seeds and k > 0:
+                raise ConfigurationError(
+                    "the openai generator needs few-shot examples: pass --seed-examples FILE "
+                    "(JSONL with question and sql) or --k 0"
+                )
+            return OpenAIQAGenerator(
+                client, schema, seeds, k=k, temperature=temperature, rng_seed=seed, mode=mode.value
+            )
+
+        generator = run_sync(build())
+
+    progress = Progress(
+        TextColumn("[bold]generate"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[stats]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=json_output,
+    )
+    counts = {"ok": 0, "rejected": 0}
+    usage = Usage()
+
+    def stats() -> str:
+        text = f"ok {counts['ok']} · failed {counts['rejected']}"
+        if client is not None:
+            text += f" · {usage.total_tokens:,} tok"
+            if usage.cost_usd is not None:
+                text += f" · ${usage.cost_usd:.4f}"
+        return text
+
+    from ..generators import read_checkpoint_state
+
+    already = read_checkpoint_state(output).records
+    with progress:
+        task = progress.add_task("generate", total=n, completed=min(already, n), stats=stats())
+
+        def on_record(pair: QAPair) -> None:
+            nonlocal usage
+            counts["ok" if pair.ok else "rejected"] += 1
+            if pair.usage is not None:
+                usage = usage + pair.usage
+            progress.update(task, advance=1, stats=stats())
+
+        try:
+            summary = run_sync(agenerate_to_file(generator, n, output, on_record=on_record))
+        except KeyboardInterrupt:
+            progress.stop()
+            err_console.print(
+                f"[yellow]interrupted:[/] {already + counts['ok'] + counts['rejected']} records "
+                f"are saved in {output}; run the same command again to continue."
+            )
+            raise typer.Exit(130) from None
+        finally:
+            if client is not None:
+                client.close()
+
+    if json_output:
+        data = summary.model_dump(mode="json")
+        if client is not None:
+            data["retries"] = client.retries
+        print_json(data)
+        return
+    retries = client.retries if client is not None else None
+    console.print(_summary_table(summary, summary.usage, retries))
+    console.print(f"saved to {output}")

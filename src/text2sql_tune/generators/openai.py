@@ -1,0 +1,296 @@
+"""Generate question/SQL pairs with an OpenAI-compatible LLM and a few seed examples.
+
+Each call shows the model the annotated schema (system prompt) and ``k`` random seed examples
+(few-shot), and asks for one new pair that is similar to the examples but different, returned
+through a tool call (default) or a JSON-schema structured answer. An unusable answer becomes a
+rejected record with a reason; it never stops the run. Only an authentication failure does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, Literal
+
+from ..errors import ConfigurationError, DataError, ProviderError
+from ..interfaces import QAGenerator
+from ..llm.openai import ChatResponse, OpenAIChatClient
+from ..models import QAPair, Usage
+from ..prompts import generation_system_prompt
+from ..schema import DatabaseSchema
+
+__all__ = [
+    "GENERATION_TOOL",
+    "GENERATION_TOOL_NAME",
+    "OpenAIQAGenerator",
+    "format_examples",
+    "generation_response_format",
+    "generation_user_prompt",
+]
+
+GENERATION_TOOL_NAME = "generate_question_and_answer"
+
+_FIELDS: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "comments": {
+            "type": "string",
+            "description": "1-2 sentences about the new question and query pair",
+        },
+        "question": {"type": "string", "description": "the new question"},
+        "sql_query": {
+            "type": "string",
+            "description": "the SQL query that answers the question",
+        },
+    },
+    "required": ["comments", "question", "sql_query"],
+    "additionalProperties": False,
+}
+
+GENERATION_TOOL: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": GENERATION_TOOL_NAME,
+        "description": "Returns the new question and the SQL query that answers it.",
+        "parameters": _FIELDS,
+        "strict": True,
+    },
+}
+"""The tool the model calls with its new pair (OpenAI function-tool format)."""
+
+_MAX_QUESTION_CHARS = 2_000
+_MAX_RAW_KEPT = 1_000
+
+
+def generation_response_format() -> dict[str, Any]:
+    """The JSON-schema ``response_format`` asking for ``{comments, question, sql_query}``."""
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": "question_and_answer", "strict": True, "schema": _FIELDS},
+    }
+
+
+def format_examples(examples: Sequence[QAPair]) -> str:
+    """Seed examples in the few-shot style: ``question: ..., sql_query: ...``, blank-line apart."""
+    return "\n\n".join(f"question: {p.question}, sql_query: {p.sql}" for p in examples)
+
+
+def generation_user_prompt(examples: Sequence[QAPair], *, dialect: str = "ClickHouse") -> str:
+    """The user message asking for one new pair like (but unlike) ``examples``."""
+    return (
+        "Look at the examples below. Write one new question and the "
+        f"{dialect} SQL query that answers it. The new pair should be similar in style to the "
+        "examples but must ask something different from each of them.\n\n"
+        "Examples of questions and the SQL queries that answer them:\n\n"
+        f"{format_examples(examples)}"
+    )
+
+
+class OpenAIQAGenerator(QAGenerator):
+    """Few-shot question/SQL generation with an OpenAI-compatible model.
+
+    Args:
+        client: The chat client (its model, base URL, retries and limits are used).
+        schema: The annotated schema shown in the system prompt.
+        seed_examples: Pairs to sample the few-shot examples from.
+        k: Examples per call (fewer when there are fewer seeds).
+        temperature: Sampling temperature.
+        concurrency: Attempts in progress at once; default twice the client's concurrency, so
+            HTTP slots stay busy while some attempts wait out a ``Retry-After``.
+        rng_seed: Seed for the example sampling (``None``: random).
+        max_sql_chars: Longer SQL (or a question over 2,000 characters) is rejected.
+        mode: ``"tools"`` (a forced tool call) or ``"json_schema"`` (structured output).
+        dialect: SQL dialect named in the prompts.
+        max_tokens: Longest answer per call.
+
+    Raises:
+        ConfigurationError: ``k`` is negative or ``mode`` is unknown.
+    """
+
+    def __init__(
+        self,
+        client: OpenAIChatClient,
+        schema: DatabaseSchema,
+        seed_examples: Sequence[QAPair],
+        *,
+        k: int = 3,
+        temperature: float = 0.5,
+        concurrency: int | None = None,
+        rng_seed: int | None = None,
+        max_sql_chars: int = 20_000,
+        mode: Literal["tools", "json_schema"] = "tools",
+        dialect: str = "ClickHouse",
+        max_tokens: int | None = 1_000,
+    ) -> None:
+        if k < 0:
+            raise ConfigurationError("k (examples per call) must be 0 or more")
+        if mode not in ("tools", "json_schema"):
+            raise ConfigurationError(f"unknown mode {mode!r}: use 'tools' or 'json_schema'")
+        self.client = client
+        self.schema = schema
+        self.seed_examples = [p for p in seed_examples if p.ok]
+        self.k = k
+        self.temperature = temperature
+        self.concurrency = concurrency or 2 * client.concurrency
+        self.max_sql_chars = max_sql_chars
+        self.mode = mode
+        self.dialect = dialect
+        self.max_tokens = max_tokens
+        self.system_prompt = generation_system_prompt(schema, dialect=dialect)
+        self.name = f"openai:{client.model}"
+        self._rng = random.Random(rng_seed)
+
+    def _sample(self) -> list[QAPair]:
+        count = min(self.k, len(self.seed_examples))
+        return self._rng.sample(self.seed_examples, count)
+
+    def messages(self, examples: Sequence[QAPair]) -> list[dict[str, str]]:
+        """The chat messages for one call with the given examples."""
+        return [
+            {"role": "system", "content": self.system_prompt},
+            {"role": "user", "content": generation_user_prompt(examples, dialect=self.dialect)},
+        ]
+
+    async def agenerate_one(self, examples: Sequence[QAPair] | None = None) -> QAPair:
+        """Make one call and turn the answer into a pair (rejected when unusable).
+
+        Args:
+            examples: The few-shot examples; default ``k`` random seed examples.
+
+        Raises:
+            ProviderError: Only for authentication / permission errors (HTTP 401 / 403), which
+                would fail every call; other provider errors become rejected records.
+        """
+        shown = list(examples) if examples is not None else self._sample()
+        questions = [p.question for p in shown]
+        kwargs: dict[str, Any] = {}
+        if self.mode == "tools":
+            kwargs = {"tools": [GENERATION_TOOL], "tool_choice": GENERATION_TOOL_NAME}
+        else:
+            kwargs = {"response_format": generation_response_format()}
+        try:
+            response = await self.client.achat(
+                self.messages(shown),
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+                **kwargs,
+            )
+        except ProviderError as exc:
+            if exc.status in (401, 403):
+                raise
+            return QAPair(
+                rejected=f"provider error after retries: {exc}",
+                source=self.name,
+                examples=questions,
+                usage=Usage(),
+            )
+        return self._to_pair(response, questions)
+
+    def _to_pair(self, response: ChatResponse, questions: list[str]) -> QAPair:
+        source = f"openai:{response.model}" if response.model else self.name
+        raw = ""
+        try:
+            fields, raw = self._fields(response)
+            pair = self._check(fields)
+        except DataError as exc:
+            metadata: dict[str, Any] = {"finish_reason": response.finish_reason}
+            if raw:
+                metadata["raw"] = raw[:_MAX_RAW_KEPT]
+            return QAPair(
+                rejected=str(exc),
+                source=source,
+                examples=questions,
+                usage=response.usage,
+                metadata=metadata,
+            )
+        return pair.model_copy(
+            update={"source": source, "examples": questions, "usage": response.usage}
+        )
+
+    def _fields(self, response: ChatResponse) -> tuple[dict[str, Any], str]:
+        if self.mode == "tools":
+            if not response.tool_calls:
+                text = (response.content or "").strip()
+                raise DataError(
+                    "the model answered without calling the tool"
+                    + (f": {text[:200]!r}" if text else "")
+                )
+            call = response.tool_calls[0]
+            if call.name != GENERATION_TOOL_NAME:
+                raise DataError(f"the model called an unknown tool {call.name!r}")
+            return call.parsed_arguments(), call.arguments
+        text = response.content or ""
+        if not text.strip():
+            raise DataError("the model's structured answer is empty")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"the structured answer is not valid JSON: {exc}") from exc
+        if not isinstance(value, dict):
+            raise DataError("the structured answer is not a JSON object")
+        return value, text
+
+    def _check(self, fields: Mapping[str, Any]) -> QAPair:
+        question = fields.get("question")
+        sql = fields.get("sql_query", fields.get("sql"))
+        comments = fields.get("comments")
+        for name, value in (("question", question), ("sql_query", sql)):
+            if value is None:
+                raise DataError(f"the answer has no {name!r}")
+            if not isinstance(value, str):
+                raise DataError(f"{name!r} is a {type(value).__name__}, not a string")
+            if not value.strip():
+                raise DataError(f"{name!r} is empty")
+        assert isinstance(question, str) and isinstance(sql, str)
+        if len(sql) > self.max_sql_chars:
+            raise DataError(f"'sql_query' is too long ({len(sql)} > {self.max_sql_chars} chars)")
+        if len(question) > _MAX_QUESTION_CHARS:
+            raise DataError(f"'question' is too long ({len(question)} > {_MAX_QUESTION_CHARS})")
+        if comments is not None and not isinstance(comments, str):
+            comments = json.dumps(comments)
+        if isinstance(comments, str) and len(comments) > _MAX_QUESTION_CHARS:
+            comments = comments[:_MAX_QUESTION_CHARS]
+        return QAPair(question=question.strip(), sql=sql.strip(), comments=comments or None)
+
+    async def agenerate(self, n: int) -> AsyncIterator[QAPair]:
+        """Yield ``n`` pairs (usable or rejected) in the order they arrive.
+
+        Up to ``concurrency`` attempts run at once. Closing the iterator early (or Ctrl-C)
+        cancels the attempts still in flight.
+
+        Raises:
+            ProviderError: On an authentication / permission error (HTTP 401 / 403).
+        """
+        if n <= 0:
+            return
+        pending: set[asyncio.Task[QAPair]] = set()
+        started = 0
+
+        def launch() -> None:
+            nonlocal started
+            # Examples are sampled here, in launch order, so a seeded run is reproducible.
+            pending.add(asyncio.ensure_future(self.agenerate_one(self._sample())))
+            started += 1
+
+        unread: list[asyncio.Task[QAPair]] = []
+        try:
+            while started < min(n, self.concurrency):
+                launch()
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                unread = list(done)
+                while unread:
+                    task = unread.pop()
+                    yield task.result()
+                    if started < n:
+                        launch()
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+            for task in unread:  # finished but never read: retrieve, so nothing is logged
+                if not task.cancelled():
+                    task.exception()

@@ -1,0 +1,378 @@
+"""The OpenAI-compatible chat client against the fake server and httpx.MockTransport."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from text2sql_tune import (
+    ChatResponse,
+    ConfigurationError,
+    DataError,
+    OpenAIChatClient,
+    PriceTable,
+    ProviderError,
+    RateLimitError,
+    ToolCall,
+    resolve_openai_credentials,
+)
+from text2sql_tune.llm import RateLimiter, RetryEvent, parse_retry_after
+from text2sql_tune.testing import FakeOpenAIServer, FakeReply, text_reply, tool_call_reply
+
+USER = [{"role": "user", "content": "How many sessions were there yesterday?"}]
+TOOL = {
+    "type": "function",
+    "function": {
+        "name": "answer",
+        "parameters": {
+            "type": "object",
+            "properties": {"question": {"type": "string"}, "sql_query": {"type": "string"}},
+            "required": ["question", "sql_query"],
+        },
+    },
+}
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer() as fake:
+        yield fake
+
+
+def make_client(server: FakeOpenAIServer, **kwargs: Any) -> OpenAIChatClient:
+    kwargs.setdefault("backoff_base_s", 0.01)
+    kwargs.setdefault("max_backoff_s", 0.05)
+    return OpenAIChatClient("gpt-4o-mini", base_url=server.url, **kwargs)
+
+
+# -- credentials ----------------------------------------------------------------------------
+
+
+def test_missing_key_for_official_api_is_an_actionable_configuration_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(ConfigurationError, match="OPENAI_API_KEY") as info:
+        OpenAIChatClient()
+    assert "api_key=" in str(info.value)
+
+
+def test_local_server_needs_no_key_and_sends_no_authorization(
+    server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with make_client(server) as client:
+        client.chat(USER)
+    assert "authorization" not in server.chat_requests[0].headers
+
+
+def test_key_from_environment_is_sent_as_bearer_and_never_shown(
+    server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env-secret")
+    server.api_key = "sk-env-secret"
+    caplog.set_level(logging.INFO, logger="text2sql_tune")
+    with make_client(server) as client:
+        client.chat(USER)
+        assert "sk-env-secret" not in repr(client)
+    assert server.chat_requests[0].headers["authorization"] == "Bearer sk-env-secret"
+    assert "sk-env-secret" not in caplog.text
+    assert any("status=200" in r.getMessage() for r in caplog.records)
+
+
+def test_resolve_credentials_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://localhost:9/v1/")
+    key, url = resolve_openai_credentials()
+    assert isinstance(key, SecretStr) and key.get_secret_value() == "sk-env"
+    assert url == "http://localhost:9/v1"
+    key, url = resolve_openai_credentials(SecretStr("sk-arg"), "https://api.openai.com/v1")
+    assert key is not None and key.get_secret_value() == "sk-arg"
+    monkeypatch.delenv("OPENAI_API_KEY")
+    assert resolve_openai_credentials(None, "http://127.0.0.1:1/v1")[0] is None
+
+
+def test_extra_headers_are_sent(server: FakeOpenAIServer) -> None:
+    with make_client(server, extra_headers={"api-key": "azure-style"}) as client:
+        client.chat(USER)
+    assert server.chat_requests[0].headers["api-key"] == "azure-style"
+
+
+# -- wire format ------------------------------------------------------------------------------
+
+
+def test_tool_call_round_trip_and_request_body(server: FakeOpenAIServer) -> None:
+    server.responder = lambda body, n: tool_call_reply(
+        "answer", {"question": "q?", "sql_query": "SELECT 1"}
+    )
+    with make_client(server) as client:
+        reply = client.chat(
+            USER, tools=[TOOL], tool_choice="answer", temperature=0.2, max_tokens=50
+        )
+    body = server.chat_requests[0].body
+    assert body["model"] == "gpt-4o-mini"
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "answer"}}
+    assert body["temperature"] == 0.2 and body["max_tokens"] == 50
+    assert body["tools"][0]["function"]["name"] == "answer"
+    assert isinstance(reply, ChatResponse)
+    assert reply.finish_reason == "tool_calls"
+    assert reply.tool_calls[0].name == "answer"
+    assert reply.tool_calls[0].parsed_arguments() == {"question": "q?", "sql_query": "SELECT 1"}
+    assert reply.raw["object"] == "chat.completion"
+
+
+def test_json_schema_response_format_is_passed_through(server: FakeOpenAIServer) -> None:
+    fmt = {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "x",
+            "schema": {"type": "object", "properties": {"question": {"type": "string"}}},
+        },
+    }
+    with make_client(server) as client:
+        reply = client.chat(USER, response_format=fmt)
+    assert server.chat_requests[0].body["response_format"] == fmt
+    assert json.loads(reply.content or "")["question"].startswith("What is")
+
+
+def test_reasoning_models_get_max_completion_tokens(server: FakeOpenAIServer) -> None:
+    with make_client(server) as client:
+        client.chat(USER, max_tokens=10, model="o3-mini")
+    body = server.chat_requests[0].body
+    assert body["model"] == "o3-mini" and body["max_completion_tokens"] == 10
+    assert "max_tokens" not in body
+
+
+def test_usage_and_cost_accumulate(server: FakeOpenAIServer) -> None:
+    server.responder = lambda body, n: FakeReply(
+        content="SELECT 1", prompt_tokens=1_000_000, completion_tokens=500_000
+    )
+    with make_client(server) as client:
+        first = client.chat(USER)
+        client.chat(USER)
+    assert first.usage.calls == 1 and first.usage.prompt_tokens == 1_000_000
+    assert first.usage.cost_usd == pytest.approx(0.15 + 0.30)
+    assert client.usage.calls == 2
+    assert client.usage.total_tokens == 3_000_000
+    assert client.usage.cost_usd == pytest.approx(0.90)
+
+
+def test_unknown_model_has_no_cost_and_user_prices_override(server: FakeOpenAIServer) -> None:
+    server.responder = lambda body, n: FakeReply(
+        content="x", prompt_tokens=2_000_000, completion_tokens=0
+    )
+    with OpenAIChatClient("my-llama", base_url=server.url) as client:
+        assert client.chat(USER).usage.cost_usd is None
+    prices = PriceTable({"my-llama": (0.5, 1.0)})
+    with OpenAIChatClient("my-llama", base_url=server.url, prices=prices) as client:
+        assert client.chat(USER).usage.cost_usd == pytest.approx(1.0)
+
+
+def test_price_table_lookup_rules(tmp_path: Any) -> None:
+    table = PriceTable()
+    assert table.cost("gpt-4o-2024-08-06", 1_000_000, 0) == pytest.approx(2.5)
+    assert table.cost("gpt-4o-mini-2024-07-18", 0, 1_000_000) == pytest.approx(0.6)
+    assert table.cost("ft:gpt-4o-mini-2024-07-18:org::abc", 10, 10) is None
+    assert "gpt-4o" in table and "nope" not in table
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({"local": [1, 2]}))
+    own = PriceTable.from_file(path, include_defaults=False)
+    assert own.models() == ["local"]
+    assert own.cost("local", 1_000_000, 1_000_000) == pytest.approx(3.0)
+    path.write_text("[1, 2]")
+    with pytest.raises(ConfigurationError):
+        PriceTable.from_file(path)
+
+
+def test_tool_call_arguments_parse_errors() -> None:
+    assert ToolCall(id="1", name="f", arguments='{"a": 1}').parsed_arguments() == {"a": 1}
+    with pytest.raises(DataError, match="not valid JSON"):
+        ToolCall(id="1", name="f", arguments='{"a": ').parsed_arguments()
+    with pytest.raises(DataError, match="not an object"):
+        ToolCall(id="1", name="f", arguments="[1, 2]").parsed_arguments()
+
+
+# -- retries and errors ---------------------------------------------------------------------------
+
+
+def test_429_with_retry_after_ms_is_retried_with_that_wait(server: FakeOpenAIServer) -> None:
+    events: list[RetryEvent] = []
+    server.fail_next(2, status=429, retry_after_ms=20)
+    with make_client(server, on_retry=events.append) as client:
+        reply = client.chat(USER)
+    assert reply.content and reply.attempts == 3
+    assert server.chat_calls == 3 and client.retries == 2
+    assert [e.status for e in events] == [429, 429]
+    assert all(e.from_retry_after and 0.02 <= e.wait_s <= 0.022 for e in events)
+
+
+def test_retry_after_seconds_header_is_honoured(server: FakeOpenAIServer) -> None:
+    events: list[RetryEvent] = []
+    server.fail_next(1, status=429, retry_after="0.05")
+    with make_client(server, on_retry=events.append) as client:
+        client.chat(USER)
+    assert events[0].from_retry_after and events[0].wait_s >= 0.05
+
+
+def test_5xx_is_retried_with_backoff(server: FakeOpenAIServer) -> None:
+    events: list[RetryEvent] = []
+    server.fail_next(1, status=500)
+    server.fail_next(1, status=503)
+    with make_client(server, on_retry=events.append) as client:
+        assert client.chat(USER).attempts == 3
+    assert [e.status for e in events] == [500, 503]
+    assert not any(e.from_retry_after for e in events)
+
+
+def test_persistent_429_raises_rate_limit_error(server: FakeOpenAIServer) -> None:
+    server.fail_next(10, status=429, retry_after_ms=1)
+    with make_client(server, max_retries=2) as client, pytest.raises(RateLimitError) as info:
+        client.chat(USER)
+    assert info.value.status == 429 and server.chat_calls == 3
+    assert "Rate limit" in info.value.body
+
+
+def test_client_errors_are_not_retried(server: FakeOpenAIServer) -> None:
+    server.fail_next(1, status=400, message="bad 'messages'")
+    with make_client(server) as client, pytest.raises(ProviderError) as info:
+        client.chat(USER)
+    assert info.value.status == 400 and info.value.provider == "openai"
+    assert "bad 'messages'" in str(info.value)
+    assert not isinstance(info.value, RateLimitError)
+    assert server.chat_calls == 1
+
+
+def test_wrong_key_is_a_401_provider_error(server: FakeOpenAIServer) -> None:
+    server.api_key = "right"
+    client = OpenAIChatClient("m", base_url=server.url, api_key="wrong")
+    with client, pytest.raises(ProviderError) as info:
+        client.chat(USER)
+    assert info.value.status == 401 and "wrong" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"<html>bad gateway</html>", b'{"choices": []}', b'{"choices": [{"message": 3}]}', b"[1]"],
+)
+def test_garbage_bodies_become_provider_errors(server: FakeOpenAIServer, body: bytes) -> None:
+    server.garbage_next(1, body=body)
+    with make_client(server) as client, pytest.raises(ProviderError) as info:
+        client.chat(USER)
+    assert info.value.status == 200 and "not a chat completion" in info.value.body
+
+
+def test_slow_answer_times_out_and_is_retried(server: FakeOpenAIServer) -> None:
+    events: list[RetryEvent] = []
+    server.slow_next(1, delay_s=1.0)
+    with make_client(server, timeout_s=0.2, on_retry=events.append) as client:
+        assert client.chat(USER).attempts == 2
+    assert events[0].status is None and "timed out" in events[0].reason
+
+
+def test_dropped_connection_is_retried(server: FakeOpenAIServer) -> None:
+    server.disconnect_next(1)
+    with make_client(server) as client:
+        assert client.chat(USER).attempts == 2
+
+
+def test_timeouts_after_all_retries_raise_provider_error_without_status(
+    server: FakeOpenAIServer,
+) -> None:
+    server.slow_next(3, delay_s=0.6)
+    client = make_client(server, timeout_s=0.1, max_retries=1)
+    with client, pytest.raises(ProviderError) as info:
+        client.chat(USER)
+    assert info.value.status is None
+
+
+# -- concurrency and rate limits --------------------------------------------------------------
+
+
+async def test_concurrency_limit_caps_requests_in_flight() -> None:
+    in_flight = 0
+    peak = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        body = {
+            "model": "m",
+            "choices": [{"message": {"role": "assistant", "content": "ok"}}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1},
+        }
+        return httpx.Response(200, json=body)
+
+    client = OpenAIChatClient(
+        "m", base_url="http://fake/v1", concurrency=3, transport=httpx.MockTransport(handler)
+    )
+    async with client:
+        replies = await asyncio.gather(*(client.achat(USER) for _ in range(12)))
+    assert len(replies) == 12 and peak == 3
+    assert client.usage.calls == 12
+
+
+def test_rate_limiter_spaces_requests_and_tokens() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    limiter = RateLimiter(
+        requests_per_minute=60, tokens_per_minute=6000, clock=lambda: now[0], sleep=fake_sleep
+    )
+    # 1 request/s with a burst of one: the first goes at once, the next ones queue 1 s apart.
+    assert limiter.reserve(0) == 0.0
+    assert limiter.reserve(0) == pytest.approx(1.0)
+    assert limiter.reserve(0) == pytest.approx(2.0)
+    now[0] = 10.0
+    # 100 tokens/s: a 300-token call goes at once (debt), the next waits for the debt to clear.
+    assert limiter.reserve(300) == 0.0
+    assert limiter.reserve(100) == pytest.approx(3.0)
+    limiter.correct(estimated_tokens=300, actual_tokens=100)  # the first call used fewer
+    assert asyncio.run(limiter.acquire(0)) > 0 and slept
+
+
+def test_parse_retry_after_forms() -> None:
+    assert parse_retry_after({"Retry-After": "3"}) == 3.0
+    assert parse_retry_after({"retry-after-ms": "250", "Retry-After": "9"}) == 0.25
+    assert parse_retry_after({}) is None
+    assert parse_retry_after({"Retry-After": "soon"}) is None
+    now = datetime(2025, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+    later = (now + timedelta(seconds=30)).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    assert parse_retry_after({"Retry-After": later}, now=now) == pytest.approx(30.0)
+    assert parse_retry_after({"Retry-After": "-5"}) == 0.0
+
+
+def test_sync_twin_and_async_loop_both_work(server: FakeOpenAIServer) -> None:
+    client = make_client(server)
+    assert client.chat(USER).content
+
+    async def use() -> str | None:
+        return (await client.achat(USER)).content
+
+    assert asyncio.run(use())
+    client.close()
+    assert server.answered == 2
+
+
+def test_fake_server_logs_requests_and_serves_models(server: FakeOpenAIServer) -> None:
+    server.responder = lambda body, n: text_reply(f"answer {n}")
+    with make_client(server) as client:
+        assert client.chat(USER).content == "answer 1"
+    response = httpx.get(server.url + "/models")
+    assert response.json()["data"][0]["id"] == "fake-model"
+    assert [r.path for r in server.requests] == ["/v1/chat/completions", "/v1/models"]
+    assert httpx.post(server.url + "/nope").status_code == 404
