@@ -1,1 +1,26 @@
-"""tuners."""
+"""Tuners: start and follow fine-tuning jobs at Lamini or OpenAI.
+
+Each is a :class:`~text2sql_tune.interfaces.Tuner`: ``start(pairs)`` formats and uploads the data
+and returns a :class:`~text2sql_tune.models.TuningJob` at once; ``status``, ``cancel`` and
+``wait_until_done`` follow it; ``model_for(job)`` gives the tuned
+:class:`~text2sql_tune.interfaces.Text2SQLModel`.
+"""
+
+from __future__ import annotations
+
+from ._lamini_sdk import DEFAULT_LAMINI_BASE_MODEL, resolve_lamini_credentials
+from .lamini import DEFAULT_FINETUNE_ARGS, LaminiTuner, lamini_status, validate_lamini_records
+from .openai import DEFAULT_OPENAI_BASE_MODEL, OpenAITuner, openai_status, validate_chat_records
+
+__all__ = [
+    "DEFAULT_FINETUNE_ARGS",
+    "DEFAULT_LAMINI_BASE_MODEL",
+    "DEFAULT_OPENAI_BASE_MODEL",
+    "LaminiTuner",
+    "OpenAITuner",
+    "lamini_status",
+    "openai_status",
+    "resolve_lamini_credentials",
+    "validate_chat_records",
+    "validate_lamini_records",
+]

@@ -1,0 +1,425 @@
+"""Tuning commands: ``tune`` (start a job), ``tune status``, ``tune wait``, ``tune cancel``.
+
+``tune --tuner lamini --data FILE`` uploads the data, starts a job and writes a small job file
+(provider, job id, API URL, system prompt; never the key) so that ``tune status``, ``wait`` and
+``cancel`` can be given either the job file or a bare job id (``ftjob-...`` ids are OpenAI's,
+others Lamini's unless ``--tuner`` says otherwise).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from .._sync import run_sync
+from ..datasets import iter_records
+from ..errors import ConfigurationError, DataError
+from ..interfaces import Tuner
+from ..models import QAPair, TuningJob
+from ..schema import DatabaseSchema
+from ._app import DatabaseOption, JsonOption, app, console, print_json
+
+__all__ = ["tune_app"]
+
+tune_app = typer.Typer(
+    name="tune",
+    help="Tune a model on your clean pairs (Lamini or OpenAI) and follow the job.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+app.add_typer(tune_app)
+
+_NOT_NEEDED = "(the system prompt is not needed to follow a job)"
+
+
+class TunerKind(str, Enum):
+    """The tuners ``tune --tuner`` offers."""
+
+    lamini = "lamini"
+    openai = "openai"
+
+
+TunerOption = Annotated[
+    TunerKind | None,
+    typer.Option("--tuner", "-t", help="Provider; default: from the job file or the job id."),
+]
+ApiUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--api-url",
+        help="Lamini API URL or OpenAI base URL (default: LAMINI_API_URL / OPENAI_BASE_URL, "
+        "Lamini's config file, or the public API).",
+    ),
+]
+
+
+def _parse_args(values: list[str]) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigurationError(f"--arg expects KEY=VALUE, got {item!r}")
+        try:
+            args[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            args[key] = raw
+    return args
+
+
+def _schema(database: str | None, schema_file: Path | None, annotations: Path | None) -> Any:
+    if schema_file is not None:
+        schema = DatabaseSchema.from_file(schema_file)
+    elif database is not None:
+        from ..executors import open_executor
+
+        with open_executor(database) as executor:
+            schema = executor.get_schema()
+    else:
+        from ..demo import demo_schema
+
+        schema = demo_schema()
+    if annotations is not None:
+        schema = schema.annotate_from_file(annotations)
+    return schema
+
+
+def _read_data(path: Path) -> tuple[str, list[dict[str, Any]]]:
+    """Read ``--data``: ``("lamini" | "openai" | "pairs", records)`` by the first record's keys."""
+    records = list(iter_records(path))
+    if not records:
+        raise DataError(f"{path}: no records: nothing to tune on")
+    first = records[0]
+    if "messages" in first:
+        return "openai", records
+    if "input" in first or "output" in first:
+        return "lamini", records
+    return "pairs", records
+
+
+def _make_tuner(
+    kind: TunerKind,
+    system_prompt: str,
+    *,
+    base_model: str | None = None,
+    api_url: str | None = None,
+    finetune_args: dict[str, Any] | None = None,
+    hyperparameters: dict[str, Any] | None = None,
+    custom_name: str | None = None,
+) -> Tuner:
+    if kind is TunerKind.lamini:
+        from ..tuners.lamini import LaminiTuner
+
+        options: dict[str, Any] = {"api_url": api_url, "finetune_args": finetune_args}
+        if base_model:
+            options["base_model"] = base_model
+        return LaminiTuner(system_prompt, custom_model_name=custom_name, **options)
+    from ..tuners.openai import OpenAITuner
+
+    openai_options: dict[str, Any] = {"base_url": api_url, "hyperparameters": hyperparameters}
+    if base_model:
+        openai_options["base_model"] = base_model
+    return OpenAITuner(system_prompt, suffix=custom_name, **openai_options)
+
+
+def _job_dict(job: TuningJob) -> dict[str, Any]:
+    return job.model_dump(mode="json", exclude={"raw"})
+
+
+def _show(job: TuningJob, as_json: bool) -> None:
+    if as_json:
+        print_json(_job_dict(job))
+        return
+    table = Table(title=f"{job.provider} tuning job {job.job_id}", show_header=False)
+    table.add_row("status", f"{job.status.value} ({job.provider_status})")
+    table.add_row("base model", job.base_model or "-")
+    table.add_row("tuned model", job.model_name or "-")
+    if job.dataset_id:
+        table.add_row("dataset", job.dataset_id)
+    if job.message:
+        table.add_row("message", job.message)
+    console.print(table)
+
+
+def _write_job_file(path: Path, job: TuningJob, api_url: str, system_prompt: str) -> None:
+    data = {**_job_dict(job), "api_url": api_url, "system_prompt": system_prompt}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _resolve_job(
+    job: str, tuner: TunerKind | None, api_url: str | None
+) -> tuple[str, TunerKind, str | None, str]:
+    """``(job_id, provider, api_url, system_prompt)`` from a job file or a bare id."""
+    path = Path(job)
+    if job.endswith(".json") or path.is_file():
+        if not path.is_file():
+            raise DataError(f"{path}: no such job file")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            job_id = str(data["job_id"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DataError(f"{path}: not a job file written by 'text2sql-tune tune'") from exc
+        kind = tuner or TunerKind(data.get("provider", "lamini"))
+        return (
+            job_id,
+            kind,
+            api_url or data.get("api_url"),
+            data.get("system_prompt") or _NOT_NEEDED,
+        )
+    kind = tuner or (TunerKind.openai if job.startswith("ftjob-") else TunerKind.lamini)
+    return job, kind, api_url, _NOT_NEEDED
+
+
+def _tuner_for(job: str, tuner: TunerKind | None, api_url: str | None) -> tuple[str, Tuner]:
+    job_id, kind, url, system_prompt = _resolve_job(job, tuner, api_url)
+    return job_id, _make_tuner(kind, system_prompt, api_url=url)
+
+
+@tune_app.callback()
+def tune(
+    ctx: typer.Context,
+    tuner: Annotated[
+        TunerKind, typer.Option("--tuner", "-t", help="Where to tune.")
+    ] = TunerKind.lamini,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Clean pairs (JSONL/JSON/TSV/CSV; formatted here with the answering prompt) or "
+            "a file already exported for the tuner (Lamini input/output or OpenAI messages), "
+            "uploaded as is.",
+        ),
+    ] = None,
+    base_model: Annotated[
+        str | None,
+        typer.Option(
+            "--base-model",
+            help="Model to tune (default meta-llama/Meta-Llama-3.1-8B-Instruct on Lamini, "
+            "gpt-4o-mini-2024-07-18 on OpenAI).",
+        ),
+    ] = None,
+    max_steps: Annotated[
+        int | None, typer.Option("--max-steps", help="Lamini: training steps (default 50).")
+    ] = None,
+    learning_rate: Annotated[
+        float | None,
+        typer.Option("--learning-rate", help="Lamini: learning rate (default 1e-4)."),
+    ] = None,
+    arg: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--arg",
+            help="Lamini: extra finetune_args as KEY=VALUE (JSON values), e.g. "
+            "--arg r_value=32 --arg index_k=2 for Memory Tuning. Repeatable.",
+        ),
+    ] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="OpenAI: n_epochs.")] = None,
+    lr_multiplier: Annotated[
+        float | None,
+        typer.Option("--lr-multiplier", help="OpenAI: learning_rate_multiplier."),
+    ] = None,
+    validation: Annotated[
+        Path | None,
+        typer.Option("--validation", help="OpenAI: validation pairs or chat records."),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Lamini custom model name / OpenAI model suffix."),
+    ] = None,
+    database: DatabaseOption = None,
+    schema_file: Annotated[
+        Path | None,
+        typer.Option("--schema", help="Schema file (YAML/TOML/JSON) for the prompt of pairs."),
+    ] = None,
+    annotations: Annotated[
+        Path | None,
+        typer.Option("--annotations", help="Descriptions and example values for the schema."),
+    ] = None,
+    api_url: ApiUrlOption = None,
+    job_file: Annotated[
+        Path, typer.Option("--job-file", help="Where to write the started job's details.")
+    ] = Path("tuning-job.json"),
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until the job ends.")] = False,
+    poll_interval: Annotated[
+        float, typer.Option("--poll-interval", help="Seconds between first polls (--wait).")
+    ] = 30.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Start a tuning job: tune --tuner lamini|openai --data FILE [options]."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if data is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+    lamini_only = {"--max-steps": max_steps, "--learning-rate": learning_rate, "--arg": arg}
+    openai_only = {"--epochs": epochs, "--lr-multiplier": lr_multiplier, "--validation": validation}
+    wrong = lamini_only if tuner is TunerKind.openai else openai_only
+    misplaced = [flag for flag, value in wrong.items() if value]
+    if misplaced:
+        raise ConfigurationError(f"{', '.join(misplaced)} do not apply to --tuner {tuner.value}")
+
+    finetune_args = _parse_args(arg or [])
+    if max_steps is not None:
+        finetune_args["max_steps"] = max_steps
+    if learning_rate is not None:
+        finetune_args["learning_rate"] = learning_rate
+    hyperparameters: dict[str, Any] = {}
+    if epochs is not None:
+        hyperparameters["n_epochs"] = epochs
+    if lr_multiplier is not None:
+        hyperparameters["learning_rate_multiplier"] = lr_multiplier
+
+    kind, records = _read_data(data)
+    if kind not in ("pairs", tuner.value):
+        raise DataError(f"{data} is formatted for {kind}, not for --tuner {tuner.value}")
+    if kind == "pairs":
+        from ..prompts import answering_system_prompt
+
+        system_prompt = answering_system_prompt(_schema(database, schema_file, annotations))
+    else:
+        system_prompt = _NOT_NEEDED
+    tuning = _make_tuner(
+        tuner,
+        system_prompt,
+        base_model=base_model,
+        api_url=api_url,
+        finetune_args=finetune_args,
+        hyperparameters=hyperparameters,
+        custom_name=name,
+    )
+    job = run_sync(_start(tuning, kind, data, records, validation))
+    url = str(getattr(tuning, "api_url", None) or getattr(tuning, "base_url", ""))
+    _write_job_file(job_file, job, url, system_prompt)
+    if not as_json:
+        console.print(f"started {job.provider} job [bold]{job.job_id}[/]; details in {job_file}")
+    if wait:
+        job = _wait(tuning, job.job_id, poll_interval, 300.0, None, quiet=as_json)
+        _write_job_file(job_file, job, url, system_prompt)
+    _show(job, as_json)
+
+
+async def _start(
+    tuner: Tuner,
+    kind: str,
+    data: Path,
+    records: list[dict[str, Any]],
+    validation: Path | None,
+) -> TuningJob:
+    from ..tuners.lamini import LaminiTuner
+    from ..tuners.openai import OpenAITuner
+
+    if kind == "pairs":
+        pairs = _as_pairs(data, records)
+        extra = _as_pairs(validation, list(iter_records(validation))) if validation else None
+        return await tuner.astart(pairs, validation=extra)
+    if isinstance(tuner, LaminiTuner):
+        return await tuner.astart_records(records)
+    assert isinstance(tuner, OpenAITuner)
+    extra_records = list(iter_records(validation)) if validation else None
+    if extra_records and "messages" not in extra_records[0]:
+        extra_records = tuner.records(_as_pairs(validation, extra_records))
+    return await tuner.astart_records(records, extra_records)
+
+
+def _as_pairs(path: Path | None, records: list[dict[str, Any]]) -> list[QAPair]:
+    from pydantic import ValidationError
+
+    pairs = []
+    for number, record in enumerate(records, start=1):
+        try:
+            pairs.append(QAPair.model_validate(record))
+        except ValidationError as exc:
+            raise DataError(f"{path}: record {number} is not a question/sql pair: {exc}") from exc
+    return pairs
+
+
+def _wait(
+    tuner: Tuner,
+    job_id: str,
+    poll_interval: float,
+    max_interval: float,
+    timeout: float | None,
+    *,
+    quiet: bool,
+) -> TuningJob:
+    started = time.monotonic()
+    spinner = console.status(f"waiting for job {job_id} ...", spinner="dots")
+    with contextlib.nullcontext() if quiet else spinner:
+
+        def update(job: TuningJob) -> None:
+            if quiet:
+                return
+            elapsed = int(time.monotonic() - started)
+            text = (
+                f"job {job.job_id}: [bold]{job.status.value}[/] ({job.provider_status}) "
+                f"after {elapsed // 60:d}:{elapsed % 60:02d}"
+            )
+            if job.message:
+                text += f" - {job.message}"
+            spinner.update(text)
+            console.log(text)
+
+        return tuner.wait_until_done(
+            job_id,
+            poll_interval_s=poll_interval,
+            max_interval_s=max_interval,
+            timeout_s=timeout,
+            on_update=update,
+        )
+
+
+JobArgument = Annotated[
+    str, typer.Argument(help="The job id, or the job file written by 'tune' (tuning-job.json).")
+]
+
+
+@tune_app.command("status")
+def tune_status(
+    job: JobArgument,
+    tuner: TunerOption = None,
+    api_url: ApiUrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a tuning job's status and, once done, the tuned model's name."""
+    job_id, tuning = _tuner_for(job, tuner, api_url)
+    _show(tuning.status(job_id), as_json)
+
+
+@tune_app.command("wait")
+def tune_wait(
+    job: JobArgument,
+    tuner: TunerOption = None,
+    api_url: ApiUrlOption = None,
+    poll_interval: Annotated[
+        float, typer.Option("--poll-interval", help="First seconds between polls (grows by half).")
+    ] = 30.0,
+    max_interval: Annotated[
+        float, typer.Option("--max-interval", help="Longest seconds between polls.")
+    ] = 300.0,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Give up after this many seconds.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Wait until a tuning job completes (exit 1 when it fails or is cancelled)."""
+    job_id, tuning = _tuner_for(job, tuner, api_url)
+    _show(_wait(tuning, job_id, poll_interval, max_interval, timeout, quiet=as_json), as_json)
+
+
+@tune_app.command("cancel")
+def tune_cancel(
+    job: JobArgument,
+    tuner: TunerOption = None,
+    api_url: ApiUrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Cancel a tuning job."""
+    job_id, tuning = _tuner_for(job, tuner, api_url)
+    _show(tuning.cancel(job_id), as_json)

@@ -1,0 +1,32 @@
+"""Test doubles for your own tests: fake provider servers on 127.0.0.1 that speak the real APIs.
+
+- :class:`FakeOpenAIServer`: OpenAI-compatible chat completions (tool calls, usage, scripted
+  429 / 5xx / slow / garbage answers).
+- :class:`FakeLaminiServer`: the Lamini endpoints the ``lamini`` SDK calls.
+- :class:`FakeOpenAIFineTuneServer`: OpenAI's files and fine-tuning endpoints (and chat
+  completions for the fine-tuned model).
+"""
+
+from __future__ import annotations
+
+from .lamini_server import FakeLaminiServer
+from .openai_finetune_server import FakeOpenAIFineTuneServer
+from .openai_server import (
+    FakeOpenAIServer,
+    FakeReply,
+    ReceivedRequest,
+    ScriptedFailure,
+    text_reply,
+    tool_call_reply,
+)
+
+__all__ = [
+    "FakeLaminiServer",
+    "FakeOpenAIFineTuneServer",
+    "FakeOpenAIServer",
+    "FakeReply",
+    "ReceivedRequest",
+    "ScriptedFailure",
+    "text_reply",
+    "tool_call_reply",
+]

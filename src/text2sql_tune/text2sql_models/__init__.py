@@ -1,0 +1,22 @@
+"""Text-to-SQL models: tuned models (Lamini, OpenAI) and prompt-only baselines.
+
+Every model is a :class:`~text2sql_tune.interfaces.Text2SQLModel`: ``await model.apredict(q)``
+(or ``model.predict(q)``) returns a :class:`~text2sql_tune.models.Prediction` whose ``sql`` was
+extracted from the answer by :func:`~text2sql_tune.sql_extract.extract_sql`. Provider errors end up
+in ``Prediction.error``; missing credentials raise.
+"""
+
+from __future__ import annotations
+
+from .baselines import FewShotModel, SelfReflectionModel, ZeroShotModel, reflection_message
+from .lamini import LaminiModel
+from .openai import OpenAIText2SQL
+
+__all__ = [
+    "FewShotModel",
+    "LaminiModel",
+    "OpenAIText2SQL",
+    "SelfReflectionModel",
+    "ZeroShotModel",
+    "reflection_message",
+]
