@@ -1,0 +1,67 @@
+"""A verdict cache: in memory, and optionally persisted as JSONL so re-runs do not pay twice."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from ..models import Verdict
+
+__all__ = ["VerdictCache", "cache_key"]
+
+logger = logging.getLogger("text2sql_tune")
+
+
+def cache_key(*parts: Any) -> str:
+    """A stable SHA-256 key over JSON-serialisable parts."""
+    blob = json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class VerdictCache:
+    """Verdicts by key, in memory and (with ``path``) appended to a JSONL file.
+
+    Each line is ``{"key": ..., "verdict": {...}}``; a later line for the same key wins. A torn
+    or invalid line is skipped.
+
+    Args:
+        path: JSONL file to load from and append to; ``None`` keeps the cache in memory only.
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        self._verdicts: dict[str, Verdict] = {}
+        if self.path is not None and self.path.exists():
+            self._load(self.path)
+
+    def _load(self, path: Path) -> None:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                item = json.loads(line)
+                self._verdicts[item["key"]] = Verdict.model_validate(item["verdict"])
+            except (ValueError, KeyError, TypeError):
+                logger.warning("%s: skipping an unreadable cache line", path)
+
+    def __len__(self) -> int:
+        return len(self._verdicts)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._verdicts
+
+    def get(self, key: str) -> Verdict | None:
+        """The cached verdict for ``key``, or ``None``."""
+        return self._verdicts.get(key)
+
+    def put(self, key: str, verdict: Verdict) -> None:
+        """Store a verdict (and append it to the file when there is one)."""
+        self._verdicts[key] = verdict
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            line = json.dumps(
+                {"key": key, "verdict": verdict.model_dump(mode="json")}, ensure_ascii=False
+            )
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(line + "\n")

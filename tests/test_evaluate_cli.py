@@ -1,0 +1,118 @@
+"""The ``evaluate`` and ``report`` commands, in process on the demo database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from text2sql_tune import ConfigurationError
+from text2sql_tune.cli import app
+
+runner = CliRunner()
+
+GOLDEN = [
+    {"question": "How many users are there?", "sql_query": "SELECT count() FROM ecommerce.users"},
+    {
+        "question": "Sessions per OS, with the total?",
+        "sql": "SELECT os, count() FROM ecommerce.sessions GROUP BY os WITH TOTALS",
+    },
+    {
+        "question": "How many active users?",
+        "sql": "SELECT countIf(is_active = 1) FROM ecommerce.users",
+    },
+    {"question": "Not answered", "sql": "SELECT 1"},
+]
+GOOD = [
+    {"question": "how many users are there", "sql": "SELECT count(*) AS n FROM ecommerce.users"},
+    {
+        "question": "Sessions per OS, with the total?",
+        "sql": "SELECT os, count() FROM ecommerce.sessions GROUP BY os "
+        "UNION ALL SELECT 'all', count() FROM ecommerce.sessions",
+    },
+    {"question": "How many active users?", "sql": "SELECT count() FROM ecommerce.users"},
+]
+
+
+def _jsonl(path: Path, rows: list[dict[str, str]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _evaluate(tmp_path: Path, url: str, predictions: list[dict[str, str]], name: str) -> Path:
+    golden = _jsonl(tmp_path / "golden.jsonl", GOLDEN)
+    preds = _jsonl(tmp_path / f"{name}.jsonl", predictions)
+    output = tmp_path / f"{name}-report.json"
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--golden",
+            str(golden),
+            "--predictions",
+            str(preds),
+            "--database",
+            url,
+            "--judge",
+            "execution",
+            "--output",
+            str(output),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return output
+
+
+def test_evaluate_writes_the_contracted_report(tmp_path: Path, demo_db_url: str) -> None:
+    output = _evaluate(tmp_path, demo_db_url, GOOD, "good")
+    data = json.loads(output.read_text(encoding="utf-8"))
+    assert data["summary"]["total"] == 4
+    assert data["summary"]["correct"] == 2
+    assert data["summary"]["accuracy"] == pytest.approx(0.5)
+    assert data["summary"]["validity_rate"] == pytest.approx(0.75)
+    results = data["results"]
+    assert [r["correct"] for r in results] == [True, True, False, False]
+    assert [r["category"] for r in results] == ["correct", "correct", "wrong_result", "no_sql"]
+    assert all(isinstance(r["valid"], bool) and r["reason"] for r in results)
+
+
+def test_evaluate_json_output(tmp_path: Path, demo_db_url: str) -> None:
+    golden = _jsonl(tmp_path / "golden.jsonl", GOLDEN)
+    preds = _jsonl(tmp_path / "p.jsonl", GOOD)
+    args = ["evaluate", "-g", str(golden), "-p", str(preds), "-d", demo_db_url, "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["summary"]["correct"] == 2
+
+
+def test_report_markdown_html_and_compare(tmp_path: Path, demo_db_url: str) -> None:
+    good = _evaluate(tmp_path, demo_db_url, GOOD, "good")
+    worse = [dict(GOOD[0], sql="SELECT count(nope) FROM ecommerce.users"), *GOOD[1:]]
+    bad = _evaluate(tmp_path, demo_db_url, worse, "bad")
+
+    printed = runner.invoke(app, ["report", str(good)])
+    assert printed.exit_code == 0, printed.output
+    assert "# Evaluation of good.jsonl" in printed.output
+
+    page, markdown = tmp_path / "r.html", tmp_path / "r.md"
+    written = runner.invoke(
+        app, ["report", str(good), "--html", str(page), "--markdown", str(markdown)]
+    )
+    assert written.exit_code == 0, written.output
+    assert "data:image/png;base64," in page.read_text(encoding="utf-8")
+    assert "| Correct | 2 (50.0%) |" in markdown.read_text(encoding="utf-8")
+
+    compared = runner.invoke(app, ["report", "compare", str(good), str(bad)])
+    assert compared.exit_code == 0, compared.output
+    assert "## Broken (no longer correct): 1" in compared.output
+    assert "How many users are there? (correct -> unknown_column)" in compared.output
+
+    as_json = runner.invoke(app, ["report", "compare", str(good), str(bad), "--json"])
+    assert json.loads(as_json.output)["broken"][0]["category_after"] == "unknown_column"
+
+
+def test_report_usage_errors(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["report", "compare", str(tmp_path / "a.json")])
+    assert isinstance(result.exception, ConfigurationError)
