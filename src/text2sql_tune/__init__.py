@@ -15,6 +15,14 @@ from .adapters import (
     FunctionTuner,
 )
 from .datasets import JsonlAppender, read_cases, read_pairs, write_jsonl
+from .demo import (
+    abuild_demo_database,
+    build_demo_database,
+    default_database_url,
+    demo_schema,
+    load_golden_set,
+    load_seed_examples,
+)
 from .errors import (
     ConfigurationError,
     DataError,
@@ -30,6 +38,15 @@ from .errors import (
     TuningError,
     UnsafeSQLError,
 )
+from .evaluation import Evaluator, evaluate_predictions
+from .executors import ChDBExecutor, ClickHouseExecutor, open_executor
+from .generators import (
+    GenerationSummary,
+    OpenAIQAGenerator,
+    TemplateQAGenerator,
+    agenerate_to_file,
+    generate_to_file,
+)
 from .interfaces import (
     DatasetFilter,
     ExecutionLimits,
@@ -39,6 +56,8 @@ from .interfaces import (
     Text2SQLModel,
     Tuner,
 )
+from .judges import CascadeJudge, ExecutionMatchJudge, LLMJudge, MatchRules
+from .llm import ChatResponse, OpenAIChatClient, PriceTable, ToolCall, resolve_openai_credentials
 from .models import (
     EvalCase,
     EvalReport,
@@ -57,12 +76,26 @@ from .models import (
     ValidationInfo,
     Verdict,
 )
-from .safety import SQLGuard
+from .reporting import compare_reports, load_report, report_html, report_markdown
+from .safety import SQLGuard, strip_format_clause
 from .schema import Column, DatabaseSchema, Table
+from .sql_extract import extract_sql
+from .text2sql_models import (
+    FewShotModel,
+    LaminiModel,
+    OpenAIText2SQL,
+    SelfReflectionModel,
+    ZeroShotModel,
+)
+from .tuners import LaminiTuner, OpenAITuner
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CascadeJudge",
+    "ChDBExecutor",
+    "ChatResponse",
+    "ClickHouseExecutor",
     "Column",
     "ConfigurationError",
     "DataError",
@@ -73,8 +106,11 @@ __all__ = [
     "EvalResult",
     "EvalSummary",
     "EvaluationError",
+    "Evaluator",
     "ExecutionLimits",
+    "ExecutionMatchJudge",
     "ExecutionOutcome",
+    "FewShotModel",
     "FilterDecision",
     "FunctionExecutor",
     "FunctionFilter",
@@ -82,12 +118,22 @@ __all__ = [
     "FunctionJudge",
     "FunctionModel",
     "FunctionTuner",
+    "GenerationSummary",
     "JsonlAppender",
     "Judge",
     "JudgeInput",
+    "LLMJudge",
+    "LaminiModel",
+    "LaminiTuner",
+    "MatchRules",
     "MissingExtraError",
+    "OpenAIChatClient",
+    "OpenAIQAGenerator",
+    "OpenAIText2SQL",
+    "OpenAITuner",
     "OutcomeStatus",
     "Prediction",
+    "PriceTable",
     "ProviderError",
     "QAGenerator",
     "QAPair",
@@ -98,10 +144,13 @@ __all__ = [
     "SQLExecutor",
     "SQLGuard",
     "SQLTimeoutError",
+    "SelfReflectionModel",
     "Table",
+    "TemplateQAGenerator",
     "Text2SQLModel",
     "Text2SQLTuneError",
     "TooManyRowsError",
+    "ToolCall",
     "Tuner",
     "TuningError",
     "TuningJob",
@@ -110,8 +159,26 @@ __all__ = [
     "Usage",
     "ValidationInfo",
     "Verdict",
+    "ZeroShotModel",
     "__version__",
+    "abuild_demo_database",
+    "agenerate_to_file",
+    "build_demo_database",
+    "compare_reports",
+    "default_database_url",
+    "demo_schema",
+    "evaluate_predictions",
+    "extract_sql",
+    "generate_to_file",
+    "load_golden_set",
+    "load_report",
+    "load_seed_examples",
+    "open_executor",
     "read_cases",
     "read_pairs",
+    "report_html",
+    "report_markdown",
+    "resolve_openai_credentials",
+    "strip_format_clause",
     "write_jsonl",
 ]

@@ -125,6 +125,7 @@ class SQLExecutor(ABC):
         self.guard = guard or SQLGuard(dialect=self.dialect)
         self.concurrency = concurrency
         self._semaphore: asyncio.Semaphore | None = None
+        self._semaphore_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def name(self) -> str:
@@ -141,8 +142,12 @@ class SQLExecutor(ABC):
         """
 
     def _slot(self) -> asyncio.Semaphore:
-        if self._semaphore is None:
+        # A semaphore binds to the event loop it first waits on; an executor used from several
+        # loops (sync twins on the portal loop, then asyncio.run elsewhere) needs one per loop.
+        loop = asyncio.get_running_loop()
+        if self._semaphore is None or self._semaphore_loop is not loop:
             self._semaphore = asyncio.Semaphore(self.concurrency)
+            self._semaphore_loop = loop
         return self._semaphore
 
     async def aexecute(self, sql: str) -> QueryResult:
