@@ -1,1 +1,46 @@
-"""filters."""
+"""Cleaning: filters that decide which question/SQL pairs stay in a dataset, with a report.
+
+Each filter implements :class:`~text2sql_tune.interfaces.DatasetFilter` (one decision per pair,
+with a groupable reason); :class:`FilterChain` runs them in order and returns the kept pairs and a
+:class:`FilterReport`. :func:`default_filters` is the article's cleaning:
+
+- :class:`SafetyFilter`: SQL the safety guard refuses (``unsafe_sql``).
+- :class:`ValidSQLFilter`: SQL that failed, was refused, timed out or was never validated
+  (``invalid_sql``, ``unsafe``, ``timeout``, ``not_validated``).
+- :class:`RowCountFilter`: empty results and results over ``max_rows`` rows (``no_rows``,
+  ``too_many_rows``).
+- :class:`DuplicateQuestionFilter`: a second answer to the same question (``duplicate_question``).
+- :class:`DuplicateSQLFilter`: the same query again (``duplicate_sql``).
+- :class:`NearDuplicateQuestionFilter`: rewordings of a kept question
+  (``near_duplicate_question``).
+- :class:`LeakageFilter`: golden questions, their rewordings and golden SQL
+  (``leaks_eval_question``, ``leaks_eval_sql``).
+
+Pairs their generator rejected are dropped first (step ``generator``,
+``rejected_by_generator``).
+"""
+
+from __future__ import annotations
+
+from .chain import FilterChain, default_filters
+from .dedupe import DuplicateQuestionFilter, DuplicateSQLFilter, NearDuplicateQuestionFilter
+from .leakage import LeakageFilter
+from .report import DroppedPair, FilterReport, FilterStep
+from .rows import RowCountFilter
+from .safety import SafetyFilter
+from .validity import ValidSQLFilter
+
+__all__ = [
+    "DroppedPair",
+    "DuplicateQuestionFilter",
+    "DuplicateSQLFilter",
+    "FilterChain",
+    "FilterReport",
+    "FilterStep",
+    "LeakageFilter",
+    "NearDuplicateQuestionFilter",
+    "RowCountFilter",
+    "SafetyFilter",
+    "ValidSQLFilter",
+    "default_filters",
+]

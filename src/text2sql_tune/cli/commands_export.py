@@ -1,0 +1,74 @@
+"""``export``: write clean pairs as Lamini, OpenAI, Hugging Face or plain JSONL training files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..datasets import read_pairs
+from ..exports import ExportFormat, export_pairs
+from ..prompts import answering_system_prompt
+from ._app import DatabaseOption, JsonOption, app, console, print_json
+from .commands_tune import _schema
+
+__all__ = ["export"]
+
+
+@app.command()
+def export(
+    input_path: Annotated[
+        Path, typer.Option("--input", "-i", help="Clean pairs (JSONL: question + sql).")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The training file to write.")],
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="lamini: Llama 3.1 prompt as input, SQL as output; openai: chat fine-tuning "
+            "messages; hf: messages + question + sql; jsonl: question + sql.",
+        ),
+    ] = ExportFormat.LAMINI,
+    database: DatabaseOption = None,
+    schema_file: Annotated[
+        Path | None,
+        typer.Option("--schema", help="Schema file (YAML/TOML/JSON) for the system prompt."),
+    ] = None,
+    annotations: Annotated[
+        Path | None,
+        typer.Option("--annotations", help="Descriptions and example values for the schema."),
+    ] = None,
+    validation_fraction: Annotated[
+        float,
+        typer.Option(
+            "--validation-fraction", help="Share held out as <output>.validation.jsonl (0: none)."
+        ),
+    ] = 0.0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the train/validation split.")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Format clean pairs as a training file, with the answering system prompt of your schema.
+
+    The system prompt comes from --schema, else from --database's tables, else from the demo
+    schema; it is the same prompt `tune` uses, so a model is asked questions the way it was trained.
+    """
+    pairs = read_pairs(input_path)
+    system_prompt = answering_system_prompt(_schema(database, schema_file, annotations))
+    result = export_pairs(
+        pairs,
+        output,
+        fmt,
+        system_prompt=system_prompt,
+        validation_fraction=validation_fraction,
+        seed=seed,
+    )
+    if as_json:
+        print_json(result.model_dump(mode="json"))
+        return
+    console.print(f"{result.train_count} {fmt.value} records written to {result.train_path}")
+    if result.validation_path is not None:
+        console.print(
+            f"{result.validation_count} validation records written to {result.validation_path}"
+        )

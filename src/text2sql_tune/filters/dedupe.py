@@ -1,0 +1,119 @@
+"""Duplicate filters: same question, same SQL, and near-duplicate questions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..interfaces import DatasetFilter
+from ..models import FilterDecision, QAPair
+from ..normalize import normalize_question, normalize_sql, question_tokens
+from ._common import drop, keep, shorten, validated_ok
+from ._similarity import JaccardIndex, token_order
+
+__all__ = ["DuplicateQuestionFilter", "DuplicateSQLFilter", "NearDuplicateQuestionFilter"]
+
+
+class DuplicateQuestionFilter(DatasetFilter):
+    """Keeps one answer per question (questions compared after normalisation).
+
+    A question asked twice with different SQL teaches the model two answers; one is kept. The
+    choice is deterministic: the first pair whose SQL validated ``ok``, else the first pair.
+    Questions are compared with :func:`~text2sql_tune.normalize.normalize_question` (case,
+    spacing and trailing punctuation ignored).
+
+    Reasons:
+        ``duplicate_question``: another pair with the same question was kept (detail: its SQL).
+    """
+
+    name = "duplicate_question"
+
+    def decide(self, pairs: Sequence[QAPair]) -> list[FilterDecision]:
+        """Keep the chosen pair of each question, drop the others."""
+        keys = [normalize_question(pair.question) for pair in pairs]
+        chosen: dict[str, int] = {}
+        for index, key in enumerate(keys):
+            current = chosen.get(key)
+            if current is None or (not validated_ok(pairs[current]) and validated_ok(pairs[index])):
+                chosen[key] = index
+        kept = keep(self.name)
+        decisions = []
+        for index, key in enumerate(keys):
+            winner = chosen[key]
+            if winner == index:
+                decisions.append(kept)
+            else:
+                detail = shorten(f"kept the answer: {pairs[winner].sql}")
+                decisions.append(drop(self.name, "duplicate_question", detail))
+        return decisions
+
+
+class DuplicateSQLFilter(DatasetFilter):
+    """Keeps the first pair of each query (SQL compared after normalisation).
+
+    Queries are compared with :func:`~text2sql_tune.normalize.normalize_sql`: whitespace,
+    comments, keyword case and quoting are ignored, literals are not (``os = 'iOS'`` and
+    ``os = 'Android'`` are different queries).
+
+    Reasons:
+        ``duplicate_sql``: an earlier pair has the same SQL (detail: its question).
+    """
+
+    name = "duplicate_sql"
+
+    def decide(self, pairs: Sequence[QAPair]) -> list[FilterDecision]:
+        """Keep the first pair of each normalised SQL, drop the later ones."""
+        first: dict[str, int] = {}
+        kept = keep(self.name)
+        decisions = []
+        for index, pair in enumerate(pairs):
+            winner = first.setdefault(normalize_sql(pair.sql), index)
+            if winner == index:
+                decisions.append(kept)
+            else:
+                detail = shorten(f"same SQL as: {pairs[winner].question}")
+                decisions.append(drop(self.name, "duplicate_sql", detail))
+        return decisions
+
+
+class NearDuplicateQuestionFilter(DatasetFilter):
+    """Drops questions nearly identical to an earlier kept question (word-set Jaccard similarity).
+
+    "How many users are in Germany?" and "How many users are there in Germany?" teach nothing
+    new. Two questions match when the Jaccard similarity of their word sets is at least
+    ``threshold`` and they contain the same numbers ("... in 2023" and "... in 2024" are
+    different questions). Search is exact and sub-quadratic (prefix filtering on an inverted
+    index; see ``filters/_similarity.py``): 100,000 questions take a few seconds. No model
+    download.
+
+    Args:
+        threshold: Similarity in ``(0, 1]`` at which a question counts as a near duplicate.
+
+    Reasons:
+        ``near_duplicate_question``: similar to an earlier kept question (detail: the
+        similarity and that question).
+    """
+
+    name = "near_duplicate"
+
+    def __init__(self, threshold: float = 0.9) -> None:
+        if not 0.0 < threshold <= 1.0:
+            raise ValueError("threshold must be in (0, 1]")
+        self.threshold = threshold
+
+    def decide(self, pairs: Sequence[QAPair]) -> list[FilterDecision]:
+        """Keep each question unless it nearly duplicates an earlier kept one."""
+        words = [tuple(question_tokens(pair.question)) for pair in pairs]  # compact, once
+        index = JaccardIndex(self.threshold, token_order(words))
+        kept = keep(self.name)
+        decisions = []
+        for position, distinct in enumerate(words):
+            tokens = frozenset(distinct)
+            match = index.best(tokens)
+            if match is None:
+                index.add(position, tokens)
+                decisions.append(kept)
+            else:
+                other, similarity = match
+                detail = shorten(f"{similarity:.2f} similar to: {pairs[other].question}")
+                decisions.append(drop(self.name, "near_duplicate_question", detail))
+        return decisions
