@@ -160,6 +160,19 @@ async def test_too_many_rows(demo_executor: SQLExecutor) -> None:
     assert report.results[0].correct is False
 
 
+async def test_a_query_stopped_at_the_engine_row_cap_is_too_many_rows(
+    demo_executor: SQLExecutor,
+) -> None:
+    # Without LIMIT the engine itself refuses the result (over the executor's row cap), so the
+    # outcome carries no rows to count.
+    case = EvalCase(question="q", sql=BY_OS)
+    prediction = Prediction(question="q", sql="SELECT session_id FROM ecommerce.sessions")
+    report = await Evaluator(demo_executor).aevaluate_predictions([case], [prediction])
+    result = report.results[0]
+    assert (result.category, result.correct, result.valid) == ("too_many_rows", False, True)
+    assert "over the row cap" in result.reason
+
+
 async def test_judge_usage_and_latency_are_added_up(demo_executor: SQLExecutor) -> None:
     usage = Usage(calls=1, prompt_tokens=10, completion_tokens=5, cost_usd=0.001)
 

@@ -14,6 +14,7 @@ from .adapters import (
     FunctionModel,
     FunctionTuner,
 )
+from .config import PipelineConfig, load_config
 from .datasets import JsonlAppender, read_cases, read_pairs, write_jsonl
 from .demo import (
     abuild_demo_database,
@@ -40,6 +41,27 @@ from .errors import (
 )
 from .evaluation import Evaluator, evaluate_predictions
 from .executors import ChDBExecutor, ClickHouseExecutor, open_executor
+from .exports import (
+    ExportFormat,
+    ExportResult,
+    export_pairs,
+    hf_messages_records,
+    lamini_records,
+    openai_chat_records,
+    split_train_validation,
+)
+from .filters import (
+    DuplicateQuestionFilter,
+    DuplicateSQLFilter,
+    FilterChain,
+    FilterReport,
+    LeakageFilter,
+    NearDuplicateQuestionFilter,
+    RowCountFilter,
+    SafetyFilter,
+    ValidSQLFilter,
+    default_filters,
+)
 from .generators import (
     GenerationSummary,
     OpenAIQAGenerator,
@@ -76,10 +98,15 @@ from .models import (
     ValidationInfo,
     Verdict,
 )
+from .normalize import normalize_question, normalize_sql
+from .pipeline import Pipeline, PipelineEvent, PipelineResult
+from .pipeline_factory import arun_config, run_config
 from .reporting import compare_reports, load_report, report_html, report_markdown
+from .retrieval import RetrievalModel
 from .safety import SQLGuard, strip_format_clause
 from .schema import Column, DatabaseSchema, Table
 from .sql_extract import extract_sql
+from .stats import DatasetStats, dataset_stats
 from .text2sql_models import (
     FewShotModel,
     LaminiModel,
@@ -88,6 +115,7 @@ from .text2sql_models import (
     ZeroShotModel,
 )
 from .tuners import LaminiTuner, OpenAITuner
+from .validation import avalidate_pairs, validate_pairs
 
 __version__ = "0.1.0"
 
@@ -101,6 +129,9 @@ __all__ = [
     "DataError",
     "DatabaseSchema",
     "DatasetFilter",
+    "DatasetStats",
+    "DuplicateQuestionFilter",
+    "DuplicateSQLFilter",
     "EvalCase",
     "EvalReport",
     "EvalResult",
@@ -110,8 +141,12 @@ __all__ = [
     "ExecutionLimits",
     "ExecutionMatchJudge",
     "ExecutionOutcome",
+    "ExportFormat",
+    "ExportResult",
     "FewShotModel",
+    "FilterChain",
     "FilterDecision",
+    "FilterReport",
     "FunctionExecutor",
     "FunctionFilter",
     "FunctionGenerator",
@@ -125,13 +160,19 @@ __all__ = [
     "LLMJudge",
     "LaminiModel",
     "LaminiTuner",
+    "LeakageFilter",
     "MatchRules",
     "MissingExtraError",
+    "NearDuplicateQuestionFilter",
     "OpenAIChatClient",
     "OpenAIQAGenerator",
     "OpenAIText2SQL",
     "OpenAITuner",
     "OutcomeStatus",
+    "Pipeline",
+    "PipelineConfig",
+    "PipelineEvent",
+    "PipelineResult",
     "Prediction",
     "PriceTable",
     "ProviderError",
@@ -139,11 +180,14 @@ __all__ = [
     "QAPair",
     "QueryResult",
     "RateLimitError",
+    "RetrievalModel",
+    "RowCountFilter",
     "SQLError",
     "SQLExecutionError",
     "SQLExecutor",
     "SQLGuard",
     "SQLTimeoutError",
+    "SafetyFilter",
     "SelfReflectionModel",
     "Table",
     "TemplateQAGenerator",
@@ -157,28 +201,43 @@ __all__ = [
     "TuningStatus",
     "UnsafeSQLError",
     "Usage",
+    "ValidSQLFilter",
     "ValidationInfo",
     "Verdict",
     "ZeroShotModel",
     "__version__",
     "abuild_demo_database",
     "agenerate_to_file",
+    "arun_config",
+    "avalidate_pairs",
     "build_demo_database",
     "compare_reports",
+    "dataset_stats",
     "default_database_url",
+    "default_filters",
     "demo_schema",
     "evaluate_predictions",
+    "export_pairs",
     "extract_sql",
     "generate_to_file",
+    "hf_messages_records",
+    "lamini_records",
+    "load_config",
     "load_golden_set",
     "load_report",
     "load_seed_examples",
+    "normalize_question",
+    "normalize_sql",
     "open_executor",
+    "openai_chat_records",
     "read_cases",
     "read_pairs",
     "report_html",
     "report_markdown",
     "resolve_openai_credentials",
+    "run_config",
+    "split_train_validation",
     "strip_format_clause",
+    "validate_pairs",
     "write_jsonl",
 ]

@@ -27,7 +27,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -170,15 +170,13 @@ def build_demo_database(
         [[100024]]
     """
     return _call_sync(
-        lambda: run_sync(
-            abuild_demo_database(
-                path,
-                scale=scale,
-                seed=seed,
-                end_date=end_date,
-                overwrite=overwrite,
-                database=database,
-            )
+        lambda: abuild_demo_database(
+            path,
+            scale=scale,
+            seed=seed,
+            end_date=end_date,
+            overwrite=overwrite,
+            database=database,
         )
     )
 
@@ -196,21 +194,22 @@ async def adefault_database_url() -> str:
 
 def default_database_url() -> str:
     """Sync twin of :func:`adefault_database_url`."""
-    return _call_sync(lambda: run_sync(adefault_database_url()))
+    return _call_sync(adefault_database_url)
 
 
 _T = TypeVar("_T")
 
 
-def _call_sync(fn: Callable[[], _T]) -> _T:
-    # A sync entry point (e.g. open_executor(None)) may be called from async code; the shared
-    # sync helper refuses a running loop, so wait for it from a helper thread instead.
+def _call_sync(make: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
+    # A sync entry point (e.g. open_executor(None)) may be called from async code, even from code
+    # running on the shared sync loop itself; waiting on that loop there would deadlock, so inside
+    # a running loop the work gets its own loop in a helper thread.
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return fn()
+        return run_sync(make())
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(fn).result()
+        return pool.submit(lambda: asyncio.run(make())).result()
 
 
 # --- bundled data -----------------------------------------------------------------------------

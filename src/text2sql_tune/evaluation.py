@@ -408,16 +408,18 @@ class Evaluator:
                 reason=f"the reference query failed: {_first_line(reference.error)}",
                 error=reference.error,
             )
-        assert outcome.result is not None
         ref_rows = reference.result.row_count
         if outcome.status is OutcomeStatus.TOO_MANY_ROWS:
+            # The engine may stop such a query at its row cap, leaving no result to count.
+            count = "over the row cap" if outcome.result is None else outcome.result.row_count
             return EvalResult(
                 **base,
                 correct=False,
                 category="too_many_rows",
                 reason=f"the predicted query returned too many rows "
-                f"({outcome.result.row_count}; the reference returned {ref_rows})",
+                f"({count}; the reference returned {ref_rows})",
             )
+        assert outcome.result is not None  # ok and empty outcomes always carry their result
         if outcome.status is OutcomeStatus.EMPTY and ref_rows > 0:
             return EvalResult(
                 **base,

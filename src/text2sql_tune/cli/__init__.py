@@ -8,10 +8,13 @@ from ..errors import Text2SQLTuneError
 from ._app import app, err_console
 
 # Importing a command module registers its commands on ``app``.
+from . import commands_run  # noqa: F401  isort: skip
 from . import commands_foundation  # noqa: F401  isort: skip
 from . import commands_generate  # noqa: F401  isort: skip
+from . import commands_clean  # noqa: F401  isort: skip
 from . import commands_evaluate  # noqa: F401  isort: skip
 from . import commands_tune  # noqa: F401  isort: skip
+from . import commands_export  # noqa: F401  isort: skip
 
 __all__ = ["app", "main"]
 

@@ -20,9 +20,8 @@ from rich.table import Table
 
 from .._sync import run_sync
 from ..errors import ConfigurationError
-from ..interfaces import QAGenerator, SQLExecutor
+from ..interfaces import QAGenerator
 from ..models import QAPair, Usage
-from ..schema import DatabaseSchema
 from ._app import DatabaseOption, JsonOption, app, console, err_console, print_json
 
 __all__ = ["generate"]
@@ -40,35 +39,6 @@ class OutputMode(str, Enum):
 
     tools = "tools"
     json_schema = "json_schema"
-
-
-async def _schema_and_seeds(
-    executor: SQLExecutor,
-    database: str | None,
-    schema_notes: Path | None,
-    seed_examples: Path | None,
-) -> tuple[DatabaseSchema, list[QAPair], bool]:
-    from ..datasets import read_pairs
-    from ..demo import demo_schema, load_seed_examples
-
-    demo = demo_schema()
-    if database is None:
-        schema, is_demo = demo, True
-    else:
-        found = await executor.aget_schema()
-        demo_tables = {t.full_name for t in demo.tables}
-        # A demo database built elsewhere (demo-db --path) gets the annotated demo schema.
-        is_demo = demo_tables <= {t.full_name for t in found.tables}
-        schema = demo if is_demo else found
-    if schema_notes is not None:
-        schema = schema.annotate_from_file(schema_notes)
-    if seed_examples is not None:
-        seeds = read_pairs(seed_examples)
-    elif is_demo:
-        seeds = load_seed_examples()
-    else:
-        seeds = []
-    return schema, seeds, is_demo
 
 
 def _summary_table(summary: Any, usage: Usage, retries: int | None) -> Table:
@@ -180,7 +150,9 @@ def generate(
     with open_executor(database) as executor:
 
         async def build() -> QAGenerator:
-            schema, seeds, _ = await _schema_and_seeds(
+            from ..pipeline_factory import aschema_and_seeds
+
+            schema, seeds, _ = await aschema_and_seeds(
                 executor, database, schema_notes, seed_examples
             )
             if client is None:

@@ -161,7 +161,7 @@ class LaminiTuner(Tuner):
 
     def records(self, pairs: Sequence[QAPair]) -> list[dict[str, str]]:
         """Format pairs as Lamini records with this tuner's system prompt (Llama 3 template)."""
-        from ..exports import lamini_records  # type: ignore[import-not-found,unused-ignore]
+        from ..exports import lamini_records
 
         records: list[dict[str, str]] = list(lamini_records(pairs, self.system_prompt))
         return records

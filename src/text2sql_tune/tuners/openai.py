@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +20,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from .._sync import run_sync
 from ..errors import ConfigurationError, DataError, ProviderError, RateLimitError, TuningError
 from ..interfaces import Tuner
+from ..llm.openai import resolve_openai_credentials
 from ..models import QAPair, TuningJob, TuningStatus
 from ..schema import DatabaseSchema
 from ..text2sql_models._common import resolve_system_prompt
@@ -88,17 +88,15 @@ def validate_chat_records(records: Sequence[Mapping[str, Any]]) -> list[dict[str
 def _resolve_credentials(
     api_key: str | SecretStr | None, base_url: str | None
 ) -> tuple[SecretStr, str]:
-    # Same rules as the chat client: the argument, else OPENAI_API_KEY / OPENAI_BASE_URL.
-    if isinstance(api_key, SecretStr):
-        api_key = api_key.get_secret_value()
-    key = api_key or os.environ.get("OPENAI_API_KEY")
-    if not key:
+    # The chat client's rules, except that fine-tuning always needs a key (local servers that
+    # accept none do not offer fine-tuning).
+    key, url = resolve_openai_credentials(api_key, base_url)
+    if key is None:
         raise ConfigurationError(
             "no OpenAI API key found: pass api_key=... or set OPENAI_API_KEY "
             "(create one at https://platform.openai.com/api-keys)"
         )
-    url = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_OPENAI_URL
-    return SecretStr(key), url.rstrip("/")
+    return key, url
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -160,7 +158,7 @@ class OpenAITuner(Tuner):
 
     def records(self, pairs: Sequence[QAPair]) -> list[dict[str, Any]]:
         """Format pairs as chat records with this tuner's system prompt."""
-        from ..exports import openai_chat_records  # type: ignore[import-not-found,unused-ignore]
+        from ..exports import openai_chat_records
 
         records: list[dict[str, Any]] = list(openai_chat_records(pairs, self.system_prompt))
         return records

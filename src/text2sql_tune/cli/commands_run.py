@@ -1,0 +1,229 @@
+"""``run`` (a pipeline from a TOML file) and ``demo`` (the whole loop on the demo database)."""
+
+from __future__ import annotations
+
+import shutil
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+from rich.table import Table
+
+from .._sync import run_sync
+from ..config import PipelineConfig, load_config
+from ._app import DatabaseOption, JsonOption, app, console, err_console, print_json
+
+if TYPE_CHECKING:  # the pipeline imports every step; load it only when a command runs
+    from ..pipeline import PipelineEvent, PipelineResult
+
+__all__ = ["demo", "run"]
+
+
+class _ProgressView:
+    """Draws pipeline events: a bar per step that reports counts, a line for everything else."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.progress = Progress(
+            TextColumn("[bold]{task.description:<9}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=err_console,
+            disable=quiet,
+        )
+        self.tasks: dict[str, TaskID] = {}
+
+    def __call__(self, event: PipelineEvent) -> None:
+        if self.quiet:
+            return
+        if event.done is not None and event.total is not None:
+            task = self.tasks.get(event.step)
+            if task is None:
+                task = self.progress.add_task(event.step, total=event.total)
+                self.tasks[event.step] = task
+            self.progress.update(task, completed=event.done, total=event.total)
+            return
+        self.progress.console.print(f"[cyan]{event.step}[/]: {event.message}", highlight=False)
+
+
+def _run(config: PipelineConfig, quiet: bool) -> PipelineResult:
+    from ..pipeline_factory import arun_config
+
+    view = _ProgressView(quiet)
+    with view.progress:
+        try:
+            return run_sync(arun_config(config, on_event=view))
+        except KeyboardInterrupt:
+            view.progress.stop()
+            err_console.print(
+                f"[yellow]interrupted:[/] everything finished so far is saved in {config.run.dir}; "
+                "run the same command again to continue."
+            )
+            raise typer.Exit(130) from None
+
+
+def _result_json(result: PipelineResult) -> dict[str, Any]:
+    data = result.model_dump(mode="json", exclude={"report", "filter_report"})
+    if result.report is not None:
+        data["evaluation"] = result.report.summary.model_dump(mode="json")
+    if result.filter_report is not None:
+        data["dropped"] = result.filter_report.by_reason
+    return data
+
+
+def _show(result: PipelineResult) -> None:
+    if result.filter_report is not None:
+        console.print(result.filter_report.to_table())
+    table = Table(title=f"Run {result.run_dir}", show_header=False)
+    table.add_column("step", style="bold")
+    table.add_column("result")
+    generated = f"{result.generated} records ({result.rejected} rejected by the generator)"
+    table.add_row("generated", generated)
+    table.add_row("seed examples", str(result.seed_pairs))
+    table.add_row("validated", f"{result.validated} queries run")
+    dropped = ""
+    if result.filter_report is not None:
+        counts = result.filter_report.by_reason
+        dropped = ", ".join(f"{reason} {n}" for reason, n in counts.items())
+    table.add_row("kept", f"{result.kept} pairs" + (f" (dropped: {dropped})" if dropped else ""))
+    for fmt, path in result.exports.items():
+        table.add_row(f"export {fmt}", str(path))
+    if result.tuning_job is not None:
+        job = result.tuning_job
+        table.add_row("tuning job", f"{job.job_id}: {job.status.value}")
+    if result.report is not None:
+        summary = result.report.summary
+        table.add_row(
+            "evaluation",
+            f"{result.report.model}: valid {summary.valid}/{summary.total} "
+            f"({summary.validity_rate:.0%}), correct {summary.correct}/{summary.total} "
+            f"({summary.accuracy:.0%})",
+        )
+    for kind, path in result.report_files.items():
+        table.add_row(f"report {kind}", str(path))
+    if result.usage.calls:
+        cost = f", ${result.usage.cost_usd:.4f}" if result.usage.cost_usd is not None else ""
+        table.add_row("LLM usage", f"{result.usage.total_tokens:,} tokens{cost}")
+    console.print(table)
+
+
+RunDirOption = Annotated[
+    Path | None,
+    typer.Option("--run-dir", help="Run directory (overrides the config's [run] dir)."),
+]
+
+
+@app.command()
+def run(
+    config_file: Annotated[Path, typer.Argument(help="Pipeline configuration (TOML).")],
+    run_dir: RunDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the whole pipeline described by a TOML file; run it again to resume.
+
+    Every step writes into the run directory; a step whose output is up to date is skipped, a
+    stopped generation continues from its checkpoint and a started tuning job is followed, never
+    started twice. See the configuration page of the docs for every key.
+    """
+    config = load_config(config_file)
+    if run_dir is not None:
+        config.run.dir = run_dir
+    result = _run(config, quiet=as_json)
+    if as_json:
+        print_json(_result_json(result))
+    else:
+        _show(result)
+
+
+class DemoGenerator(str, Enum):
+    """Generators ``demo --generator`` offers."""
+
+    template = "template"
+    openai = "openai"
+
+
+class DemoTuner(str, Enum):
+    """Tuners ``demo --tuner`` offers."""
+
+    none = "none"
+    lamini = "lamini"
+    openai = "openai"
+
+
+@app.command()
+def demo(
+    run_dir: Annotated[Path, typer.Option("--run-dir", help="Where the run's files go.")] = Path(
+        "text2sql-tune-demo"
+    ),
+    database: DatabaseOption = None,
+    n: Annotated[int, typer.Option("--n", help="Pairs to generate.")] = 300,
+    generator: Annotated[
+        DemoGenerator,
+        typer.Option(
+            "--generator",
+            help="template: offline, from the schema; openai: an LLM (needs OPENAI_API_KEY).",
+        ),
+    ] = DemoGenerator.template,
+    model: Annotated[
+        str, typer.Option("--model", help="Chat model of the openai generator.")
+    ] = "gpt-4o",
+    tuner: Annotated[
+        DemoTuner,
+        typer.Option(
+            "--tuner", help="Also start tuning: lamini (LAMINI_API_KEY) or openai (OPENAI_API_KEY)."
+        ),
+    ] = DemoTuner.none,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="Wait for the tuning job, then evaluate the tuned model."),
+    ] = False,
+    max_steps: Annotated[
+        int | None, typer.Option("--max-steps", help="Lamini max_steps (the article used 50).")
+    ] = None,
+    poll_interval: Annotated[
+        float, typer.Option("--poll-interval", help="First wait between job status checks (s).")
+    ] = 30.0,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Delete the run directory first (no resume).")
+    ] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the generator.")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the whole loop on the embedded demo database, offline by default.
+
+    Builds the e-commerce demo database (once, in your cache folder), generates question/SQL pairs
+    with the template generator plus the bundled seed examples, validates and cleans them (with a
+    filter report), writes the Lamini and OpenAI training files, and evaluates a retrieval baseline
+    (it answers with the SQL of the most similar training question, so its score shows how well
+    the training set covers the golden set) with the execution judge. No key, no network.
+
+    With --generator openai and --tuner lamini|openai it uses the real services instead.
+    """
+    if fresh and run_dir.exists():
+        shutil.rmtree(run_dir)
+    config = PipelineConfig()
+    config.run.dir = run_dir
+    config.run.database = database
+    config.generate.generator = generator.value
+    config.generate.n = n
+    config.generate.model = model
+    config.generate.seed = seed
+    if tuner is not DemoTuner.none:
+        config.tune.tuner = tuner.value
+        config.tune.wait = wait
+        config.tune.poll_interval_s = poll_interval
+        if max_steps is not None:
+            config.tune.max_steps = max_steps
+        if wait:
+            config.evaluate.model = "tuned"
+    result = _run(config, quiet=as_json)
+    if as_json:
+        print_json(_result_json(result))
+        return
+    _show(result)
+    console.print(
+        f"Everything is in [bold]{run_dir}[/]: clean.jsonl (training pairs), dropped.jsonl and "
+        "filter_report.json (what was removed and why), export/ (training files), eval/ (reports)."
+    )

@@ -1,0 +1,507 @@
+"""Compose the six steps into one resumable run that lives in a run directory.
+
+Every step writes its output into the run directory before the next one starts::
+
+    run_dir/
+      config.json            what the run was started with (when built from a config)
+      raw.jsonl              generated pairs, appended as they arrive (the checkpoint)
+      validated.jsonl        pairs with their execution outcome
+      clean.jsonl            the pairs kept by the filters
+      dropped.jsonl          the pairs dropped, each with its filter and reason
+      filter_report.json     counts per filter and reason, dataset stats
+      export/<format>.jsonl  training files (lamini, openai, hf, jsonl)
+      tuning_job.json        the tuning job, saved the moment it is created
+      eval/report.json       the evaluation report (+ report.md, report.html)
+
+A step whose output is newer than its input is not run again, so a stopped run resumes where it
+stopped: generation continues from its checkpoint (paid calls are never repeated) and a tuning job
+that was already started is followed, never started twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from ._sync import run_sync
+from .datasets import read_pairs, write_jsonl
+from .errors import MissingExtraError
+from .filters import FilterReport
+from .interfaces import DatasetFilter, Judge, QAGenerator, SQLExecutor, Text2SQLModel, Tuner
+from .models import EvalCase, EvalReport, QAPair, TuningJob, Usage
+from .prompts import answering_system_prompt
+from .schema import DatabaseSchema
+
+__all__ = ["Pipeline", "PipelineEvent", "PipelineResult", "RunPaths"]
+
+logger = logging.getLogger("text2sql_tune")
+
+ModelFactory = Callable[[Sequence[QAPair], TuningJob | None], Text2SQLModel | None]
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """The files of a run directory."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        """The configuration the run was started with."""
+        return self.root / "config.json"
+
+    @property
+    def raw(self) -> Path:
+        """Generated pairs (append-only checkpoint)."""
+        return self.root / "raw.jsonl"
+
+    @property
+    def validated(self) -> Path:
+        """Pairs with their execution outcome."""
+        return self.root / "validated.jsonl"
+
+    @property
+    def clean(self) -> Path:
+        """Pairs kept by the filters."""
+        return self.root / "clean.jsonl"
+
+    @property
+    def dropped(self) -> Path:
+        """Pairs dropped by the filters, with reasons."""
+        return self.root / "dropped.jsonl"
+
+    @property
+    def filter_report(self) -> Path:
+        """Filter counts and dataset stats."""
+        return self.root / "filter_report.json"
+
+    def export(self, fmt: str) -> Path:
+        """The training file for one export format."""
+        return self.root / "export" / f"{fmt}.jsonl"
+
+    @property
+    def state(self) -> Path:
+        """Settings each step's output was made with."""
+        return self.root / "state.json"
+
+    @property
+    def tuning_job(self) -> Path:
+        """The tuning job, saved as soon as it exists."""
+        return self.root / "tuning_job.json"
+
+    @property
+    def eval_dir(self) -> Path:
+        """Evaluation reports."""
+        return self.root / "eval"
+
+
+class PipelineResult(BaseModel):
+    """What a pipeline run produced.
+
+    Attributes:
+        run_dir: The run directory.
+        generated: Generation records in the checkpoint (usable and rejected).
+        rejected: Records the generator could not use.
+        seed_pairs: Seed pairs added to the training data.
+        validated: Pairs validated.
+        kept: Pairs kept after cleaning.
+        exports: Export format -> training file.
+        tuning_job: The tuning job, when tuning ran.
+        filter_report: What cleaning kept and dropped, and why.
+        report: The evaluation report, when evaluation ran.
+        report_files: Report format -> file.
+        usage: Tokens and cost spent on generation.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    run_dir: Path
+    generated: int = 0
+    rejected: int = 0
+    seed_pairs: int = 0
+    validated: int = 0
+    kept: int = 0
+    exports: dict[str, Path] = {}
+    tuning_job: TuningJob | None = None
+    filter_report: FilterReport | None = None
+    report: EvalReport | None = None
+    report_files: dict[str, Path] = {}
+    usage: Usage = Usage()
+
+
+@dataclass
+class PipelineEvent:
+    """A progress event: ``step`` started or finished, or advanced ``done`` of ``total``."""
+
+    step: str
+    message: str
+    done: int | None = None
+    total: int | None = None
+
+
+def _pairs_digest(pairs: Sequence[QAPair]) -> str:
+    digest = hashlib.sha256()
+    for pair in pairs:
+        digest.update(f"{pair.question}\x00{pair.sql}\x00{pair.rejected}\x01".encode())
+    return digest.hexdigest()[:16]
+
+
+def _is_newer(output: Path, *inputs: Path) -> bool:
+    """True when ``output`` exists and is at least as new as every existing input."""
+    if not output.exists():
+        return False
+    stamp = output.stat().st_mtime_ns
+    return all(stamp >= i.stat().st_mtime_ns for i in inputs if i.exists())
+
+
+class _StepState:
+    """Remembers the settings each step's output was made with (``state.json``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._data: dict[str, str] = {}
+        if path.exists():
+            self._data = json.loads(path.read_text(encoding="utf-8"))
+
+    @staticmethod
+    def fingerprint(settings: object) -> str:
+        text = json.dumps(settings, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+    def is_fresh(self, step: str, settings: object, output: Path, *inputs: Path) -> bool:
+        """True when ``output`` is newer than its inputs and was made with ``settings``."""
+        same = self._data.get(step) == self.fingerprint(settings)
+        return same and _is_newer(output, *inputs)
+
+    def record(self, step: str, settings: object) -> None:
+        self._data[step] = self.fingerprint(settings)
+        self.path.write_text(json.dumps(self._data, indent=2), encoding="utf-8")
+
+
+@dataclass
+class Pipeline:
+    """Generate → validate → clean → export → tune → evaluate, resumable in ``run_dir``.
+
+    Any implementation of the interfaces plugs in. Steps with nothing to do are skipped: no
+    generator means only ``seed_pairs`` are used, no tuner means no tuning, no golden set or no
+    model means no evaluation.
+
+    Args:
+        run_dir: The run directory (created).
+        executor: Runs the SQL (validation and evaluation).
+        schema: The annotated schema, for the answering prompt in exports and LLM models.
+        generator: Produces new pairs (``None``: use only ``seed_pairs``).
+        n: Generation attempts (counting those already in the checkpoint).
+        seed_pairs: Known-good pairs added to the training data (validated and filtered too).
+        filters: The cleaning chain; ``None`` builds the standard one (validity, row bounds,
+            duplicates, near duplicates, safety and leakage against ``eval_cases``).
+        min_rows: Fewest result rows a kept pair may return.
+        max_rows: Most result rows a kept pair may return.
+        near_dup_threshold: Near-duplicate question similarity threshold.
+        leakage_cases: Cases that must not leak into training data (default ``eval_cases``).
+        export_formats: Training files to write.
+        validation_fraction: Share held out as validation files (and passed to the tuner).
+        split_seed: Split seed.
+        tuner: Starts the tuning job (``None``: no tuning).
+        wait_for_tuning: Wait until the job finishes.
+        poll_interval_s: First polling interval while waiting.
+        eval_cases: The golden set.
+        model: Builds the model to evaluate from the kept pairs and the finished tuning job
+            (``None`` from the factory: skip evaluation). Use :meth:`fixed_model` for a model
+            that needs neither.
+        judge: The judge (default: the execution-match judge on ``executor``).
+        html_report: Also write the HTML report.
+        concurrency: Queries run at once during validation and evaluation.
+        on_event: Called with progress events (the CLI draws progress bars from them).
+    """
+
+    run_dir: Path
+    executor: SQLExecutor
+    schema: DatabaseSchema
+    generator: QAGenerator | None = None
+    n: int = 0
+    seed_pairs: Sequence[QAPair] = ()
+    filters: Sequence[DatasetFilter] | None = None
+    min_rows: int = 1
+    max_rows: int = 100
+    near_dup_threshold: float = 0.9
+    leakage_cases: Sequence[EvalCase] | None = None
+    export_formats: Sequence[str] = ("lamini", "openai")
+    validation_fraction: float = 0.0
+    split_seed: int = 0
+    tuner: Tuner | None = None
+    wait_for_tuning: bool = False
+    poll_interval_s: float = 30.0
+    eval_cases: Sequence[EvalCase] = ()
+    model: ModelFactory | None = None
+    judge: Judge | None = None
+    html_report: bool = True
+    concurrency: int = 4
+    on_event: Callable[[PipelineEvent], None] | None = None
+    paths: RunPaths = field(init=False)
+    _state: _StepState = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.run_dir = Path(self.run_dir)
+        self.paths = RunPaths(self.run_dir)
+        self._state = _StepState(self.paths.state)
+
+    @staticmethod
+    def fixed_model(model: Text2SQLModel) -> ModelFactory:
+        """A model factory that always returns ``model``."""
+        return lambda _pairs, _job: model
+
+    def _emit(
+        self, step: str, message: str, done: int | None = None, total: int | None = None
+    ) -> None:
+        logger.info("%s: %s", step, message)
+        if self.on_event is not None:
+            self.on_event(PipelineEvent(step, message, done, total))
+
+    async def arun(self) -> PipelineResult:
+        """Run (or resume) every step and return what was produced."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._state = _StepState(self.paths.state)
+        result = PipelineResult(run_dir=self.run_dir)
+        raw = await self._agenerate(result)
+        validated = await self._avalidate(raw, result)
+        kept = self._clean(validated, result)
+        self._export(kept, result)
+        job = await self._atune(kept, result)
+        await self._aevaluate(kept, job, result)
+        return result
+
+    def run(self) -> PipelineResult:
+        """Sync twin of :meth:`arun`."""
+        return run_sync(self.arun())
+
+    async def _agenerate(self, result: PipelineResult) -> list[QAPair]:
+        from .generators import agenerate_to_file, read_checkpoint_state
+
+        if self.generator is not None and self.n > 0:
+            done = min(read_checkpoint_state(self.paths.raw).records, self.n)
+            if done >= self.n:
+                self._emit("generate", f"generation is complete ({done} records saved)")
+            else:
+                self._emit(
+                    "generate", f"generating {self.n - done} pairs with {self.generator.name}"
+                )
+                self._emit("generate", "resuming" if done else "starting", done, self.n)
+
+                def advance(_pair: QAPair) -> None:
+                    nonlocal done
+                    done += 1
+                    self._emit("generate", "pair saved", done, self.n)
+
+                await agenerate_to_file(self.generator, self.n, self.paths.raw, on_record=advance)
+        records = read_pairs(self.paths.raw) if self.paths.raw.exists() else []
+        result.generated = len(records)
+        result.rejected = sum(1 for r in records if not r.ok)
+        usage = Usage()
+        for record in records:
+            if record.usage is not None:
+                usage = usage + record.usage
+        result.usage = usage
+        seeds = [p.model_copy(update={"source": p.source or "seed"}) for p in self.seed_pairs]
+        result.seed_pairs = len(seeds)
+        return records + seeds
+
+    def _validation_settings(self, pairs: Sequence[QAPair]) -> dict[str, object]:
+        return {
+            "min_rows": self.min_rows,
+            "max_rows": self.max_rows,
+            "pairs": _pairs_digest(pairs),
+        }
+
+    async def _avalidate(self, pairs: list[QAPair], result: PipelineResult) -> list[QAPair]:
+        from .validation import avalidate_pairs
+
+        settings = self._validation_settings(pairs)
+        if self._state.is_fresh("validate", settings, self.paths.validated, self.paths.raw):
+            validated = read_pairs(self.paths.validated)
+            self._emit("validate", "validation is up to date")
+            result.validated = sum(1 for p in validated if p.validation is not None)
+            return validated
+        usable = [p for p in pairs if p.ok]
+        self._emit("validate", f"running {len(usable)} queries")
+        done = 0
+
+        def advance(_index: int, _pair: QAPair) -> None:
+            nonlocal done
+            done += 1
+            self._emit("validate", "pair validated", done, len(pairs))
+
+        validated = await avalidate_pairs(
+            pairs,
+            self.executor,
+            min_rows=self.min_rows,
+            max_rows=self.max_rows,
+            concurrency=self.concurrency,
+            on_done=advance,
+        )
+        write_jsonl(self.paths.validated, validated)
+        self._state.record("validate", settings)
+        result.validated = len(usable)
+        return validated
+
+    def _filters(self) -> Sequence[DatasetFilter]:
+        if self.filters is not None:
+            return self.filters
+        from .filters import default_filters
+
+        leakage = self.leakage_cases if self.leakage_cases is not None else self.eval_cases
+        return default_filters(
+            min_rows=self.min_rows,
+            max_rows=self.max_rows,
+            near_dup_threshold=self.near_dup_threshold,
+            eval_cases=list(leakage),
+        )
+
+    def _clean_settings(self) -> dict[str, object]:
+        leakage = self.leakage_cases if self.leakage_cases is not None else self.eval_cases
+        return {
+            "filters": None
+            if self.filters is None
+            else [f"{type(f).__module__}.{type(f).__qualname__}:{f.name}" for f in self.filters],
+            "min_rows": self.min_rows,
+            "max_rows": self.max_rows,
+            "near_dup_threshold": self.near_dup_threshold,
+            "leakage": sorted((c.question, c.sql) for c in leakage),
+        }
+
+    def _clean(self, validated: list[QAPair], result: PipelineResult) -> list[QAPair]:
+        from .filters import FilterChain
+
+        settings = self._clean_settings()
+        paths = self.paths
+        if self._state.is_fresh("clean", settings, paths.clean, paths.validated) and (
+            paths.filter_report.exists()
+        ):
+            kept = read_pairs(paths.clean)
+            result.filter_report = FilterReport.load(paths.filter_report)
+            self._emit("clean", f"cleaning is up to date ({len(kept)} pairs kept)")
+            result.kept = len(kept)
+            return kept
+        kept, report = FilterChain(self._filters()).apply(validated)
+        write_jsonl(paths.clean, kept)
+        report.save(paths.filter_report, dropped_path=paths.dropped)
+        self._state.record("clean", settings)
+        result.filter_report = report
+        self._emit("clean", f"kept {len(kept)} of {len(validated)} pairs")
+        result.kept = len(kept)
+        return kept
+
+    def _export(self, kept: list[QAPair], result: PipelineResult) -> None:
+        from .exports import export_pairs
+
+        system_prompt = answering_system_prompt(self.schema)
+        for fmt in self.export_formats:
+            path = self.paths.export(fmt)
+            settings = {
+                "system_prompt": system_prompt,
+                "validation_fraction": self.validation_fraction,
+                "seed": self.split_seed,
+            }
+            if not self._state.is_fresh(f"export:{fmt}", settings, path, self.paths.clean):
+                export_pairs(
+                    kept,
+                    path,
+                    fmt,
+                    system_prompt=system_prompt,
+                    validation_fraction=self.validation_fraction,
+                    seed=self.split_seed,
+                )
+                self._state.record(f"export:{fmt}", settings)
+            result.exports[fmt] = path
+        if result.exports:
+            self._emit("export", ", ".join(f"{k}: {v}" for k, v in result.exports.items()))
+
+    async def _atune(self, kept: list[QAPair], result: PipelineResult) -> TuningJob | None:
+        if self.tuner is None:
+            return None
+        if self.paths.tuning_job.exists():
+            job = TuningJob.model_validate_json(self.paths.tuning_job.read_text(encoding="utf-8"))
+            self._emit("tune", f"following the job started earlier: {job.job_id}")
+        else:
+            from .exports import split_train_validation
+
+            train, held_out = split_train_validation(
+                kept, self.validation_fraction, seed=self.split_seed
+            )
+            job = await self.tuner.astart(train, validation=held_out or None)
+            self._save_job(job)
+            self._emit("tune", f"started tuning job {job.job_id} ({job.status.value})")
+        if self.wait_for_tuning and not job.status.terminal:
+            job = await self.tuner.await_until_done(
+                job.job_id,
+                poll_interval_s=self.poll_interval_s,
+                on_update=self._on_job_update,
+            )
+        elif not job.status.terminal:
+            job = await self.tuner.astatus(job.job_id)
+        self._save_job(job)
+        result.tuning_job = job
+        return job
+
+    def _on_job_update(self, job: TuningJob) -> None:
+        self._save_job(job)
+        self._emit("tune", f"job {job.job_id}: {job.status.value}")
+
+    def _save_job(self, job: TuningJob) -> None:
+        self.paths.tuning_job.write_text(job.model_dump_json(indent=2), encoding="utf-8")
+
+    async def _aevaluate(
+        self, kept: list[QAPair], job: TuningJob | None, result: PipelineResult
+    ) -> None:
+        if not self.eval_cases or self.model is None:
+            return
+        model = self.model(kept, job)
+        if model is None:
+            self._emit("evaluate", "no model to evaluate yet (tuning has not finished)")
+            return
+        from .evaluation import Evaluator
+        from .reporting import report_html, report_markdown, save_report
+
+        self._emit("evaluate", f"evaluating {model.name} on {len(self.eval_cases)} questions")
+        total = len(self.eval_cases)
+        done = 0
+
+        def advance(_index: int, _result: object) -> None:
+            nonlocal done
+            done += 1
+            self._emit("evaluate", "case judged", done, total)
+
+        evaluator = Evaluator(self.executor, self.judge, concurrency=self.concurrency)
+        report = await evaluator.aevaluate(model, self.eval_cases, on_done=advance)
+        eval_dir = self.paths.eval_dir
+        eval_dir.mkdir(parents=True, exist_ok=True)
+        files = {"json": save_report(report, eval_dir / "report.json")}
+        files["markdown"] = eval_dir / "report.md"
+        files["markdown"].write_text(report_markdown(report), encoding="utf-8")
+        if self.html_report:
+            try:
+                html = report_html(report)
+            except MissingExtraError:
+                html = report_html(report, chart=False)
+                self._emit("evaluate", "no chart in the HTML report: install text2sql-tune[report]")
+            files["html"] = eval_dir / "report.html"
+            files["html"].write_text(html, encoding="utf-8")
+        result.report = report
+        result.report_files = files
+        summary = report.summary
+        self._emit(
+            "evaluate",
+            f"valid {summary.valid}/{summary.total}, correct {summary.correct}/{summary.total}",
+        )
+
+
+def save_config_snapshot(path: Path, config: BaseModel) -> None:
+    """Write the configuration a run was started with (for reproducibility)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(config.model_dump(mode="json"), indent=2), encoding="utf-8")

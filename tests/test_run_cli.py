@@ -1,0 +1,173 @@
+"""``run config.toml``, ``demo`` and :func:`load_config`, in process, on the test demo database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from text2sql_tune import ConfigurationError, load_config, load_golden_set, read_pairs
+from text2sql_tune.cli import app
+from text2sql_tune.prompts import llama3_prompt
+from text2sql_tune.testing.lamini_server import FakeLaminiServer
+
+GOLDEN = [
+    {"question": "How many customers are there?", "sql": "select count() from ecommerce.users"},
+    {
+        "question": "How many sessions came from each browser?",
+        "sql": "select browser, count() from ecommerce.sessions group by browser",
+    },
+]
+
+
+def invoke(args: list[str], env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(app, args, env=env)
+
+
+def write_config(tmp_path: Path, demo_db_url: str, body: str) -> Path:
+    (tmp_path / "golden.jsonl").write_text(
+        "".join(json.dumps(case) + "\n" for case in GOLDEN), encoding="utf-8"
+    )
+    path = tmp_path / "pipeline.toml"
+    path.write_text(f'[run]\ndir = "run"\ndatabase = "{demo_db_url}"\n{body}', encoding="utf-8")
+    return path
+
+
+def test_load_config_resolves_relative_paths_against_the_file(
+    tmp_path: Path, demo_db_url: str
+) -> None:
+    path = write_config(
+        tmp_path,
+        demo_db_url,
+        '[generate]\nn = 5\n[evaluate]\ngolden = "golden.jsonl"\n[clean]\nmax_rows = 20\n',
+    )
+    config = load_config(path)
+    assert config.run.dir == tmp_path.resolve() / "run"
+    assert config.evaluate.golden == tmp_path.resolve() / "golden.jsonl"
+    assert (config.generate.n, config.clean.max_rows, config.clean.min_rows) == (5, 20, 1)
+
+
+def test_a_typo_in_the_config_is_named(tmp_path: Path, demo_db_url: str) -> None:
+    path = write_config(tmp_path, demo_db_url, "[clean]\nmax_row = 20\n")
+    with pytest.raises(ConfigurationError, match="max_row"):
+        load_config(path)
+    path.write_text("[run\n", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="not valid TOML"):
+        load_config(path)
+
+
+def test_run_executes_the_configured_pipeline_and_resumes(tmp_path: Path, demo_db_url: str) -> None:
+    path = write_config(
+        tmp_path,
+        demo_db_url,
+        '[generate]\nn = 40\n[export]\nformats = ["lamini", "hf"]\nvalidation_fraction = 0.2\n'
+        '[evaluate]\ngolden = "golden.jsonl"\nhtml = false\n',
+    )
+    result = invoke(["run", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    run_dir = tmp_path / "run"
+    assert summary["generated"] == 40
+    assert summary["kept"] == len(read_pairs(run_dir / "clean.jsonl")) > 0
+    assert summary["evaluation"]["total"] == len(GOLDEN)
+    assert (run_dir / "export" / "hf.jsonl").exists()
+    assert (run_dir / "export" / "lamini.validation.jsonl").exists()
+    assert not (run_dir / "export" / "openai.jsonl").exists()
+    saved = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    assert saved["generate"]["n"] == 40
+    # No golden question reaches the training data (bundled seed examples included).
+    kept_questions = {p.question.lower() for p in read_pairs(run_dir / "clean.jsonl")}
+    assert not kept_questions & {case["question"].lower() for case in GOLDEN}
+
+    again = invoke(["run", str(path), "--json"])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["kept"] == summary["kept"]
+
+
+def test_run_refuses_a_tuned_model_without_a_tuner(tmp_path: Path, demo_db_url: str) -> None:
+    path = write_config(tmp_path, demo_db_url, '[evaluate]\nmodel = "tuned"\n')
+    result = invoke(["run", str(path)])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, ConfigurationError)
+    assert "needs a [tune] tuner" in str(result.exception)
+
+
+def test_demo_runs_the_whole_loop_offline(tmp_path: Path, demo_db_url: str) -> None:
+    run_dir = tmp_path / "demo"
+    result = invoke(["demo", "--database", demo_db_url, "--n", "60", "--run-dir", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    for name in ("raw.jsonl", "clean.jsonl", "dropped.jsonl", "filter_report.json"):
+        assert (run_dir / name).exists(), name
+    assert (run_dir / "export" / "lamini.jsonl").exists()
+    assert (run_dir / "export" / "openai.jsonl").exists()
+    html = (run_dir / "eval" / "report.html").read_text(encoding="utf-8")
+    assert "retrieval" in html
+    report = json.loads((run_dir / "eval" / "report.json").read_text(encoding="utf-8"))
+    assert report["summary"]["total"] == len(load_golden_set())
+    assert str(run_dir) in result.stdout
+
+
+def test_demo_with_lamini_tunes_and_evaluates_the_tuned_model(
+    tmp_path: Path, demo_db_url: str
+) -> None:
+    golden = {llama3_prompt(c.question): c.sql for c in load_golden_set()}
+
+    def respond(prompt: str, _model: str) -> str:
+        # The tuned model "knows" the golden answers: find the question at the end of the prompt.
+        for key, sql in golden.items():
+            question = key.split("user<|end_header_id|>\n\n", 1)[1].split("<|eot_id|>")[0]
+            if f"\n\n{question}<|eot_id|>" in prompt:
+                return sql
+        return "select 1"
+
+    with FakeLaminiServer(respond=respond) as server:
+        env = {"LAMINI_API_KEY": server.api_key, "LAMINI_API_URL": server.url}
+        run_dir = tmp_path / "tuned"
+        result = invoke(
+            [
+                *("demo", "--database", demo_db_url, "--n", "30", "--run-dir", str(run_dir)),
+                *("--tuner", "lamini", "--wait", "--max-steps", "7", "--poll-interval", "0.01"),
+                "--json",
+            ],
+            env,
+        )
+        assert result.exit_code == 0, result.output
+        (job,) = server.jobs.values()
+    summary = json.loads(result.stdout)
+    assert summary["tuning_job"]["status"] == "completed"
+    assert job["finetune_args"]["max_steps"] == 7
+    assert summary["evaluation"]["correct"] == len(golden)
+    uploaded = next(iter(server.datasets.values()))
+    assert len(uploaded) == summary["kept"]
+
+
+@pytest.mark.slow
+def test_the_demo_builds_its_default_database_on_first_use(tmp_path: Path) -> None:
+    # A fresh process and a fresh home, as on a new machine: no --database at all.
+    code = (
+        "from text2sql_tune.cli import main\n"
+        "import sys\n"
+        "sys.argv = ['text2sql-tune', 'demo', '--n', '20', '--run-dir', 'run', '--json']\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=300,
+        env={**os.environ, "TEXT2SQL_TUNE_HOME": str(tmp_path / "home"), "NO_COLOR": "1"},
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["generated"] == 20
+    assert summary["evaluation"]["total"] == len(load_golden_set())
+    assert (tmp_path / "home" / "demo").is_dir()
+    assert (tmp_path / "run" / "eval" / "report.html").exists()
