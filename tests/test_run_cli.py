@@ -14,7 +14,7 @@ from typer.testing import CliRunner, Result
 from text2sql_tune import ConfigurationError, load_config, load_golden_set, read_pairs
 from text2sql_tune.cli import app
 from text2sql_tune.prompts import llama3_prompt
-from text2sql_tune.testing.lamini_server import FakeLaminiServer
+from text2sql_tune.testing import FakeLaminiServer, FakeOpenAIServer
 
 GOLDEN = [
     {"question": "How many customers are there?", "sql": "select count() from ecommerce.users"},
@@ -171,3 +171,26 @@ def test_the_demo_builds_its_default_database_on_first_use(tmp_path: Path) -> No
     assert summary["evaluation"]["total"] == len(load_golden_set())
     assert (tmp_path / "home" / "demo").is_dir()
     assert (tmp_path / "run" / "eval" / "report.html").exists()
+
+
+def test_demo_with_the_openai_generator_uses_the_configured_endpoint(
+    tmp_path: Path, demo_db_url: str
+) -> None:
+    with FakeOpenAIServer() as server:
+        env = {"OPENAI_API_KEY": "sk-fake", "OPENAI_BASE_URL": server.url}
+        result = invoke(
+            [
+                *("demo", "--database", demo_db_url, "--n", "12", "--run-dir", str(tmp_path)),
+                *("--generator", "openai", "--model", "gpt-4o-mini", "--json"),
+            ],
+            env,
+        )
+        assert result.exit_code == 0, result.output
+        assert server.chat_calls == 12
+        body = server.chat_requests[0].body
+    assert body["model"] == "gpt-4o-mini"
+    assert "ecommerce.sessions" in body["messages"][0]["content"]  # the schema prompt
+    summary = json.loads(result.stdout)
+    assert summary["usage"]["calls"] == 12 and summary["usage"]["prompt_tokens"] > 0
+    sources = {p.source for p in read_pairs(tmp_path / "raw.jsonl")}
+    assert sources == {"openai:gpt-4o-mini"}

@@ -41,6 +41,7 @@ from .models import (
     Prediction,
     Usage,
 )
+from .normalize import normalize_question
 
 __all__ = [
     "ERROR_CATEGORIES",
@@ -136,11 +137,6 @@ def categorize_error(outcome: ExecutionOutcome) -> str:
     if found and found.group(1) in ERROR_CATEGORIES:
         return ERROR_CATEGORIES[found.group(1)]
     return "execution_error"
-
-
-def normalize_question(question: str) -> str:
-    """The key predictions are matched by: lower case, single spaces, no trailing punctuation."""
-    return re.sub(r"\s+", " ", question).strip().rstrip("?.!").strip().lower()
 
 
 def match_predictions(
