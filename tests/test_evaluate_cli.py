@@ -116,3 +116,54 @@ def test_report_markdown_html_and_compare(tmp_path: Path, demo_db_url: str) -> N
 def test_report_usage_errors(tmp_path: Path) -> None:
     result = runner.invoke(app, ["report", "compare", str(tmp_path / "a.json")])
     assert isinstance(result.exception, ConfigurationError)
+
+
+def test_evaluate_a_retrieval_model_over_training_pairs(tmp_path: Path, demo_db_url: str) -> None:
+    golden = _jsonl(tmp_path / "golden.jsonl", GOLDEN[:3])
+    train = _jsonl(tmp_path / "train.jsonl", GOOD)
+    args = ["evaluate", "-g", str(golden), "--model", "retrieval", "--train", str(train)]
+    result = runner.invoke(app, [*args, "--database", demo_db_url, "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)["summary"]
+    # The nearest training question answers each golden one: the first two match, the third
+    # (count of all users for "active users") is wrong.
+    assert (summary["total"], summary["correct"], summary["wrong"]) == (3, 2, 1)
+
+
+def test_evaluate_a_tuned_lamini_model(tmp_path: Path, demo_db_url: str) -> None:
+    from text2sql_tune.testing import FakeLaminiServer
+
+    answers = {"users are there": "SELECT count() FROM ecommerce.users"}
+
+    def respond(prompt: str, model: str) -> str:
+        assert model == "tuned-model-1"
+        return next((sql for key, sql in answers.items() if key in prompt), "SELECT 0")
+
+    golden = _jsonl(tmp_path / "golden.jsonl", GOLDEN[:1] + GOLDEN[2:3])
+    with FakeLaminiServer(respond=respond, base_models=("tuned-model-1",)) as server:
+        env = {"LAMINI_API_KEY": server.api_key, "LAMINI_API_URL": server.url}
+        args = ["evaluate", "-g", str(golden), "-m", "lamini:tuned-model-1", "--json"]
+        result = runner.invoke(app, [*args, "--database", demo_db_url], env=env)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["summary"]["correct"] == 1
+    assert [r["correct"] for r in report["results"]] == [True, False]
+    assert report["model"] == "lamini:tuned-model-1"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "either --predictions FILE or --model SPEC"),
+        (["--model", "retrieval"], "needs training pairs"),
+        (["--model", "bert"], "unknown model 'bert'"),
+        (["--model", "openai:"], "name the model after the colon"),
+    ],
+)
+def test_evaluate_model_usage_errors(
+    tmp_path: Path, demo_db_url: str, extra: list[str], message: str
+) -> None:
+    golden = _jsonl(tmp_path / "golden.jsonl", GOLDEN)
+    result = runner.invoke(app, ["evaluate", "-g", str(golden), "-d", demo_db_url, *extra])
+    assert isinstance(result.exception, ConfigurationError)
+    assert message in str(result.exception)

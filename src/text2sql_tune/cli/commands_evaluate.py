@@ -16,7 +16,7 @@ from .._sync import run_sync
 from ..datasets import read_cases
 from ..errors import ConfigurationError
 from ..evaluation import Evaluator, read_predictions
-from ..interfaces import Judge, SQLExecutor
+from ..interfaces import Judge, SQLExecutor, Text2SQLModel
 from ..models import EvalReport, EvalResult
 from ._app import DatabaseOption, JsonOption, app, console, print_json
 
@@ -45,6 +45,17 @@ def _make_judge(
     return llm if kind is JudgeKind.llm else CascadeJudge([deterministic, llm])
 
 
+def _make_model(
+    spec: str, database: str | None, schema_file: Path | None, train: Path | None
+) -> Text2SQLModel:
+    from ..datasets import read_pairs
+    from ..text2sql_models import model_from_spec
+    from .commands_tune import _schema
+
+    pairs = read_pairs(train) if train is not None else []
+    return model_from_spec(spec, _schema(database, schema_file, None), train=pairs)
+
+
 def _summary_table(report: EvalReport) -> Table:
     s = report.summary
     table = Table(title=f"{report.model} - judge: {report.judge}", show_header=False)
@@ -63,9 +74,26 @@ def evaluate(
         Path, typer.Option("--golden", "-g", help="Golden set: question + sql (or sql_query).")
     ],
     predictions: Annotated[
-        Path,
+        Path | None,
         typer.Option("--predictions", "-p", help='Predictions: {"question", "sql"} per line.'),
-    ],
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Ask a model instead of reading predictions: retrieval, lamini:<model id>, "
+            "openai:<model>, zero-shot:<model> or few-shot:<model>.",
+        ),
+    ] = None,
+    train: Annotated[
+        Path | None,
+        typer.Option("--train", help="Training pairs for --model retrieval / few-shot."),
+    ] = None,
+    schema_file: Annotated[
+        Path | None,
+        typer.Option("--schema", help="Schema file for the model's prompt (default: --database)."),
+    ] = None,
     database: DatabaseOption = None,
     judge: Annotated[
         JudgeKind,
@@ -88,17 +116,22 @@ def evaluate(
     concurrency: Annotated[int, typer.Option(help="Cases evaluated at once.")] = 8,
     as_json: JsonOption = False,
 ) -> None:
-    """Evaluate predictions against a golden set: validity, accuracy and why each case failed.
+    """Evaluate predictions or a model on a golden set: validity, accuracy, why each case failed.
 
     Both the predicted and the reference SQL run on --database; the judge compares the results.
-    Predictions are matched to golden questions ignoring case, spacing and trailing punctuation;
-    a question without a prediction counts as no_sql.
+    With --predictions, predictions are matched to golden questions ignoring case, spacing and
+    trailing punctuation, and a question without a prediction counts as no_sql. With --model, the
+    model answers every golden question, asked with the answering prompt of --schema (else of
+    --database's tables, else of the demo schema): the prompt tuned models were trained with.
     """
     from ..executors import open_executor
     from ..reporting import save_report
 
+    if (predictions is None) == (model is None):
+        raise ConfigurationError("pass either --predictions FILE or --model SPEC")
     cases = read_cases(golden)
-    preds = read_predictions(predictions)
+    preds = read_predictions(predictions) if predictions is not None else []
+    text2sql = _make_model(model, database, schema_file, train) if model is not None else None
     with open_executor(database) as executor:
         evaluator = Evaluator(
             executor,
@@ -118,12 +151,16 @@ def evaluate(
             def advance(_index: int, _result: EvalResult) -> None:
                 progress.advance(task)
 
-            result = run_sync(
-                evaluator.aevaluate_predictions(
-                    cases, preds, name=predictions.name, on_done=advance
+            if text2sql is not None:
+                result = run_sync(evaluator.aevaluate(text2sql, cases, on_done=advance))
+            else:
+                assert predictions is not None
+                result = run_sync(
+                    evaluator.aevaluate_predictions(
+                        cases, preds, name=predictions.name, on_done=advance
+                    )
                 )
-            )
-    result.metadata.update(golden=str(golden), predictions=str(predictions))
+    result.metadata.update(golden=str(golden), predictions=str(predictions or model))
     if output is not None:
         save_report(result, output)
     if as_json:

@@ -11,12 +11,15 @@ from __future__ import annotations
 from .baselines import FewShotModel, SelfReflectionModel, ZeroShotModel, reflection_message
 from .lamini import LaminiModel
 from .openai import OpenAIText2SQL
+from .spec import MODEL_KINDS, model_from_spec
 
 __all__ = [
+    "MODEL_KINDS",
     "FewShotModel",
     "LaminiModel",
     "OpenAIText2SQL",
     "SelfReflectionModel",
     "ZeroShotModel",
+    "model_from_spec",
     "reflection_message",
 ]

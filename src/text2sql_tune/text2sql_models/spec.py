@@ -1,0 +1,78 @@
+"""Build a model from a short text spec such as ``"lamini:<model id>"`` (CLI and configuration).
+
+========================  ==================================================================
+spec                      model
+========================  ==================================================================
+``retrieval``             :class:`~text2sql_tune.retrieval.RetrievalModel` over ``train``
+``lamini:<model id>``     :class:`LaminiModel`: a tuned (or base) Lamini model
+``openai:<model>``        :class:`OpenAIText2SQL`: a fine-tuned or any chat model, asked with
+                          the training prompt
+``zero-shot:<model>``     :class:`ZeroShotModel`: schema prompt only
+``few-shot:<model>``      :class:`FewShotModel`: the most similar ``train`` pairs as examples
+========================  ==================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..errors import ConfigurationError
+from ..interfaces import Text2SQLModel
+from ..models import QAPair
+from ..schema import DatabaseSchema
+
+__all__ = ["MODEL_KINDS", "model_from_spec"]
+
+MODEL_KINDS = ("retrieval", "lamini", "openai", "zero-shot", "few-shot")
+
+
+def model_from_spec(
+    spec: str, schema: DatabaseSchema, *, train: Sequence[QAPair] = ()
+) -> Text2SQLModel:
+    """Build the text-to-SQL model a spec names.
+
+    Args:
+        spec: ``retrieval``, or ``<kind>:<model>`` with kind ``lamini``, ``openai``,
+            ``zero-shot`` or ``few-shot``.
+        schema: The annotated schema (the models' system prompt; use the one the model was
+            tuned with).
+        train: Training pairs: what ``retrieval`` answers from and ``few-shot`` picks examples
+            from.
+
+    Returns:
+        The model. Keys come from the environment (``OPENAI_API_KEY``, ``LAMINI_API_KEY``).
+
+    Raises:
+        ConfigurationError: Unknown kind, a missing model name, or no training pairs where they
+            are needed.
+    """
+    kind, _, name = spec.partition(":")
+    kind, name = kind.strip().lower(), name.strip()
+    if kind not in MODEL_KINDS:
+        raise ConfigurationError(
+            f"unknown model {spec!r}: use retrieval, lamini:<model id>, openai:<model>, "
+            "zero-shot:<model> or few-shot:<model>"
+        )
+    if kind in ("retrieval", "few-shot") and not train:
+        raise ConfigurationError(f"model {kind!r} needs training pairs (e.g. --train clean.jsonl)")
+    if kind == "retrieval":
+        from ..retrieval import RetrievalModel
+
+        return RetrievalModel(train)
+    if not name:
+        raise ConfigurationError(f"model {spec!r}: name the model after the colon, e.g. {kind}:…")
+    if kind == "lamini":
+        from .lamini import LaminiModel
+
+        return LaminiModel(name, schema)
+    if kind == "openai":
+        from .openai import OpenAIText2SQL
+
+        return OpenAIText2SQL(name, schema)
+    from ..llm import OpenAIChatClient
+    from .baselines import FewShotModel, ZeroShotModel
+
+    client = OpenAIChatClient(name)
+    if kind == "zero-shot":
+        return ZeroShotModel(client, schema, model=name)
+    return FewShotModel(client, schema, list(train), model=name)
