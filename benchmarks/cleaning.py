@@ -18,6 +18,7 @@ Run:  python benchmarks/cleaning.py            (about a minute)
 from __future__ import annotations
 
 import argparse
+import calendar
 import platform
 import random
 import time
@@ -34,20 +35,7 @@ from text2sql_tune.sql_profile import profile_sql
 COUNTRIES = ["United Kingdom", "Germany", "France", "Netherlands"]
 OSES = ["Windows", "iOS", "Android"]
 BROWSERS = ["Chrome", "Safari", "Firefox"]
-MONTHS = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
+MONTHS = list(calendar.month_name)[1:]
 METRICS = [
     ("sessions", "count()"),
     ("distinct customers", "uniqExact(user_id)"),
