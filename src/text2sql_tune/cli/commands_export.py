@@ -38,7 +38,11 @@ def export(
     ] = None,
     annotations: Annotated[
         Path | None,
-        typer.Option("--annotations", help="Descriptions and example values for the schema."),
+        typer.Option(
+            "--schema-notes",
+            "--annotations",
+            help="YAML/JSON/TOML descriptions and example values for the schema.",
+        ),
     ] = None,
     validation_fraction: Annotated[
         float,

@@ -84,7 +84,11 @@ def generate(
     ] = None,
     schema_notes: Annotated[
         Path | None,
-        typer.Option("--schema-notes", help="YAML/JSON/TOML descriptions and example values."),
+        typer.Option(
+            "--schema-notes",
+            "--annotations",
+            help="YAML/JSON/TOML descriptions and example values.",
+        ),
     ] = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Model for --generator openai.")] = (
         "gpt-4o"

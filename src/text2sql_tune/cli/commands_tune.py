@@ -240,7 +240,11 @@ def tune(
     ] = None,
     annotations: Annotated[
         Path | None,
-        typer.Option("--annotations", help="Descriptions and example values for the schema."),
+        typer.Option(
+            "--schema-notes",
+            "--annotations",
+            help="YAML/JSON/TOML descriptions and example values for the schema.",
+        ),
     ] = None,
     api_url: ApiUrlOption = None,
     job_file: Annotated[
