@@ -22,8 +22,10 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from ._http import LocalServer
 
 __all__ = ["FakeLaminiServer", "InjectedError", "RecordedRequest"]
 
@@ -83,16 +85,14 @@ class JSONServer:
         self.requests: list[RecordedRequest] = []
         self._errors: list[InjectedError] = []
         self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LocalServer | None = None
 
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:<port>`` (the server must be started)."""
-        if self._httpd is None:
+        if self._server is None:
             raise RuntimeError("the server is not started")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._server.base_url
 
     def fail_next(
         self,
@@ -117,40 +117,14 @@ class JSONServer:
 
     def start(self) -> JSONServer:
         """Start serving on a free port in a daemon thread."""
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Stay quiet."""
-
-            def do_GET(self) -> None:
-                server._handle(self, "GET")
-
-            def do_POST(self) -> None:
-                server._handle(self, "POST")
-
-            def do_DELETE(self) -> None:
-                server._handle(self, "DELETE")
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=type(self).__name__,
-            daemon=True,
-        )
-        self._thread.start()
+        self._server = LocalServer(self._handle, name=type(self).__name__)
         return self
 
     def stop(self) -> None:
         """Stop serving."""
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
+        if self._server is not None:
+            self._server.close()
+            self._server = None
 
     def __enter__(self) -> JSONServer:
         return self.start()

@@ -32,8 +32,10 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from ._http import LocalServer
 
 __all__ = [
     "FakeOpenAIServer",
@@ -176,15 +178,6 @@ def default_responder(body: dict[str, Any], number: int) -> FakeReply:
     return text_reply(f"SELECT {number} AS answer")
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-    # listen() backlog: many clients connecting at once must not be refused (default 5).
-    request_queue_size = 256
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Stay quiet: clients that time out or hang up on a slow answer are expected here."""
-
-
 Route = Callable[["FakeOpenAIServer", ReceivedRequest], tuple[int, Any, dict[str, str]]]
 """A route handler: ``(server, request) -> (status, JSON-able body or bytes, headers)``."""
 
@@ -235,8 +228,7 @@ class FakeOpenAIServer:
         self._random = random.Random(seed)
         self._answered = 0
         self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LocalServer | None = None
 
     # -- scripting -------------------------------------------------------------------------
 
@@ -319,10 +311,9 @@ class FakeOpenAIServer:
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:<port>`` (the server must be started)."""
-        if self._httpd is None:
+        if self._server is None:
             raise RuntimeError("the fake server is not started")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._server.base_url
 
     @property
     def url(self) -> str:
@@ -331,41 +322,14 @@ class FakeOpenAIServer:
 
     def start(self) -> FakeOpenAIServer:
         """Start serving on a free port in a daemon thread."""
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Without this, small responses wait out the client's delayed ACK (~40 ms each).
-            disable_nagle_algorithm = True
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Stay quiet."""
-
-            def do_GET(self) -> None:
-                server._dispatch(self, "GET")
-
-            def do_POST(self) -> None:
-                server._dispatch(self, "POST")
-
-            def do_DELETE(self) -> None:
-                server._dispatch(self, "DELETE")
-
-        self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=type(self).__name__,
-            daemon=True,
-        )
-        self._thread.start()
+        self._server = LocalServer(self._dispatch, name=type(self).__name__)
         return self
 
     def stop(self) -> None:
         """Stop serving."""
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
+        if self._server is not None:
+            self._server.close()
+            self._server = None
 
     def __enter__(self) -> FakeOpenAIServer:
         return self.start()
