@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-__all__ = ["DatabaseOption", "JsonOption", "app", "console", "err_console", "print_json"]
+__all__ = [
+    "DatabaseOption",
+    "JsonOption",
+    "SchemaFileOption",
+    "SchemaNotesOption",
+    "app",
+    "console",
+    "err_console",
+    "print_json",
+]
 
 app = typer.Typer(
     name="text2sql-tune",
@@ -35,6 +45,24 @@ DatabaseOption = Annotated[
 ]
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+SchemaFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--schema",
+        help="Schema file (YAML/TOML/JSON) for the answering prompt; default: --database's "
+        "tables, else the demo schema.",
+    ),
+]
+
+SchemaNotesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--schema-notes",
+        "--annotations",
+        help="YAML/JSON/TOML descriptions and example values for the schema.",
+    ),
+]
 
 
 def print_json(data: Any) -> None:

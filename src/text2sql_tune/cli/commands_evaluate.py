@@ -18,7 +18,7 @@ from ..errors import ConfigurationError
 from ..evaluation import Evaluator, read_predictions
 from ..interfaces import Judge, SQLExecutor, Text2SQLModel
 from ..models import EvalReport, EvalResult
-from ._app import DatabaseOption, JsonOption, app, console, print_json
+from ._app import DatabaseOption, JsonOption, SchemaFileOption, app, console, print_json
 
 __all__ = ["evaluate", "report"]
 
@@ -90,10 +90,7 @@ def evaluate(
         Path | None,
         typer.Option("--train", help="Training pairs for --model retrieval / few-shot."),
     ] = None,
-    schema_file: Annotated[
-        Path | None,
-        typer.Option("--schema", help="Schema file for the model's prompt (default: --database)."),
-    ] = None,
+    schema_file: SchemaFileOption = None,
     database: DatabaseOption = None,
     judge: Annotated[
         JudgeKind,

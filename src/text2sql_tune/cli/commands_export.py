@@ -10,7 +10,15 @@ import typer
 from ..datasets import read_pairs
 from ..exports import ExportFormat, export_pairs
 from ..prompts import answering_system_prompt
-from ._app import DatabaseOption, JsonOption, app, console, print_json
+from ._app import (
+    DatabaseOption,
+    JsonOption,
+    SchemaFileOption,
+    SchemaNotesOption,
+    app,
+    console,
+    print_json,
+)
 from .commands_tune import _schema
 
 __all__ = ["export"]
@@ -32,18 +40,8 @@ def export(
         ),
     ] = ExportFormat.LAMINI,
     database: DatabaseOption = None,
-    schema_file: Annotated[
-        Path | None,
-        typer.Option("--schema", help="Schema file (YAML/TOML/JSON) for the system prompt."),
-    ] = None,
-    annotations: Annotated[
-        Path | None,
-        typer.Option(
-            "--schema-notes",
-            "--annotations",
-            help="YAML/JSON/TOML descriptions and example values for the schema.",
-        ),
-    ] = None,
+    schema_file: SchemaFileOption = None,
+    annotations: SchemaNotesOption = None,
     validation_fraction: Annotated[
         float,
         typer.Option(

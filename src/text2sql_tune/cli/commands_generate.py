@@ -22,7 +22,15 @@ from .._sync import run_sync
 from ..errors import ConfigurationError
 from ..interfaces import QAGenerator
 from ..models import QAPair, Usage
-from ._app import DatabaseOption, JsonOption, app, console, err_console, print_json
+from ._app import (
+    DatabaseOption,
+    JsonOption,
+    SchemaNotesOption,
+    app,
+    console,
+    err_console,
+    print_json,
+)
 
 __all__ = ["generate"]
 
@@ -82,14 +90,7 @@ def generate(
             help="Few-shot examples (JSONL/JSON/TSV/CSV); default: the demo's for the demo DB.",
         ),
     ] = None,
-    schema_notes: Annotated[
-        Path | None,
-        typer.Option(
-            "--schema-notes",
-            "--annotations",
-            help="YAML/JSON/TOML descriptions and example values.",
-        ),
-    ] = None,
+    schema_notes: SchemaNotesOption = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Model for --generator openai.")] = (
         "gpt-4o"
     ),

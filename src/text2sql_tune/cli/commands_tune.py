@@ -24,7 +24,15 @@ from ..errors import ConfigurationError, DataError
 from ..interfaces import Tuner
 from ..models import QAPair, TuningJob
 from ..schema import DatabaseSchema
-from ._app import DatabaseOption, JsonOption, app, console, print_json
+from ._app import (
+    DatabaseOption,
+    JsonOption,
+    SchemaFileOption,
+    SchemaNotesOption,
+    app,
+    console,
+    print_json,
+)
 
 __all__ = ["tune_app"]
 
@@ -234,18 +242,8 @@ def tune(
         typer.Option("--name", help="Lamini custom model name / OpenAI model suffix."),
     ] = None,
     database: DatabaseOption = None,
-    schema_file: Annotated[
-        Path | None,
-        typer.Option("--schema", help="Schema file (YAML/TOML/JSON) for the prompt of pairs."),
-    ] = None,
-    annotations: Annotated[
-        Path | None,
-        typer.Option(
-            "--schema-notes",
-            "--annotations",
-            help="YAML/JSON/TOML descriptions and example values for the schema.",
-        ),
-    ] = None,
+    schema_file: SchemaFileOption = None,
+    annotations: SchemaNotesOption = None,
     api_url: ApiUrlOption = None,
     job_file: Annotated[
         Path, typer.Option("--job-file", help="Where to write the started job's details.")
