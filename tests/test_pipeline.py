@@ -170,6 +170,12 @@ def test_a_finished_run_is_not_redone_but_changed_settings_are(
     assert SpyExecutor.queries == 0  # validation is up to date, nothing runs again
     assert again.kept > 0
 
+    more = make_pipeline(tmp_path, spy, model=None, n=len(ANSWERS) + 4).run()
+    assert more.generated == len(ANSWERS) + 4
+    # The four new pairs repeat queries validated before with the same bounds: none runs again.
+    assert SpyExecutor.queries == 0
+    assert len(read_pairs(tmp_path / "validated.jsonl")) == len(ANSWERS) + 4
+
     stricter = make_pipeline(tmp_path, spy, model=None, max_rows=1).run()
     assert SpyExecutor.queries > 0  # new bounds: validated again
     kept = read_pairs(tmp_path / "clean.jsonl")
@@ -213,6 +219,33 @@ def test_a_tuning_job_is_started_once_and_followed_afterwards(
     make_pipeline(tmp_path, demo_executor, tuner=tuner, model=model).run()
     assert len(started) == 1  # never started twice
     assert started[0] == first.kept
+
+
+def test_a_resumed_run_does_not_ask_the_model_again(
+    demo_executor: ChDBExecutor, tmp_path: Path
+) -> None:
+    from text2sql_tune import FunctionModel
+
+    asked: list[str] = []
+
+    def answer(question: str) -> str:
+        asked.append(question)  # stands for a paid LLM call
+        return "select count() from ecommerce.users"
+
+    def model(kept: object, job: object) -> FunctionModel:
+        return FunctionModel(answer, name="paid-model")
+
+    first = make_pipeline(tmp_path, demo_executor, model=model).run()
+    assert len(asked) == len(GOLDEN)
+    again = make_pipeline(tmp_path, demo_executor, model=model).run()
+    assert len(asked) == len(GOLDEN)  # the saved report is reused
+    assert again.report is not None and first.report is not None
+    assert again.report.summary == first.report.summary
+    assert set(again.report_files) == {"json", "markdown"}
+
+    renamed = lambda kept, job: FunctionModel(answer, name="another-model")  # noqa: E731
+    make_pipeline(tmp_path, demo_executor, model=renamed).run()
+    assert len(asked) == 2 * len(GOLDEN)  # a different model is evaluated
 
 
 def test_user_filters_and_judge_plug_in(demo_executor: ChDBExecutor, tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ from .datasets import read_pairs, write_jsonl
 from .errors import MissingExtraError
 from .filters import FilterReport
 from .interfaces import DatasetFilter, Judge, QAGenerator, SQLExecutor, Text2SQLModel, Tuner
-from .models import EvalCase, EvalReport, QAPair, TuningJob, Usage
+from .models import EvalCase, EvalReport, QAPair, TuningJob, Usage, ValidationInfo
 from .prompts import answering_system_prompt
 from .schema import DatabaseSchema
 
@@ -176,8 +176,11 @@ class _StepState:
 
     def is_fresh(self, step: str, settings: object, output: Path, *inputs: Path) -> bool:
         """True when ``output`` is newer than its inputs and was made with ``settings``."""
-        same = self._data.get(step) == self.fingerprint(settings)
-        return same and _is_newer(output, *inputs)
+        return self.same(step, settings) and _is_newer(output, *inputs)
+
+    def same(self, step: str, settings: object) -> bool:
+        """True when ``step`` last ran with ``settings``."""
+        return self._data.get(step) == self.fingerprint(settings)
 
     def record(self, step: str, settings: object) -> None:
         self._data[step] = self.fingerprint(settings)
@@ -313,13 +316,28 @@ class Pipeline:
         return records + seeds
 
     def _validation_settings(self, pairs: Sequence[QAPair]) -> dict[str, object]:
+        # The pairs are part of the key: new pairs in the checkpoint mean validation runs again
+        # (only for the queries it has not seen with these bounds).
         return {
             "min_rows": self.min_rows,
             "max_rows": self.max_rows,
             "pairs": _pairs_digest(pairs),
         }
 
+    def _earlier_validations(self, bounds: dict[str, object]) -> dict[str, ValidationInfo]:
+        """Outcomes already in ``validated.jsonl`` when they were made with the same row bounds."""
+        from .normalize import normalize_sql
+
+        if not self._state.same("validate:bounds", bounds) or not self.paths.validated.exists():
+            return {}
+        return {
+            normalize_sql(p.sql): p.validation
+            for p in read_pairs(self.paths.validated)
+            if p.ok and p.validation is not None
+        }
+
     async def _avalidate(self, pairs: list[QAPair], result: PipelineResult) -> list[QAPair]:
+        from .normalize import normalize_sql
         from .validation import avalidate_pairs
 
         settings = self._validation_settings(pairs)
@@ -328,26 +346,39 @@ class Pipeline:
             self._emit("validate", "validation is up to date")
             result.validated = sum(1 for p in validated if p.validation is not None)
             return validated
-        usable = [p for p in pairs if p.ok]
-        self._emit("validate", f"running {len(usable)} queries")
-        done = 0
+        bounds: dict[str, object] = {"min_rows": self.min_rows, "max_rows": self.max_rows}
+        earlier = self._earlier_validations(bounds)
+        validated = list(pairs)
+        todo: list[int] = []
+        for index, pair in enumerate(pairs):
+            known = earlier.get(normalize_sql(pair.sql)) if pair.ok else None
+            if known is not None:
+                validated[index] = pair.model_copy(update={"validation": known})
+            else:
+                todo.append(index)
+        usable = sum(1 for p in pairs if p.ok)
+        self._emit("validate", f"running {sum(1 for i in todo if pairs[i].ok)} queries")
+        done = len(pairs) - len(todo)
 
         def advance(_index: int, _pair: QAPair) -> None:
             nonlocal done
             done += 1
             self._emit("validate", "pair validated", done, len(pairs))
 
-        validated = await avalidate_pairs(
-            pairs,
+        fresh = await avalidate_pairs(
+            [pairs[i] for i in todo],
             self.executor,
             min_rows=self.min_rows,
             max_rows=self.max_rows,
             concurrency=self.concurrency,
             on_done=advance,
         )
+        for index, pair in zip(todo, fresh, strict=True):
+            validated[index] = pair
         write_jsonl(self.paths.validated, validated)
         self._state.record("validate", settings)
-        result.validated = len(usable)
+        self._state.record("validate:bounds", bounds)
+        result.validated = usable
         return validated
 
     def _filters(self) -> Sequence[DatasetFilter]:
@@ -466,8 +497,27 @@ class Pipeline:
             self._emit("evaluate", "no model to evaluate yet (tuning has not finished)")
             return
         from .evaluation import Evaluator
-        from .reporting import report_html, report_markdown, save_report
+        from .reporting import load_report, report_html, report_markdown, save_report
 
+        eval_dir = self.paths.eval_dir
+        settings = {
+            "model": model.name,
+            "judge": None
+            if self.judge is None
+            else f"{type(self.judge).__qualname__}:{self.judge.name}",
+            "cases": [(c.question, c.sql) for c in self.eval_cases],
+            "html": self.html_report,
+        }
+        report_path = eval_dir / "report.json"
+        if self._state.is_fresh("evaluate", settings, report_path, self.paths.clean):
+            # Asking the model again would repeat paid calls for the same answers.
+            result.report = load_report(report_path)
+            names = {"json": "report.json", "markdown": "report.md", "html": "report.html"}
+            result.report_files = {
+                kind: eval_dir / name for kind, name in names.items() if (eval_dir / name).exists()
+            }
+            self._emit("evaluate", f"evaluation of {model.name} is up to date")
+            return
         self._emit("evaluate", f"evaluating {model.name} on {len(self.eval_cases)} questions")
         total = len(self.eval_cases)
         done = 0
@@ -479,9 +529,8 @@ class Pipeline:
 
         evaluator = Evaluator(self.executor, self.judge, concurrency=self.concurrency)
         report = await evaluator.aevaluate(model, self.eval_cases, on_done=advance)
-        eval_dir = self.paths.eval_dir
         eval_dir.mkdir(parents=True, exist_ok=True)
-        files = {"json": save_report(report, eval_dir / "report.json")}
+        files = {"json": save_report(report, report_path)}
         files["markdown"] = eval_dir / "report.md"
         files["markdown"].write_text(report_markdown(report), encoding="utf-8")
         if self.html_report:
@@ -492,6 +541,7 @@ class Pipeline:
                 self._emit("evaluate", "no chart in the HTML report: install text2sql-tune[report]")
             files["html"] = eval_dir / "report.html"
             files["html"].write_text(html, encoding="utf-8")
+        self._state.record("evaluate", settings)
         result.report = report
         result.report_files = files
         summary = report.summary
