@@ -32,11 +32,17 @@ from pydantic import BaseModel, ConfigDict
 from ._sync import run_sync
 from .datasets import read_pairs, write_jsonl
 from .errors import MissingExtraError
-from .filters import FilterReport
+from .evaluation import Evaluator
+from .exports import export_pairs, split_train_validation
+from .filters import FilterChain, FilterReport, default_filters
+from .generators import agenerate_to_file, read_checkpoint_state
 from .interfaces import DatasetFilter, Judge, QAGenerator, SQLExecutor, Text2SQLModel, Tuner
 from .models import EvalCase, EvalReport, QAPair, TuningJob, Usage, ValidationInfo
+from .normalize import normalize_sql
 from .prompts import answering_system_prompt
+from .reporting import load_report, report_html, report_markdown, save_report
 from .schema import DatabaseSchema
+from .validation import avalidate_pairs
 
 __all__ = ["Pipeline", "PipelineEvent", "PipelineResult", "RunPaths"]
 
@@ -285,8 +291,6 @@ class Pipeline:
         return run_sync(self.arun())
 
     async def _agenerate(self, result: PipelineResult) -> list[QAPair]:
-        from .generators import agenerate_to_file, read_checkpoint_state
-
         if self.generator is not None and self.n > 0:
             done = min(read_checkpoint_state(self.paths.raw).records, self.n)
             if done >= self.n:
@@ -326,8 +330,6 @@ class Pipeline:
 
     def _earlier_validations(self, bounds: dict[str, object]) -> dict[str, ValidationInfo]:
         """Outcomes already in ``validated.jsonl`` when they were made with the same row bounds."""
-        from .normalize import normalize_sql
-
         if not self._state.same("validate:bounds", bounds) or not self.paths.validated.exists():
             return {}
         return {
@@ -337,9 +339,6 @@ class Pipeline:
         }
 
     async def _avalidate(self, pairs: list[QAPair], result: PipelineResult) -> list[QAPair]:
-        from .normalize import normalize_sql
-        from .validation import avalidate_pairs
-
         settings = self._validation_settings(pairs)
         if self._state.is_fresh("validate", settings, self.paths.validated, self.paths.raw):
             validated = read_pairs(self.paths.validated)
@@ -384,8 +383,6 @@ class Pipeline:
     def _filters(self) -> Sequence[DatasetFilter]:
         if self.filters is not None:
             return self.filters
-        from .filters import default_filters
-
         leakage = self.leakage_cases if self.leakage_cases is not None else self.eval_cases
         return default_filters(
             min_rows=self.min_rows,
@@ -407,8 +404,6 @@ class Pipeline:
         }
 
     def _clean(self, validated: list[QAPair], result: PipelineResult) -> list[QAPair]:
-        from .filters import FilterChain
-
         settings = self._clean_settings()
         paths = self.paths
         if self._state.is_fresh("clean", settings, paths.clean, paths.validated) and (
@@ -429,8 +424,6 @@ class Pipeline:
         return kept
 
     def _export(self, kept: list[QAPair], result: PipelineResult) -> None:
-        from .exports import export_pairs
-
         system_prompt = answering_system_prompt(self.schema)
         for fmt in self.export_formats:
             path = self.paths.export(fmt)
@@ -460,8 +453,6 @@ class Pipeline:
             job = TuningJob.model_validate_json(self.paths.tuning_job.read_text(encoding="utf-8"))
             self._emit("tune", f"following the job started earlier: {job.job_id}")
         else:
-            from .exports import split_train_validation
-
             train, held_out = split_train_validation(
                 kept, self.validation_fraction, seed=self.split_seed
             )
@@ -496,9 +487,6 @@ class Pipeline:
         if model is None:
             self._emit("evaluate", "no model to evaluate yet (tuning has not finished)")
             return
-        from .evaluation import Evaluator
-        from .reporting import load_report, report_html, report_markdown, save_report
-
         eval_dir = self.paths.eval_dir
         settings = {
             "model": model.name,
