@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import DEMO_TEST_SCALE, DEMO_TEST_SEED
+from fresh_process import run_python
 from text2sql_tune import (
     ChDBExecutor,
     ConfigurationError,
@@ -346,14 +347,7 @@ def test_default_database_is_built_in_the_cache_on_first_use(tmp_path: Path) -> 
         "print(url)\n"
         "print(open_executor(None).execute('SELECT count() FROM ecommerce.sessions').rows[0][0])\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "TEXT2SQL_TUNE_HOME": str(tmp_path)},
-        check=False,
-    )
+    result = run_python(code, home=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
     url, sessions = result.stdout.split()
     assert url == f"chdb://{os.path.realpath(tmp_path / 'demo')}"

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from fresh_process import run_python
 from text2sql_tune import (
     ExecutionLimits,
     OutcomeStatus,
@@ -258,17 +259,7 @@ def test_getting_started_examples_run(tmp_path: Path) -> None:
     if not hasattr(generators, "agenerate_to_file"):
         pytest.skip("text2sql_tune.generators.agenerate_to_file is not there yet")
     code = "\n".join(python_blocks("getting-started.md"))
-    env = {**os.environ, "TEXT2SQL_TUNE_HOME": str(tmp_path / "home"), "NO_COLOR": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=300,
-        env=env,
-        cwd=tmp_path,
-        check=False,
-    )
+    done = run_python(code, home=tmp_path / "home", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("['country', 'users'] ['String', 'UInt64'] [[")

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from fresh_process import run_python
 from text2sql_tune.testing import FakeLaminiServer, FakeOpenAIServer
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -22,20 +20,6 @@ def python_blocks() -> list[str]:
 
 def bash_blocks() -> list[str]:
     return re.findall(r"```bash\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
-
-
-def run_python(code: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    # A fresh process: chDB allows one data folder per process, and the README uses the default.
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=300,
-        env={**os.environ, "NO_COLOR": "1", **env},
-        cwd=cwd,
-        check=False,
-    )
 
 
 def test_quickstart_has_exactly_the_demo_and_the_test_command() -> None:
@@ -54,7 +38,7 @@ def test_quickstart_has_exactly_the_demo_and_the_test_command() -> None:
 def test_the_five_line_executor_snippet_runs(tmp_path: Path) -> None:
     (code,) = [c for c in python_blocks() if "open_executor(None) as db" in c]
     assert len(code.strip().splitlines()) <= 5
-    done = run_python(code, tmp_path, {"TEXT2SQL_TUNE_HOME": str(tmp_path / "home")})
+    done = run_python(code, home=tmp_path / "home", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("['country', 'users'] ['String', 'UInt64'] [[")
 
@@ -67,13 +51,12 @@ def test_the_custom_pipeline_runs_against_fake_openai_and_lamini(tmp_path: Path)
     (tmp_path / "golden.jsonl").write_text(json.dumps(golden) + "\n", encoding="utf-8")
     with FakeOpenAIServer() as openai, FakeLaminiServer() as lamini:
         env = {
-            "TEXT2SQL_TUNE_HOME": str(tmp_path / "home"),
             "OPENAI_API_KEY": "sk-fake",
             "OPENAI_BASE_URL": openai.url,
             "LAMINI_API_KEY": lamini.api_key,
             "LAMINI_API_URL": lamini.url,
         }
-        done = run_python(code, tmp_path, env)
+        done = run_python(code, home=tmp_path / "home", cwd=tmp_path, env=env)
         assert done.returncode == 0, done.stderr
         assert openai.chat_calls == 300  # one generation call per pair
         (job,) = lamini.jobs.values()

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
 
+from fresh_process import run_python
 from text2sql_tune import ConfigurationError, load_config, load_golden_set, read_pairs
 from text2sql_tune.cli import app
 from text2sql_tune.prompts import llama3_prompt
@@ -155,16 +153,7 @@ def test_the_demo_builds_its_default_database_on_first_use(tmp_path: Path) -> No
         "sys.argv = ['text2sql-tune', 'demo', '--n', '20', '--run-dir', 'run', '--json']\n"
         "main()\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=300,
-        env={**os.environ, "TEXT2SQL_TUNE_HOME": str(tmp_path / "home"), "NO_COLOR": "1"},
-        cwd=tmp_path,
-        check=False,
-    )
+    done = run_python(code, home=tmp_path / "home", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["generated"] == 20
