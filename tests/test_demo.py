@@ -335,7 +335,7 @@ def test_demo_db_command_builds_and_prints_the_url(demo_db_url: str, tmp_path: P
 
 def test_demo_db_command_reports_bad_input(tmp_path: Path) -> None:
     result = _cli("demo-db", "--path", str(tmp_path / "x"), "--end-date", "yesterday")
-    assert result.returncode == 1
+    assert result.returncode == 2  # a configuration error (docs/exit-codes.md)
     assert "--end-date must be YYYY-MM-DD" in result.stderr
 
 

@@ -15,7 +15,8 @@ Every exception the library raises on purpose derives from one root, so callers 
     │   │   ├── SQLTimeoutError   the query ran past the time limit
     │   │   └── TooManyRowsError  the result exceeded the row cap
     ├── TuningError               a tuning job failed, was cancelled or was rejected (.job_id)
-    └── EvaluationError           an evaluation could not run (golden set, predictions mismatch)
+    ├── EvaluationError           an evaluation could not run (golden set, predictions mismatch)
+    └── ResourceBusyError         another process holds a run directory, checkpoint or data path
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ __all__ = [
     "MissingExtraError",
     "ProviderError",
     "RateLimitError",
+    "ResourceBusyError",
     "SQLError",
     "SQLExecutionError",
     "SQLTimeoutError",
@@ -158,3 +160,11 @@ class TuningError(Text2SQLTuneError):
 
 class EvaluationError(Text2SQLTuneError):
     """An evaluation could not run, e.g. an empty golden set or predictions that do not match it."""
+
+
+class ResourceBusyError(Text2SQLTuneError):
+    """Another process holds a resource this one needs to write (a lock file, a chDB data path).
+
+    Args:
+        message: Which resource is held, by whom when known, and what to do.
+    """
