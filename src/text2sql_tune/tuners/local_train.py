@@ -273,6 +273,9 @@ class _Run:
             batch_size=args.batch_size,
             sampler=self.order,
             collate_fn=_collate(self.tokenizer.pad_token_id),
+            # Each new iterator draws a seed from this generator; from the global one it would
+            # shift the dropout masks of a resumed run away from an uninterrupted one.
+            generator=torch.Generator().manual_seed(args.seed),
         )
         micro = math.ceil(len(self.examples) / (args.batch_size * self.accelerator.num_processes))
         self.steps_per_epoch = math.ceil(micro / args.gradient_accumulation_steps)
