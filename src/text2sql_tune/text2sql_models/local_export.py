@@ -86,7 +86,14 @@ def dequantize_gguf(gguf_path: str | Path, output_dir: str | Path) -> Path:
         )
     except (OSError, ValueError, ImportError) as exc:
         raise ConfigurationError(f"cannot read the tokenizer of {path}: {exc}") from exc
-    model = load_base_model(path.parent, dtype=torch.float32, device="cpu", gguf_file=path.name)
+    loaded = load_base_model(path.parent, dtype=torch.float32, device="cpu", gguf_file=path.name)
+    # transformers marks a model read from GGUF as quantized and refuses to save it: copy the
+    # (already de-quantised) weights into a plain model of the same configuration.
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict())
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
