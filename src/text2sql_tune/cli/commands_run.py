@@ -13,6 +13,7 @@ from rich.table import Table
 
 from .._sync import run_sync
 from ..config import PipelineConfig, load_config
+from ..errors import ConfigurationError
 from ._app import DatabaseOption, JsonOption, app, console, err_console, print_json
 
 if TYPE_CHECKING:  # the pipeline imports every step; load it only when a command runs
@@ -230,6 +231,8 @@ def demo(
             config.tune.max_steps = max_steps
         config.tune.base_model = base_model
         if tuner is DemoTuner.local:
+            if recipe not in ("standard", "memory"):
+                raise ConfigurationError(f"--recipe must be standard or memory, not {recipe!r}")
             config.tune.recipe = "memory" if recipe == "memory" else "standard"
         if wait or tuner is DemoTuner.local:
             config.evaluate.model = "tuned"

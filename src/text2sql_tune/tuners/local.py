@@ -95,8 +95,10 @@ class LocalLoRATuner(Tuner):
         on_progress: Callable[[TrainingProgress], None] | None = None,
     ) -> None:
         self.system_prompt = resolve_system_prompt(system_prompt_or_schema)
-        self.base_model = str(base_model)
-        self.output_dir = Path(output_dir)
+        # Local folders are recorded absolute, so a job can be followed from any directory.
+        local = Path(base_model).expanduser()
+        self.base_model = str(local.resolve()) if local.exists() else str(base_model)
+        self.output_dir = Path(output_dir).expanduser().resolve()
         self.recipe = recipe or "standard"
         self.args = LocalFinetuneArgs.parse(finetune_args, recipe=self.recipe)
         self.device = device
