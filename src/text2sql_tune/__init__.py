@@ -111,11 +111,12 @@ from .stats import DatasetStats, dataset_stats
 from .text2sql_models import (
     FewShotModel,
     LaminiModel,
+    LocalModel,
     OpenAIText2SQL,
     SelfReflectionModel,
     ZeroShotModel,
 )
-from .tuners import LaminiTuner, OpenAITuner
+from .tuners import LaminiTuner, LocalLoRATuner, OpenAITuner
 from .validation import avalidate_pairs, validate_pairs
 
 __version__ = "0.1.0"
@@ -162,6 +163,8 @@ __all__ = [
     "LaminiModel",
     "LaminiTuner",
     "LeakageFilter",
+    "LocalLoRATuner",
+    "LocalModel",
     "MatchRules",
     "MissingExtraError",
     "NearDuplicateQuestionFilter",

@@ -145,22 +145,30 @@ class TuneConfig(_Section):
     """Step 5: tuning (skipped when ``tuner`` is ``None``).
 
     Attributes:
-        tuner: ``"lamini"`` or ``"openai"``.
-        base_model: Model to tune (provider default when omitted).
+        tuner: ``"lamini"``, ``"openai"`` or ``"local"`` (LoRA on this machine; it trains
+            during the run, so the tuned model is evaluated in the same run).
+        base_model: Model to tune (provider default when omitted; a model folder or hub id for
+            ``local``, where it is required).
         max_steps: Lamini ``max_steps``.
         learning_rate: Learning rate.
         extra_args: More provider arguments (Lamini ``finetune_args``, OpenAI hyperparameters).
         wait: Wait for the job to finish (and evaluate the tuned model).
         poll_interval_s: First polling interval while waiting.
+        output_dir: Local: where job folders go (default ``<run dir>/tuning``).
+        recipe: Local: ``standard`` or ``memory`` (train to near-zero loss, measure recall).
+        device: Local: ``auto``, ``cpu``, ``cuda`` or ``mps``.
     """
 
-    tuner: Literal["lamini", "openai"] | None = None
+    tuner: Literal["lamini", "openai", "local"] | None = None
     base_model: str | None = None
     max_steps: int | None = Field(default=None, ge=1)
     learning_rate: float | None = Field(default=None, gt=0)
     extra_args: dict[str, Any] = Field(default_factory=dict)
     wait: bool = False
     poll_interval_s: float = Field(default=30.0, gt=0)
+    output_dir: Path | None = None
+    recipe: Literal["standard", "memory"] = "standard"
+    device: str = "auto"
 
 
 class EvaluateConfig(_Section):
@@ -207,6 +215,7 @@ class PipelineConfig(_Section):
         config.generate.seed_examples = fix(config.generate.seed_examples)
         config.clean.eval_set = fix(config.clean.eval_set)
         config.evaluate.golden = fix(config.evaluate.golden)
+        config.tune.output_dir = fix(config.tune.output_dir)
         return config
 
 

@@ -517,6 +517,9 @@ class Pipeline:
 
         evaluator = Evaluator(self.executor, self.judge, concurrency=self.concurrency)
         report = await evaluator.aevaluate(model, self.eval_cases, on_done=advance)
+        training = getattr(model, "training", None)  # a local model: loss curve and recall
+        if training:
+            report.metadata["training"] = training
         eval_dir.mkdir(parents=True, exist_ok=True)
         files = {"json": save_report(report, report_path)}
         files["markdown"] = eval_dir / "report.md"

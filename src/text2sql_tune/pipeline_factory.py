@@ -135,6 +135,8 @@ class _Builder:
         options: dict[str, Any] = {}
         if tune.base_model:
             options["base_model"] = tune.base_model
+        if tune.tuner == "local":
+            return self.local_tuner(schema)
         if tune.tuner == "lamini":
             from .tuners import LaminiTuner
 
@@ -152,6 +154,28 @@ class _Builder:
         from .tuners import OpenAITuner
 
         return OpenAITuner(schema, hyperparameters=tune.extra_args, **options)
+
+    def local_tuner(self, schema: DatabaseSchema) -> Tuner:
+        from .tuners.local import LocalLoRATuner
+
+        tune = self.config.tune
+        if not tune.base_model:
+            raise ConfigurationError(
+                '[tune] tuner = "local" needs base_model: a model folder (or a hub id)'
+            )
+        args = dict(tune.extra_args)
+        if tune.max_steps is not None:
+            args["max_steps"] = tune.max_steps
+        if tune.learning_rate is not None:
+            args["learning_rate"] = tune.learning_rate
+        return LocalLoRATuner(
+            schema,
+            base_model=tune.base_model,
+            output_dir=tune.output_dir or Path(self.config.run.dir) / "tuning",
+            finetune_args=args,
+            recipe=tune.recipe,
+            device=tune.device,
+        )
 
     def model(
         self, schema: DatabaseSchema, tuner: Tuner | None, seeds: Sequence[QAPair]
@@ -211,6 +235,21 @@ def _tuned_model_factory(tuner: Tuner) -> ModelFactory:
     return build
 
 
+def _training_events(on_event: Callable[[PipelineEvent], None]) -> Callable[[Any], None]:
+    """Local training progress as pipeline events: a bar of steps, a line per phase change."""
+    phases: list[str] = []
+
+    def forward(update: Any) -> None:
+        if not phases or phases[-1] != update.phase:
+            phases.append(update.phase)
+            on_event(PipelineEvent("tune", f"local training: {update.phase}"))
+        if update.max_steps:
+            loss = "" if update.loss is None else f" (loss {update.loss:.4f})"
+            on_event(PipelineEvent("tune", f"step{loss}", update.step, update.max_steps))
+
+    return forward
+
+
 async def abuild_pipeline(
     config: PipelineConfig,
     executor: SQLExecutor,
@@ -236,6 +275,8 @@ async def abuild_pipeline(
         executor, run.database, run.schema_notes, config.generate.seed_examples
     )
     tuner = build.tuner(schema)
+    if on_event is not None and tuner is not None and tuner.name == "local":
+        tuner.on_progress = _training_events(on_event)  # type: ignore[attr-defined]
     return Pipeline(
         run_dir=run.dir,
         executor=executor,

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import DataError, MissingExtraError
 from .evaluation import normalize_question
+from .loss_curve import loss_curve_svg, training_rows
 from .models import EvalReport, EvalResult, EvalSummary
 
 __all__ = [
@@ -88,6 +89,9 @@ def report_markdown(report: EvalReport) -> str:
     lines.append(f"Judge: {report.judge or '-'}; finished {report.created_at:%Y-%m-%d %H:%M} UTC.")
     lines += ["", "| Metric | Value |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in _summary_rows(report.summary)]
+    training = report.metadata.get("training")
+    if isinstance(training, dict):
+        lines += [f"| {name} | {_cell(value)} |" for name, value in training_rows(training)]
     lines += ["", "## Where it fails", "", "| Category | Cases |", "|---|---|"]
     categories = sorted(report.summary.by_category.items(), key=lambda kv: (-kv[1], kv[0]))
     lines += [f"| {name} | {count} |" for name, count in categories]
@@ -192,6 +196,14 @@ def report_html(report: EvalReport, *, chart: bool = True) -> str:
         f"<tr><th>{esc(name)}</th><td>{esc(value)}</td></tr>"
         for name, value in _summary_rows(report.summary)
     ]
+    training = report.metadata.get("training")
+    if isinstance(training, dict):
+        parts += [
+            f"<tr><th>{esc(name)}</th><td>{esc(value)}</td></tr>"
+            for name, value in training_rows(training)
+        ]
+        parts += ["</table><h2>Training loss</h2>", loss_curve_svg(training.get("losses") or [])]
+        parts.append("<table>")
     parts += ["</table><h2>Where it fails</h2><table><tr><th>Category</th><th>Cases</th></tr>"]
     categories = sorted(report.summary.by_category.items(), key=lambda kv: (-kv[1], kv[0]))
     parts += [f"<tr><td>{esc(name)}</td><td>{count}</td></tr>" for name, count in categories]

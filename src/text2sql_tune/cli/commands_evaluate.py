@@ -83,7 +83,7 @@ def evaluate(
             "--model",
             "-m",
             help="Ask a model instead of reading predictions: retrieval, lamini:<model id>, "
-            "openai:<model>, zero-shot:<model> or few-shot:<model>.",
+            "openai:<model>, zero-shot:<model>, few-shot:<model> or local:<job or model folder>.",
         ),
     ] = None,
     train: Annotated[
@@ -158,6 +158,9 @@ def evaluate(
                     )
                 )
     result.metadata.update(golden=str(golden), predictions=str(predictions or model))
+    training = getattr(text2sql, "training", None)  # a local model: its loss curve and recall
+    if training:
+        result.metadata["training"] = training
     if output is not None:
         save_report(result, output)
     if as_json:

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from .._sync import run_sync
 from ..config import PipelineConfig, load_config
+from ..errors import ConfigurationError
 from ._app import DatabaseOption, JsonOption, app, console, err_console, print_json
 
 if TYPE_CHECKING:  # the pipeline imports every step; load it only when a command runs
@@ -150,6 +151,7 @@ class DemoTuner(str, Enum):
     none = "none"
     lamini = "lamini"
     openai = "openai"
+    local = "local"
 
 
 @app.command()
@@ -172,15 +174,25 @@ def demo(
     tuner: Annotated[
         DemoTuner,
         typer.Option(
-            "--tuner", help="Also start tuning: lamini (LAMINI_API_KEY) or openai (OPENAI_API_KEY)."
+            "--tuner",
+            help="Also tune: lamini (LAMINI_API_KEY), openai (OPENAI_API_KEY), or local (LoRA "
+            "on this machine with --base-model; the tuned model is evaluated in the same run).",
         ),
     ] = DemoTuner.none,
+    base_model: Annotated[
+        str | None,
+        typer.Option("--base-model", help="Model to tune (a model folder for --tuner local)."),
+    ] = None,
+    recipe: Annotated[
+        str, typer.Option("--recipe", help="Local: standard or memory (train to near-zero loss).")
+    ] = "standard",
     wait: Annotated[
         bool,
         typer.Option("--wait", help="Wait for the tuning job, then evaluate the tuned model."),
     ] = False,
     max_steps: Annotated[
-        int | None, typer.Option("--max-steps", help="Lamini max_steps (the article used 50).")
+        int | None,
+        typer.Option("--max-steps", help="Lamini / local max_steps (the article used 50)."),
     ] = None,
     poll_interval: Annotated[
         float, typer.Option("--poll-interval", help="First wait between job status checks (s).")
@@ -199,7 +211,8 @@ def demo(
     (it answers with the SQL of the most similar training question, so its score shows how well
     the training set covers the golden set) with the execution judge. No key, no network.
 
-    With --generator openai and --tuner lamini|openai it uses the real services instead.
+    With --generator openai and --tuner lamini|openai it uses the real services instead;
+    --tuner local --base-model DIR tunes a LoRA adapter on this machine and evaluates it.
     """
     if fresh and run_dir.exists():
         shutil.rmtree(run_dir)
@@ -216,7 +229,12 @@ def demo(
         config.tune.poll_interval_s = poll_interval
         if max_steps is not None:
             config.tune.max_steps = max_steps
-        if wait:
+        config.tune.base_model = base_model
+        if tuner is DemoTuner.local:
+            if recipe not in ("standard", "memory"):
+                raise ConfigurationError(f"--recipe must be standard or memory, not {recipe!r}")
+            config.tune.recipe = "memory" if recipe == "memory" else "standard"
+        if wait or tuner is DemoTuner.local:
             config.evaluate.model = "tuned"
     result = _run(config, quiet=as_json)
     if as_json:

@@ -38,7 +38,8 @@ __all__ = ["tune_app"]
 
 tune_app = typer.Typer(
     name="tune",
-    help="Tune a model on your clean pairs (Lamini or OpenAI) and follow the job.",
+    help="Tune a model on your clean pairs (Lamini, OpenAI, or LoRA on your own hardware) and "
+    "follow the job.",
     invoke_without_command=True,
     no_args_is_help=False,
 )
@@ -52,6 +53,7 @@ class TunerKind(str, Enum):
 
     lamini = "lamini"
     openai = "openai"
+    local = "local"
 
 
 TunerOption = Annotated[
@@ -144,6 +146,11 @@ def _show(job: TuningJob, as_json: bool) -> None:
     if as_json:
         print_json(_job_dict(job))
         return
+    if job.provider == "local":
+        from .commands_tune_local import local_job_table
+
+        console.print(local_job_table(job))
+        return
     table = Table(title=f"{job.provider} tuning job {job.job_id}", show_header=False)
     table.add_row("status", f"{job.status.value} ({job.provider_status})")
     table.add_row("base model", job.base_model or "-")
@@ -186,6 +193,10 @@ def _resolve_job(
 
 
 def _tuner_for(job: str, tuner: TunerKind | None, api_url: str | None) -> tuple[str, Tuner]:
+    from .commands_tune_local import is_local_job, tuner_for_local_job
+
+    if tuner is TunerKind.local or is_local_job(Path(job)):
+        return tuner_for_local_job(Path(job))
     job_id, kind, url, system_prompt = _resolve_job(job, tuner, api_url)
     return job_id, _make_tuner(kind, system_prompt, api_url=url)
 
@@ -210,33 +221,56 @@ def tune(
         typer.Option(
             "--base-model",
             help="Model to tune (default meta-llama/Meta-Llama-3.1-8B-Instruct on Lamini, "
-            "gpt-4o-mini-2024-07-18 on OpenAI).",
+            "gpt-4o-mini-2024-07-18 on OpenAI). Local: a model folder (or hub id), required.",
         ),
     ] = None,
     max_steps: Annotated[
-        int | None, typer.Option("--max-steps", help="Lamini: training steps (default 50).")
+        int | None,
+        typer.Option("--max-steps", help="Lamini / local: training steps (Lamini default 50)."),
     ] = None,
     learning_rate: Annotated[
         float | None,
-        typer.Option("--learning-rate", help="Lamini: learning rate (default 1e-4)."),
+        typer.Option(
+            "--learning-rate", help="Lamini / local: learning rate (Lamini default 1e-4)."
+        ),
     ] = None,
     arg: Annotated[
         list[str] | None,
         typer.Option(
             "--arg",
-            help="Lamini: extra finetune_args as KEY=VALUE (JSON values), e.g. "
-            "--arg r_value=32 --arg index_k=2 for Memory Tuning. Repeatable.",
+            help="Lamini / local: extra finetune_args as KEY=VALUE (JSON values), e.g. "
+            "--arg r_value=32 --arg index_k=2 for Memory Tuning, --arg batch_size=8 locally. "
+            "Repeatable.",
         ),
     ] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", help="OpenAI: n_epochs.")] = None,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", help="OpenAI: n_epochs; local: epochs.")
+    ] = None,
     lr_multiplier: Annotated[
         float | None,
         typer.Option("--lr-multiplier", help="OpenAI: learning_rate_multiplier."),
     ] = None,
     validation: Annotated[
         Path | None,
-        typer.Option("--validation", help="OpenAI: validation pairs or chat records."),
+        typer.Option(
+            "--validation", help="OpenAI: validation pairs or chat records; local: pairs."
+        ),
     ] = None,
+    output_dir: Annotated[
+        Path,
+        typer.Option("--output-dir", help="Local: where job folders (checkpoints, adapter) go."),
+    ] = Path("local-tuning"),
+    recipe: Annotated[
+        str,
+        typer.Option(
+            "--recipe",
+            help="Local: standard, or memory (high rank, train to near-zero loss, then measure "
+            "exact recall of the training SQL).",
+        ),
+    ] = "standard",
+    device: Annotated[
+        str, typer.Option("--device", help="Local: auto, cpu, cuda or mps.")
+    ] = "auto",
     name: Annotated[
         str | None,
         typer.Option("--name", help="Lamini custom model name / OpenAI model suffix."),
@@ -254,7 +288,11 @@ def tune(
     ] = 30.0,
     as_json: JsonOption = False,
 ) -> None:
-    """Start a tuning job: tune --tuner lamini|openai --data FILE [options]."""
+    """Start a tuning job: tune --tuner lamini|openai|local --data FILE [options].
+
+    --tuner local trains a LoRA adapter here (CPU or GPU) with a live progress bar; Ctrl-C stops
+    after the current step and the same command resumes from the last checkpoint.
+    """
     if ctx.invoked_subcommand is not None:
         return
     if data is None:
@@ -262,7 +300,9 @@ def tune(
         raise typer.Exit(0)
     lamini_only = {"--max-steps": max_steps, "--learning-rate": learning_rate, "--arg": arg}
     openai_only = {"--epochs": epochs, "--lr-multiplier": lr_multiplier, "--validation": validation}
-    wrong = lamini_only if tuner is TunerKind.openai else openai_only
+    wrong: dict[str, Any] = lamini_only if tuner is TunerKind.openai else openai_only
+    if tuner is TunerKind.local:
+        wrong = {"--lr-multiplier": lr_multiplier, "--name": name, "--api-url": api_url}
     misplaced = [flag for flag, value in wrong.items() if value]
     if misplaced:
         raise ConfigurationError(f"{', '.join(misplaced)} do not apply to --tuner {tuner.value}")
@@ -279,6 +319,9 @@ def tune(
         hyperparameters["learning_rate_multiplier"] = lr_multiplier
 
     kind, records = _read_data(data)
+    if tuner is TunerKind.local:
+        _start_local(ctx, kind, data, records, finetune_args, epochs, as_json)
+        return
     if kind not in ("pairs", tuner.value):
         raise DataError(f"{data} is formatted for {kind}, not for --tuner {tuner.value}")
     if kind == "pairs":
@@ -305,6 +348,46 @@ def tune(
         job = _wait(tuning, job.job_id, poll_interval, 300.0, None, quiet=as_json)
         _write_job_file(job_file, job, url, system_prompt)
     _show(job, as_json)
+
+
+def _start_local(
+    ctx: typer.Context,
+    kind: str,
+    data: Path,
+    records: list[dict[str, Any]],
+    finetune_args: dict[str, Any],
+    epochs: int | None,
+    as_json: bool,
+) -> None:
+    from ..prompts import answering_system_prompt
+    from .commands_tune_local import start_local
+
+    options = ctx.params
+    if not options.get("base_model"):
+        raise ConfigurationError(
+            "--tuner local needs --base-model: a model folder (or a hub id when the hub is "
+            "reachable)"
+        )
+    if kind != "pairs":
+        raise DataError(f"{data} is formatted for {kind}; --tuner local takes question/sql pairs")
+    if epochs is not None:
+        finetune_args["epochs"] = epochs
+    validation: Path | None = options.get("validation")
+    schema = _schema(
+        options.get("database"), options.get("schema_file"), options.get("annotations")
+    )
+    start_local(
+        _as_pairs(data, records),
+        _as_pairs(validation, list(iter_records(validation))) if validation else None,
+        system_prompt=answering_system_prompt(schema),
+        base_model=str(options["base_model"]),
+        output_dir=options["output_dir"],
+        finetune_args=finetune_args,
+        recipe=options["recipe"],
+        device=options["device"],
+        job_file=options["job_file"],
+        as_json=as_json,
+    )
 
 
 async def _start(
@@ -410,7 +493,15 @@ def tune_wait(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Wait until a tuning job completes (exit 1 when it fails or is cancelled)."""
+    """Wait until a tuning job completes (exit 1 when it fails or is cancelled).
+
+    A local job that no process is training any more (stopped, killed) resumes here.
+    """
+    from .commands_tune_local import follow_local, is_local_job
+
+    if tuner is TunerKind.local or is_local_job(Path(job)):
+        _show(follow_local(Path(job), "wait", as_json=as_json), as_json)
+        return
     job_id, tuning = _tuner_for(job, tuner, api_url)
     _show(_wait(tuning, job_id, poll_interval, max_interval, timeout, quiet=as_json), as_json)
 

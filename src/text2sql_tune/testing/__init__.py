@@ -5,6 +5,8 @@
 - :class:`FakeLaminiServer`: the Lamini endpoints the ``lamini`` SDK calls.
 - :class:`FakeOpenAIFineTuneServer`: OpenAI's files and fine-tuning endpoints (and chat
   completions for the fine-tuned model).
+- :func:`build_tiny_llama`: a tiny random Llama with a locally trained tokenizer, for tests of
+  local tuning (extra ``local``; nothing is downloaded).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from .openai_server import (
     text_reply,
     tool_call_reply,
 )
+from .tiny_model import build_tiny_llama
 
 __all__ = [
     "FakeLaminiServer",
@@ -27,6 +30,7 @@ __all__ = [
     "FakeReply",
     "ReceivedRequest",
     "ScriptedFailure",
+    "build_tiny_llama",
     "text_reply",
     "tool_call_reply",
 ]

@@ -1,4 +1,4 @@
-"""Text-to-SQL models: tuned models (Lamini, OpenAI) and prompt-only baselines.
+"""Text-to-SQL models: tuned models (Lamini, OpenAI, local LoRA) and prompt-only baselines.
 
 Every model is a :class:`~text2sql_tune.interfaces.Text2SQLModel`: ``await model.apredict(q)``
 (or ``model.predict(q)``) returns a :class:`~text2sql_tune.models.Prediction` whose ``sql`` was
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .baselines import FewShotModel, SelfReflectionModel, ZeroShotModel, reflection_message
 from .lamini import LaminiModel
+from .local import LocalModel
 from .openai import OpenAIText2SQL
 from .spec import MODEL_KINDS, model_from_spec
 
@@ -17,6 +18,7 @@ __all__ = [
     "MODEL_KINDS",
     "FewShotModel",
     "LaminiModel",
+    "LocalModel",
     "OpenAIText2SQL",
     "SelfReflectionModel",
     "ZeroShotModel",

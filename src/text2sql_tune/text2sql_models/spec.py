@@ -9,6 +9,8 @@ spec                      model
                           the training prompt
 ``zero-shot:<model>``     :class:`ZeroShotModel`: schema prompt only
 ``few-shot:<model>``      :class:`FewShotModel`: the most similar ``train`` pairs as examples
+``local:<path>``          :class:`LocalModel`: a local tuning job (its folder or job file), a
+                          LoRA adapter folder, or a model folder (extra ``local``)
 ========================  ==================================================================
 """
 
@@ -23,7 +25,7 @@ from ..schema import DatabaseSchema
 
 __all__ = ["MODEL_KINDS", "model_from_spec"]
 
-MODEL_KINDS = ("retrieval", "lamini", "openai", "zero-shot", "few-shot")
+MODEL_KINDS = ("retrieval", "lamini", "openai", "zero-shot", "few-shot", "local")
 
 
 def model_from_spec(
@@ -33,7 +35,8 @@ def model_from_spec(
 
     Args:
         spec: ``retrieval``, or ``<kind>:<model>`` with kind ``lamini``, ``openai``,
-            ``zero-shot`` or ``few-shot``.
+            ``zero-shot``, ``few-shot`` or ``local`` (a job, adapter or model folder; a job is
+            asked with the system prompt it was trained with).
         schema: The annotated schema (the models' system prompt; use the one the model was
             tuned with).
         train: Training pairs: what ``retrieval`` answers from and ``few-shot`` picks examples
@@ -51,7 +54,7 @@ def model_from_spec(
     if kind not in MODEL_KINDS:
         raise ConfigurationError(
             f"unknown model {spec!r}: use retrieval, lamini:<model id>, openai:<model>, "
-            "zero-shot:<model> or few-shot:<model>"
+            "zero-shot:<model>, few-shot:<model> or local:<job or model folder>"
         )
     if kind in ("retrieval", "few-shot") and not train:
         raise ConfigurationError(f"model {kind!r} needs training pairs (e.g. --train clean.jsonl)")
@@ -65,6 +68,10 @@ def model_from_spec(
         from .lamini import LaminiModel
 
         return LaminiModel(name, schema)
+    if kind == "local":
+        from .local import LocalModel
+
+        return LocalModel.from_path(name, schema)
     if kind == "openai":
         from .openai import OpenAIText2SQL
 

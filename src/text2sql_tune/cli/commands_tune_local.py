@@ -1,0 +1,241 @@
+"""``tune --tuner local`` (LoRA training with a live progress bar) and ``tune export``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from .._sync import run_sync
+from ..errors import DataError
+from ..models import QAPair, TuningJob
+from ._app import JsonOption, console, err_console, print_json
+from .commands_tune import tune_app
+
+if TYPE_CHECKING:  # the tuner is imported when a command runs, not when the CLI starts
+    from ..tuners.local import LocalLoRATuner
+    from ..tuners.local_train import TrainingProgress
+
+__all__ = [
+    "follow_local",
+    "is_local_job",
+    "local_job_table",
+    "run_local_tuning",
+    "start_local",
+    "tuner_for_local_job",
+    "write_local_job_file",
+]
+
+
+class _TrainingView:
+    """A rich progress bar fed by the tuner's progress reports (loss, learning rate, tokens/s)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.progress = Progress(
+            TextColumn("[bold]{task.description:<9}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss [bold]{task.fields[loss]}[/] lr {task.fields[lr]}"),
+            TextColumn("{task.fields[speed]} tok/s"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            disable=quiet,
+        )
+        self.task: TaskID | None = None
+
+    def __call__(self, update: TrainingProgress) -> None:
+        if self.quiet:
+            return
+        if self.task is None:
+            self.task = self.progress.add_task(
+                "loading", total=update.max_steps or None, loss="-", lr="-", speed="-"
+            )
+        fields: dict[str, Any] = {"description": update.phase}
+        if update.max_steps:
+            fields["total"] = update.max_steps
+        if update.loss is not None:
+            fields["loss"] = f"{update.loss:.4f}"
+        if update.learning_rate:
+            fields["lr"] = f"{update.learning_rate:.2e}"
+        if update.tokens_per_s:
+            fields["speed"] = f"{update.tokens_per_s:,.0f}"
+        self.progress.update(self.task, completed=update.step, **fields)
+
+
+def write_local_job_file(path: Path, job: TuningJob) -> None:
+    """The ``--job-file``: the job with its full local record (losses, adapter, data hash...)."""
+    data = job.model_dump(mode="json")
+    data["system_prompt"] = data["raw"].get("system_prompt")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def local_job_table(job: TuningJob) -> Table:
+    """A summary table of a local job."""
+    raw = job.raw
+    table = Table(title=f"local tuning job {job.job_id}", show_header=False)
+    table.add_row("status", f"{job.status.value} ({job.provider_status})")
+    table.add_row("base model", job.base_model or "-")
+    table.add_row("steps", f"{raw.get('step', 0)} / {raw.get('max_steps', 0)}")
+    losses = raw.get("losses") or []
+    if losses:
+        table.add_row("loss", f"{losses[0]['loss']:.4f} → {losses[-1]['loss']:.4f}")
+    table.add_row("wall time", f"{raw.get('wall_time_s', 0.0):.1f} s on {raw.get('device')}")
+    table.add_row("adapter", job.model_name or "-")
+    recall = raw.get("recall")
+    if recall:
+        table.add_row(
+            "training recall",
+            f"{recall['exact']}/{recall['total']} exact ({recall['exact_rate']:.0%}), "
+            f"{recall['normalized']}/{recall['total']} after normalisation",
+        )
+    table.add_row("job folder", str(raw.get("job_dir", "-")))
+    if job.message:
+        table.add_row("message", job.message)
+    return table
+
+
+def run_local_tuning(
+    tuner: LocalLoRATuner,
+    pairs: list[QAPair],
+    validation: list[QAPair] | None,
+    job_file: Path,
+    *,
+    as_json: bool,
+) -> None:
+    """Train in the foreground with a progress bar; Ctrl-C stops after the current step."""
+    view = _TrainingView(as_json)
+    tuner.on_progress = view
+    job_id = tuner.job_id(pairs, validation)
+    if not as_json:
+        console.print(f"local job [bold]{job_id}[/] in {tuner.job_dir(job_id)}")
+    with view.progress:
+        try:
+            job = tuner.start(pairs, validation=validation)
+        except KeyboardInterrupt:
+            view.progress.stop()
+            err_console.print(
+                "[yellow]interrupted:[/] a checkpoint is written when the current step ends; "
+                "run the same command again to resume."
+            )
+            raise typer.Exit(130) from None
+    write_local_job_file(job_file, job)
+    if as_json:
+        print_json(job.model_dump(mode="json"))
+        return
+    console.print(local_job_table(job))
+    console.print(f"job details in {job_file}")
+
+
+def tuner_for_local_job(path: Path) -> tuple[str, LocalLoRATuner]:
+    """The tuner that follows the local job in ``path`` (its folder, job.json or a job file)."""
+    from ..tuners.local import LocalLoRATuner
+    from ..tuners.local_job import read_job_record
+
+    record = read_job_record(path)
+    tuner = LocalLoRATuner(
+        record.system_prompt,
+        base_model=record.base_model,
+        output_dir=record.folder.parent,
+        finetune_args=record.args,
+        recipe=record.recipe,
+    )
+    return str(record.folder), tuner
+
+
+def is_local_job(path: Path) -> bool:
+    """True when ``path`` is a local job folder or a job file of a local job."""
+    if (path / "job.json").is_file():
+        return True
+    if not path.is_file():
+        return False
+    with contextlib.suppress(ValueError, OSError):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return isinstance(data, dict) and data.get("provider") == "local"
+    return False
+
+
+@tune_app.command("export")
+def tune_export(
+    job: Annotated[
+        Path, typer.Argument(help="A local job: its folder, job.json or the --job-file.")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The folder to write.")],
+    adapter_only: Annotated[
+        bool,
+        typer.Option(
+            "--adapter-only",
+            help="Copy the LoRA adapter (vllm --enable-lora) instead of merging it into the "
+            "base model (vllm serve DIR, llama.cpp convert_hf_to_gguf.py).",
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Export a finished local job for serving: a merged model folder, or the adapter alone."""
+    from ..text2sql_models.local import LocalModel
+
+    if not is_local_job(job):
+        raise DataError(f"{job}: not a local tuning job (tune export works on --tuner local jobs)")
+    model = LocalModel.from_job(job, device="cpu")
+    written = model.export(output, merge=not adapter_only)
+    result = {"output": str(written), "merged": not adapter_only, "base_model": model.model_path}
+    if as_json:
+        print_json(result)
+        return
+    kind = "adapter" if adapter_only else "merged model"
+    console.print(f"wrote the {kind} to [bold]{written}[/]")
+
+
+def start_local(
+    pairs: list[QAPair],
+    validation: list[QAPair] | None,
+    *,
+    system_prompt: str,
+    base_model: str,
+    output_dir: Path,
+    finetune_args: dict[str, Any],
+    recipe: str,
+    device: str,
+    job_file: Path,
+    as_json: bool,
+) -> None:
+    """Build the local tuner from the ``tune`` options and train."""
+    from ..tuners.local import LocalLoRATuner
+
+    tuner = LocalLoRATuner(
+        system_prompt,
+        base_model=base_model,
+        output_dir=output_dir,
+        finetune_args=finetune_args,
+        recipe=recipe,
+        device=device,
+    )
+    run_local_tuning(tuner, pairs, validation, job_file, as_json=as_json)
+
+
+def follow_local(job: Path, action: str, *, as_json: bool) -> TuningJob:
+    """``tune status|wait|cancel`` on a local job."""
+    job_id, tuner = tuner_for_local_job(job)
+    if action == "status":
+        return tuner.status(job_id)
+    if action == "cancel":
+        return tuner.cancel(job_id)
+    view = _TrainingView(as_json)
+    tuner.on_progress = view
+    with view.progress:
+        return run_sync(tuner.await_until_done(job_id))
