@@ -196,3 +196,22 @@ def test_lint_golden_command(tmp_path: Path, demo_db_url: str) -> None:
         (4, "reference_failed"),
     ]
     assert isinstance(as_json.exception, GoldenSetError)
+
+
+def test_a_case_the_lint_cannot_read_does_not_stop_the_others() -> None:
+    from text2sql_tune import FunctionExecutor, QueryResult
+
+    def run(sql: str) -> QueryResult:
+        if "broken_engine" in sql:
+            raise RuntimeError("the connection dropped")
+        return QueryResult(sql=sql, columns=["n"], rows=[[1]])
+
+    cases = [
+        EvalCase(question="Breaks the engine", sql="SELECT count() AS broken_engine FROM t"),
+        EvalCase(question="Fine", sql="SELECT count() FROM t"),
+    ]
+    report = lint_golden(cases, FunctionExecutor(run))
+    assert [(f.case, f.check, f.severity) for f in report.findings] == [
+        (1, "lint_failed", Severity.WARNING)
+    ]
+    assert "RuntimeError: the connection dropped" in report.findings[0].message

@@ -3,23 +3,19 @@
 A golden set is the yardstick; a bent one gives a wrong score however good the model. For each
 case :func:`alint_golden` runs the reference query (twice) and reads it, and reports:
 
-========================  ========  ==============================================================
-check                     severity  what it means
-========================  ========  ==============================================================
-``reference_failed``      error     the reference fails, is refused by the guard or times out
-``too_many_rows``         error     more rows than the judge compares, or stopped at the row cap
-``nondeterministic``      error     two runs of the reference gave different answers
-``order_tie``             error     rows tie on the ``ORDER BY`` keys at the ``LIMIT`` boundary:
-                                    which of them is in the answer is arbitrary
-``duplicate_question``    error     the same question twice (exactly, or after normalisation);
-                                    predictions are matched by question, so both get one answer
-``empty_result``          warning   no rows: any query that returns nothing matches it
-``approximate_function``  warning   ``median`` / ``quantile`` / ``uniq``...: approximate numbers
-``limit_without_order``   warning   ``LIMIT`` without ``ORDER BY`` returns an arbitrary subset
-``arbitrary_function``    warning   ``any()`` / ``rand()`` / ``groupArray()``...: values or order
-                                    the engine may choose differently on each run
-``duplicate_sql``         info      two questions with the same reference SQL
-========================  ========  ==============================================================
+| check | severity | what it means |
+|---|---|---|
+| `reference_failed` | error | the reference fails, is refused by the guard or times out |
+| `too_many_rows` | error | more rows than the judge compares, or stopped at the row cap |
+| `nondeterministic` | error | two runs of the reference gave different answers |
+| `order_tie` | error | rows tie on the `ORDER BY` keys at the `LIMIT` boundary |
+| `duplicate_question` | error | the same question twice (exactly, or after normalisation) |
+| `empty_result` | warning | no rows: any query that returns nothing matches it |
+| `approximate_function` | warning | `median` / `quantile` / `uniq`...: approximate numbers |
+| `limit_without_order` | warning | `LIMIT` without `ORDER BY` returns an arbitrary subset |
+| `arbitrary_function` | warning | `any()` / `rand()` / `groupArray()`...: values the engine picks |
+| `duplicate_sql` | info | two questions with the same reference SQL |
+| `lint_failed` | warning | the lint itself could not read the case (the others go on) |
 
 Every finding has a fix hint. ``text2sql-tune lint-golden`` exits with status 7 when any finding
 is an error; ``evaluate`` runs the lint first and prints the findings as warnings.
@@ -236,7 +232,10 @@ def _limit_probe(sql: str) -> tuple[str, int, int] | None:
         keys.append(exp.alias_(target.copy(), f"_lint_order_key_{index}"))
     probe.set("expressions", [*probe.expressions, *keys])
     probe.set("limit", exp.Limit(expression=exp.Literal.number(n + 1)))
-    return probe.sql(dialect="clickhouse"), n, len(projections)
+    try:
+        return probe.sql(dialect="clickhouse"), n, len(projections)
+    except SqlglotError:
+        return None
 
 
 def _same_answer(sql: str, first: QueryResult, second: QueryResult) -> bool | None:
@@ -457,7 +456,19 @@ async def alint_golden(
     """
     limit = max_rows if max_rows is not None else judge_row_limit(judge)
     lints = [_CaseLint(i + 1, case) for i, case in enumerate(cases)]
-    await asyncio.gather(*(_lint_case(lint, executor, limit, rerun) for lint in lints))
+
+    async def one(lint: _CaseLint) -> None:
+        try:
+            await _lint_case(lint, executor, limit, rerun)
+        except Exception as exc:  # one case the lint cannot read must not stop the others
+            lint.add(
+                "lint_failed",
+                Severity.WARNING,
+                f"the lint could not check this case: {type(exc).__name__}: {exc}",
+                "check the reference by hand (and report the SQL that broke the lint)",
+            )
+
+    await asyncio.gather(*(one(lint) for lint in lints))
     findings = _duplicates(cases) + [f for lint in lints for f in lint.findings]
     findings.sort(key=lambda f: (f.case, _RANK[f.severity], f.check))
     return GoldenLintReport(cases=len(cases), findings=findings, judge_max_rows=limit)
