@@ -147,8 +147,10 @@ class GoldenLintReport(BaseModel):
     def to_table(self) -> Table:
         """The findings as a rich table (case, severity, check, message and hint)."""
         table = Table(title=f"Golden-set lint: {self.summary()}")
-        for name in ("case", "severity", "check", "finding", "fix"):
-            table.add_column(name, overflow="fold")
+        for name in ("case", "severity", "check"):
+            table.add_column(name, no_wrap=True)
+        for name in ("finding", "fix"):
+            table.add_column(name, overflow="fold", ratio=1)
         colours = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "blue"}
         for f in self.findings:
             table.add_row(

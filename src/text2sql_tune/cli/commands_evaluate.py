@@ -69,7 +69,8 @@ def _summary_table(report: EvalReport) -> Table:
     table.add_row("valid SQL", f"{s.valid} ({s.validity_rate:.1%})")
     table.add_row("correct", f"{s.correct} ({s.accuracy:.1%})")
     table.add_row("wrong / undecided", f"{s.wrong} / {s.undecided}")
-    for category, count in sorted(s.by_category.items(), key=lambda kv: -kv[1]):
+    failing = [(c, n) for c, n in s.by_category.items() if c != "correct"]  # not a failure
+    for category, count in sorted(failing, key=lambda kv: -kv[1]):
         table.add_row(f"  {category}", str(count))
     return table
 
