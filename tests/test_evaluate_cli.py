@@ -106,16 +106,98 @@ def test_report_markdown_html_and_compare(tmp_path: Path, demo_db_url: str) -> N
 
     compared = runner.invoke(app, ["report", "compare", str(good), str(bad)])
     assert compared.exit_code == 0, compared.output
-    assert "## Broken (no longer correct): 1" in compared.output
-    assert "How many users are there? (correct -> unknown_column)" in compared.output
+    assert "### Broken (no longer correct): 1" in compared.output
+    assert "How many users are there? (correct → unknown_column)" in compared.output
+    assert "bad-report 1/4 vs good-report 2/4, p=1: not significant on 4 cases" in compared.output
 
     as_json = runner.invoke(app, ["report", "compare", str(good), str(bad), "--json"])
-    assert json.loads(as_json.output)["broken"][0]["category_after"] == "unknown_column"
+    step = json.loads(as_json.output)["steps"][0]
+    assert step["broken"][0]["category_after"] == "unknown_column"
+    assert step["significance"]["p_value"] == 1.0
 
 
 def test_report_usage_errors(tmp_path: Path) -> None:
     result = runner.invoke(app, ["report", "compare", str(tmp_path / "a.json")])
     assert isinstance(result.exception, ConfigurationError)
+    labels = ["--label", "only one"]
+    result = runner.invoke(app, ["report", "compare", "a.json", "b.json", *labels])
+    assert isinstance(result.exception, ConfigurationError)
+    assert "one --label per run" in str(result.exception)
+
+
+def test_evaluate_keeps_rows_and_golden_lint_in_the_report(
+    tmp_path: Path, demo_db_url: str
+) -> None:
+    golden = [
+        *GOLDEN[:3],
+        {
+            "question": "Top OS?",
+            "sql": "SELECT os, 1 AS k FROM ecommerce.sessions GROUP BY os ORDER BY k LIMIT 1",
+        },
+    ]
+    path = _jsonl(tmp_path / "golden.jsonl", golden)
+    preds = _jsonl(tmp_path / "p.jsonl", GOOD)
+    output = tmp_path / "report.json"
+    args = ["evaluate", "-g", str(path), "-p", str(preds), "-d", demo_db_url, "-o", str(output)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "order_tie" in result.stderr and "the evaluation goes on" in result.stderr
+    data = json.loads(output.read_text(encoding="utf-8"))
+    assert [f["check"] for f in data["metadata"]["golden_lint"]] == ["order_tie"]
+    first = data["results"][0]
+    assert first["reference_preview"]["rows"] == first["predicted_preview"]["rows"]
+    assert data["results"][1]["reference_preview"]["totals"] is not None
+
+    quiet = runner.invoke(app, [*args, "--no-lint"])
+    assert quiet.exit_code == 0 and "order_tie" not in quiet.stderr
+    assert "golden_lint" not in json.loads(output.read_text(encoding="utf-8"))["metadata"]
+
+
+def test_report_with_training_pairs_and_failures_only(tmp_path: Path, demo_db_url: str) -> None:
+    worse = [dict(GOOD[0], sql="SELECT count(nope) FROM ecommerce.users"), *GOOD[1:]]
+    bad = _evaluate(tmp_path, demo_db_url, worse, "bad")
+    train = _jsonl(
+        tmp_path / "kept.jsonl",
+        [{"question": "How many active users are there?", "sql": GOLDEN[2]["sql"]}],
+    )
+    page = tmp_path / "r.html"
+    args = ["report", str(bad), "--training", str(train), "--failures-only", "--html", str(page)]
+    result = runner.invoke(app, [*args, "--markdown", str(tmp_path / "r.md")])
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "r.md").read_text(encoding="utf-8")
+    assert "### 1. How many users are there?" in text
+    assert "### 2." not in text  # correct: in the table, not detailed
+    assert "Nearest training pairs by question:" in text
+    html = page.read_text(encoding="utf-8")
+    assert "<del>" in html and "id='case-1'" in html and "How many active users are there?" in html
+
+
+def test_report_compare_runs_as_one_page(tmp_path: Path, demo_db_url: str) -> None:
+    base = _evaluate(tmp_path, demo_db_url, [dict(p, sql="SELECT 0") for p in GOOD], "base")
+    tune1 = _evaluate(tmp_path, demo_db_url, GOOD[:1], "tune1")
+    tune2 = _evaluate(tmp_path, demo_db_url, GOOD, "tune2")
+    run = tmp_path / "runs" / "tune2"
+    (run / "eval").mkdir(parents=True)
+    (run / "eval" / "report.json").write_bytes(tune2.read_bytes())
+    page = tmp_path / "iteration.html"
+    result = runner.invoke(
+        app,
+        ["report", "compare", str(base), str(tune1), str(run), "--html", str(page), "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert [r["label"] for r in data["runs"]] == ["base-report", "tune1-report", "tune2"]
+    assert [r["correct"] for r in data["runs"]] == [0, 1, 2]
+    assert [len(s["fixed"]) for s in data["steps"]] == [1, 1]
+    html = page.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and "<pre>" not in html
+    assert "Iteration report: base-report → tune1-report → tune2" in html
+    assert html.count("data:image/png;base64,") == 4
+    labelled = runner.invoke(
+        app,
+        ["report", "compare", str(base), str(run), "--label", "baseline", "--label", "tuned"],
+    )
+    assert "# Iteration report: baseline → tuned" in labelled.stdout
 
 
 def test_evaluate_a_retrieval_model_over_training_pairs(tmp_path: Path, demo_db_url: str) -> None:

@@ -276,3 +276,37 @@ def test_helpers() -> None:
     assert categorize_error(by_text) == "unknown_function"
     assert categorize_error(ExecutionOutcome(status=OutcomeStatus.TIMEOUT)) == "timeout"
     assert categorize_error(ExecutionOutcome(status=OutcomeStatus.ERROR)) == "execution_error"
+
+
+async def test_results_keep_the_first_rows_of_both_answers(demo_executor: SQLExecutor) -> None:
+    monthly = (
+        "SELECT toStartOfMonth(action_date) AS m, count() AS n FROM ecommerce.sessions "
+        "WHERE action_date < '2024-01-01' GROUP BY m ORDER BY m"
+    )
+    cases = [
+        EvalCase(question="Sessions per month before 2024?", sql=monthly),
+        EvalCase(question="How many users are there?", sql=USERS),
+        EvalCase(question="Typo in a column", sql=USERS),
+    ]
+    answers = {
+        cases[0].question: monthly.replace("count()", "uniqExact(user_id)"),
+        cases[1].question: USERS,
+        cases[2].question: ANSWERS["Typo in a column"],
+    }
+    model = FunctionModel(lambda question: answers[question])
+    report = await Evaluator(demo_executor, preview_rows=4).aevaluate(model, cases)
+    months, users, typo = report.results
+    assert months.reference_preview is not None and months.predicted_preview is not None
+    assert months.reference_preview.columns == ["m", "n"]
+    assert len(months.reference_preview.rows) == 4  # bounded ...
+    assert months.reference_preview.row_count == 36  # ... but the full count is kept
+    assert not months.reference_preview.complete
+    assert months.reference_preview.rows[0][0] == "2021-01-01"
+    assert months.predicted_preview.rows[0][1] < months.reference_preview.rows[0][1]
+    assert users.predicted_preview is not None and users.predicted_preview.complete
+    # A failed prediction has no rows, but the reference's are there to show what was expected.
+    assert typo.predicted_preview is None and typo.reference_preview is not None
+    off = await Evaluator(demo_executor, preview_rows=0).aevaluate(model, cases[1:2])
+    assert off.results[0].reference_preview is None
+    with pytest.raises(ValueError, match="preview_rows"):
+        Evaluator(demo_executor, preview_rows=-1)

@@ -128,6 +128,10 @@ def test_a_run_writes_every_step_and_cleans_the_article_cases(
     assert result.report.summary.valid == len(GOLDEN)  # retrieval answers with validated SQL
     saved = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert saved["summary"]["total"] == len(GOLDEN)
+    # The run's report shows, per case, the kept pairs the retrieval answer came from.
+    markdown = (tmp_path / "eval" / "report.md").read_text()
+    assert markdown.count("Nearest training pairs by question:") == len(GOLDEN)
+    assert "(the model answered with this SQL)" in markdown
     assert {"generate", "validate", "clean", "export", "evaluate"} <= set(events)
 
 

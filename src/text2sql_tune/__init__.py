@@ -28,6 +28,7 @@ from .errors import (
     ConfigurationError,
     DataError,
     EvaluationError,
+    GoldenSetError,
     MissingExtraError,
     ProviderError,
     RateLimitError,
@@ -70,6 +71,7 @@ from .generators import (
     agenerate_to_file,
     generate_to_file,
 )
+from .golden_lint import GoldenLintReport, alint_golden, lint_golden
 from .interfaces import (
     DatasetFilter,
     ExecutionLimits,
@@ -93,6 +95,7 @@ from .models import (
     Prediction,
     QAPair,
     QueryResult,
+    ResultPreview,
     TuningJob,
     TuningStatus,
     Usage,
@@ -102,7 +105,7 @@ from .models import (
 from .normalize import normalize_question, normalize_sql
 from .pipeline import Pipeline, PipelineEvent, PipelineResult
 from .pipeline_factory import arun_config, run_config
-from .reporting import compare_reports, load_report, report_html, report_markdown
+from .reporting import compare_reports, compare_runs, load_report, report_html, report_markdown
 from .retrieval import RetrievalModel
 from .safety import SQLGuard, strip_format_clause
 from .schema import Column, DatabaseSchema, Table
@@ -156,6 +159,8 @@ __all__ = [
     "FunctionModel",
     "FunctionTuner",
     "GenerationSummary",
+    "GoldenLintReport",
+    "GoldenSetError",
     "JsonlAppender",
     "Judge",
     "JudgeInput",
@@ -185,6 +190,7 @@ __all__ = [
     "QueryResult",
     "RateLimitError",
     "ResourceBusyError",
+    "ResultPreview",
     "RetrievalModel",
     "RowCountFilter",
     "SQLError",
@@ -213,10 +219,12 @@ __all__ = [
     "__version__",
     "abuild_demo_database",
     "agenerate_to_file",
+    "alint_golden",
     "arun_config",
     "avalidate_pairs",
     "build_demo_database",
     "compare_reports",
+    "compare_runs",
     "dataset_stats",
     "default_database_url",
     "default_filters",
@@ -227,6 +235,7 @@ __all__ = [
     "generate_to_file",
     "hf_messages_records",
     "lamini_records",
+    "lint_golden",
     "load_config",
     "load_golden_set",
     "load_report",

@@ -16,15 +16,19 @@ Every exception the library raises on purpose derives from one root, so callers 
     │   │   └── TooManyRowsError  the result exceeded the row cap
     ├── TuningError               a tuning job failed, was cancelled or was rejected (.job_id)
     ├── EvaluationError           an evaluation could not run (golden set, predictions mismatch)
+    │   └── GoldenSetError        golden-set lint found error-level problems (.findings)
     └── ResourceBusyError         another process holds a run directory, checkpoint or data path
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "ConfigurationError",
     "DataError",
     "EvaluationError",
+    "GoldenSetError",
     "MissingExtraError",
     "ProviderError",
     "RateLimitError",
@@ -162,8 +166,28 @@ class EvaluationError(Text2SQLTuneError):
     """An evaluation could not run, e.g. an empty golden set or predictions that do not match it."""
 
 
+class GoldenSetError(EvaluationError):
+    """The golden set has problems that make its evaluation wrong or irreproducible.
+
+    Raised by ``GoldenLintReport.raise_for_errors()`` (and so by ``text2sql-tune lint-golden``)
+    when a lint finding has error severity: a reference query that fails or cannot be compared,
+    a nondeterministic answer, a tie at an ``ORDER BY ... LIMIT`` boundary, a duplicate question.
+
+    Args:
+        message: A summary of the findings.
+        findings: The error-level findings.
+    """
+
+    def __init__(self, message: str, findings: list[Any] | None = None) -> None:
+        self.findings = list(findings or [])
+        super().__init__(message)
+
+
 class ResourceBusyError(Text2SQLTuneError):
     """Another process holds a resource this one needs to write (a lock file, a chDB data path).
 
     The message says which resource is held, by whom when known, and what to do.
     """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)

@@ -39,6 +39,7 @@ from .models import (
     JudgeInput,
     OutcomeStatus,
     Prediction,
+    ResultPreview,
     Usage,
 )
 from .normalize import normalize_question
@@ -213,6 +214,8 @@ class Evaluator:
             :class:`~text2sql_tune.judges.ExecutionMatchJudge` on the same executor.
         concurrency: Cases evaluated at once (model calls and queries).
         max_rows: More predicted rows than this is ``too_many_rows`` (default: the executor's cap).
+        preview_rows: First rows of the reference and the predicted result kept on each
+            :class:`~text2sql_tune.models.EvalResult` as evidence for reports (0: none).
     """
 
     def __init__(
@@ -222,9 +225,12 @@ class Evaluator:
         *,
         concurrency: int = 8,
         max_rows: int | None = None,
+        preview_rows: int = 10,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be >= 1")
+        if preview_rows < 0:
+            raise ValueError("preview_rows must be >= 0")
         if judge is None:
             from .judges import ExecutionMatchJudge
 
@@ -233,6 +239,7 @@ class Evaluator:
         self.judge = judge
         self.concurrency = concurrency
         self.max_rows = max_rows
+        self.preview_rows = preview_rows
         self._references: dict[str, asyncio.Task[ExecutionOutcome]] = {}
 
     async def aevaluate(
@@ -388,6 +395,11 @@ class Evaluator:
             self._reference(case.sql),
         )
         base.update(valid=outcome.executed, status=outcome.status)
+        if self.preview_rows:
+            base.update(
+                reference_preview=_preview(reference, self.preview_rows),
+                predicted_preview=_preview(outcome, self.preview_rows),
+            )
         if not outcome.executed:
             return EvalResult(
                 **base,
@@ -464,6 +476,10 @@ class Evaluator:
             judge=verdict.judge,
             details=verdict.details,
         )
+
+
+def _preview(outcome: ExecutionOutcome, rows: int) -> ResultPreview | None:
+    return None if outcome.result is None else ResultPreview.of(outcome.result, rows)
 
 
 def _failure_reason(outcome: ExecutionOutcome) -> str:

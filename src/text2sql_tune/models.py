@@ -24,6 +24,7 @@ __all__ = [
     "Prediction",
     "QAPair",
     "QueryResult",
+    "ResultPreview",
     "TuningJob",
     "TuningStatus",
     "Usage",
@@ -323,6 +324,37 @@ class Verdict(_Record):
         return self.correct is None
 
 
+class ResultPreview(_Record):
+    """The first rows of a query result, kept on an evaluated case as evidence.
+
+    Attributes:
+        columns: Column names, in result order.
+        rows: The first rows (at most the evaluator's ``preview_rows``).
+        row_count: Rows the query returned in all (more than ``len(rows)`` when cut).
+        totals: The ``WITH TOTALS`` row, when there was one.
+    """
+
+    columns: list[str]
+    rows: list[list[Any]] = Field(default_factory=list)
+    row_count: int = 0
+    totals: list[Any] | None = None
+
+    @property
+    def complete(self) -> bool:
+        """True when every row of the result is in the preview."""
+        return self.row_count <= len(self.rows)
+
+    @classmethod
+    def of(cls, result: QueryResult, max_rows: int) -> ResultPreview:
+        """The first ``max_rows`` rows of ``result``."""
+        return cls(
+            columns=list(result.columns),
+            rows=[list(row) for row in result.rows[:max_rows]],
+            row_count=result.row_count,
+            totals=None if result.totals is None else list(result.totals),
+        )
+
+
 class EvalResult(_Record):
     """One evaluated case.
 
@@ -343,6 +375,9 @@ class EvalResult(_Record):
         latency_s: Model latency.
         usage: Model (and judge) tokens and cost.
         details: Judge details.
+        reference_preview: First rows of the reference result (``None`` when it did not run or
+            previews are off).
+        predicted_preview: First rows of the predicted result (``None`` when it did not run).
     """
 
     question: str
@@ -358,6 +393,8 @@ class EvalResult(_Record):
     latency_s: float = 0.0
     usage: Usage | None = None
     details: dict[str, Any] = Field(default_factory=dict)
+    reference_preview: ResultPreview | None = None
+    predicted_preview: ResultPreview | None = None
 
 
 class EvalSummary(_Record):

@@ -40,7 +40,7 @@ from .interfaces import DatasetFilter, Judge, QAGenerator, SQLExecutor, Text2SQL
 from .models import EvalCase, EvalReport, QAPair, TuningJob, Usage, ValidationInfo
 from .normalize import normalize_sql
 from .prompts import answering_system_prompt
-from .reporting import load_report, report_html, report_markdown, save_report
+from .reporting import TrainingIndex, load_report, report_html, report_markdown, save_report
 from .schema import DatabaseSchema
 from .validation import avalidate_pairs
 
@@ -523,12 +523,13 @@ class Pipeline:
         eval_dir.mkdir(parents=True, exist_ok=True)
         files = {"json": save_report(report, report_path)}
         files["markdown"] = eval_dir / "report.md"
-        files["markdown"].write_text(report_markdown(report), encoding="utf-8")
+        training = TrainingIndex(kept)  # the reports list each case's nearest kept pairs
+        files["markdown"].write_text(report_markdown(report, training=training), encoding="utf-8")
         if self.html_report:
             try:
-                html = report_html(report)
+                html = report_html(report, training=training)
             except MissingExtraError:
-                html = report_html(report, chart=False)
+                html = report_html(report, chart=False, training=training)
                 self._emit("evaluate", "no chart in the HTML report: install text2sql-tune[report]")
             files["html"] = eval_dir / "report.html"
             files["html"].write_text(html, encoding="utf-8")

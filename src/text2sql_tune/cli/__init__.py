@@ -22,6 +22,8 @@ from . import commands_foundation  # noqa: F401  isort: skip
 from . import commands_generate  # noqa: F401  isort: skip
 from . import commands_clean  # noqa: F401  isort: skip
 from . import commands_evaluate  # noqa: F401  isort: skip
+from . import commands_report  # noqa: F401  isort: skip
+from . import commands_lint  # noqa: F401  isort: skip
 from . import commands_tune  # noqa: F401  isort: skip
 from . import commands_tune_local  # noqa: F401  isort: skip
 from . import commands_export  # noqa: F401  isort: skip

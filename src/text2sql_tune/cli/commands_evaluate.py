@@ -1,12 +1,10 @@
-"""Evaluation commands: ``evaluate`` and ``report`` (``report compare A B``)."""
+"""The ``evaluate`` command: run predictions or a model on a golden set and judge them."""
 
 from __future__ import annotations
 
-import base64
-import html
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -17,10 +15,18 @@ from ..datasets import read_cases
 from ..errors import ConfigurationError
 from ..evaluation import Evaluator, read_predictions
 from ..interfaces import Judge, SQLExecutor, Text2SQLModel
-from ..models import EvalReport, EvalResult
-from ._app import DatabaseOption, JsonOption, SchemaFileOption, app, console, print_json
+from ..models import EvalCase, EvalReport, EvalResult
+from ._app import (
+    DatabaseOption,
+    JsonOption,
+    SchemaFileOption,
+    app,
+    console,
+    err_console,
+    print_json,
+)
 
-__all__ = ["evaluate", "report"]
+__all__ = ["evaluate"]
 
 
 class JudgeKind(str, Enum):
@@ -63,9 +69,26 @@ def _summary_table(report: EvalReport) -> Table:
     table.add_row("valid SQL", f"{s.valid} ({s.validity_rate:.1%})")
     table.add_row("correct", f"{s.correct} ({s.accuracy:.1%})")
     table.add_row("wrong / undecided", f"{s.wrong} / {s.undecided}")
-    for category, count in sorted(s.by_category.items(), key=lambda kv: -kv[1]):
+    failing = [(c, n) for c, n in s.by_category.items() if c != "correct"]  # not a failure
+    for category, count in sorted(failing, key=lambda kv: -kv[1]):
         table.add_row(f"  {category}", str(count))
     return table
+
+
+def _lint_first(
+    cases: list[EvalCase], executor: SQLExecutor, judge: Judge, *, quiet: bool
+) -> list[dict[str, object]]:
+    """Lint the golden set; print what it found (on stderr) and return it for the report."""
+    from ..golden_lint import alint_golden
+
+    found = run_sync(alint_golden(cases, executor, judge=judge))
+    if found.findings and not quiet:
+        err_console.print(found.to_table())
+        err_console.print(
+            "[yellow]warning:[/] the golden set has problems (above); the evaluation goes on",
+            highlight=False,
+        )
+    return [f.model_dump(mode="json") for f in found.findings]
 
 
 @app.command()
@@ -111,6 +134,13 @@ def evaluate(
         Path | None, typer.Option("--output", "-o", help="Write the report (JSON) here.")
     ] = None,
     concurrency: Annotated[int, typer.Option(help="Cases evaluated at once.")] = 8,
+    lint: Annotated[
+        bool,
+        typer.Option(
+            "--lint/--no-lint",
+            help="Check the golden set first (as lint-golden does) and warn about what it finds.",
+        ),
+    ] = True,
     as_json: JsonOption = False,
 ) -> None:
     """Evaluate predictions or a model on a golden set: validity, accuracy, why each case failed.
@@ -120,6 +150,8 @@ def evaluate(
     trailing punctuation, and a question without a prediction counts as no_sql. With --model, the
     model answers every golden question, asked with the answering prompt of --schema (else of
     --database's tables, else of the demo schema): the prompt tuned models were trained with.
+    The golden set is linted first (see lint-golden): findings are printed as warnings and kept
+    in the report.
     """
     from ..executors import open_executor
     from ..reporting import save_report
@@ -130,11 +162,9 @@ def evaluate(
     preds = read_predictions(predictions) if predictions is not None else []
     text2sql = _make_model(model, database, schema_file, train) if model is not None else None
     with open_executor(database) as executor:
-        evaluator = Evaluator(
-            executor,
-            _make_judge(judge, executor, judge_model, judge_cache),
-            concurrency=concurrency,
-        )
+        the_judge = _make_judge(judge, executor, judge_model, judge_cache)
+        findings = _lint_first(cases, executor, the_judge, quiet=as_json) if lint else None
+        evaluator = Evaluator(executor, the_judge, concurrency=concurrency)
         with Progress(
             TextColumn("evaluating"),
             BarColumn(),
@@ -161,6 +191,8 @@ def evaluate(
     training = getattr(text2sql, "training", None)  # a local model: its loss curve and recall
     if training:
         result.metadata["training"] = training
+    if findings is not None:
+        result.metadata["golden_lint"] = findings
     if output is not None:
         save_report(result, output)
     if as_json:
@@ -173,74 +205,3 @@ def evaluate(
     console.print(_summary_table(result))
     if output is not None:
         console.print(f"report written to {output}")
-
-
-@app.command()
-def report(
-    paths: Annotated[
-        list[Path],
-        typer.Argument(
-            help="REPORT.json to render, or: compare A.json B.json",
-            metavar="REPORT | compare A B",
-            show_default=False,
-        ),
-    ],
-    html_out: Annotated[
-        Path | None,
-        typer.Option("--html", help="Write a self-contained HTML page with a bar chart here."),
-    ] = None,
-    markdown_out: Annotated[
-        Path | None, typer.Option("--markdown", help="Write markdown here.")
-    ] = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Render an evaluation report, or compare two (`report compare A.json B.json`).
-
-    Without --html/--markdown the markdown is printed. A comparison lists the cases that flipped:
-    fixed (now correct), broken (no longer correct) and other changes.
-    """
-    from ..reporting import (
-        bar_chart_png,
-        compare_reports,
-        comparison_markdown,
-        load_report,
-        report_html,
-        report_markdown,
-    )
-
-    payload: dict[str, Any]
-    if paths and str(paths[0]) == "compare":
-        if len(paths) != 3:
-            raise ConfigurationError("usage: text2sql-tune report compare A.json B.json")
-        a, b = load_report(paths[1]), load_report(paths[2])
-        comparison = compare_reports(a, b)
-        text = comparison_markdown(comparison)
-        payload = comparison.model_dump(mode="json")
-        if html_out is not None:
-            png = base64.b64encode(bar_chart_png([a, b])).decode("ascii")
-            title = html.escape(f"{comparison.a} vs {comparison.b}")
-            html_out.write_text(
-                "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-                f"<title>{title}</title></head><body>"
-                f"<img alt='validity and accuracy' src='data:image/png;base64,{png}'>"
-                f"<pre>{html.escape(text)}</pre></body></html>",
-                encoding="utf-8",
-            )
-    else:
-        if len(paths) != 1:
-            raise ConfigurationError("give one report, or: report compare A.json B.json")
-        loaded = load_report(paths[0])
-        text = report_markdown(loaded)
-        payload = loaded.summary.model_dump(mode="json")
-        if html_out is not None:
-            html_out.write_text(report_html(loaded), encoding="utf-8")
-    if markdown_out is not None:
-        markdown_out.write_text(text, encoding="utf-8")
-    if as_json:
-        print_json(payload)
-    elif html_out is None and markdown_out is None:
-        typer.echo(text, nl=False)
-    else:
-        for written in (html_out, markdown_out):
-            if written is not None:
-                console.print(f"wrote {written}")

@@ -8,10 +8,6 @@ rather than guessing when the results are too large or the column matching is am
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
-import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -19,8 +15,19 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..models import QueryResult
+from ._values import (
+    NULL,
+    WILDCARD,
+    Tolerance,
+    bags_equal,
+    canon,
+    cells_equal,
+    dedupe_rows,
+    rows_equal,
+    sort_key,
+)
 
-__all__ = ["Comparison", "MatchRules", "compare_results"]
+__all__ = ["Comparison", "MatchRules", "cells_match", "compare_results", "row_sort_key"]
 
 
 class MatchRules(BaseModel):
@@ -94,165 +101,6 @@ class Comparison:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-# --- canonical values --------------------------------------------------------------------------
-
-_NULL = ("null",)
-_NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-_MIDNIGHT_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T]00:00:00(\.0+)?$")
-_DATETIME_T_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2}(\.\d+)?)$")
-_WILDCARD = ("*",)
-
-
-def _canon(value: Any, rules: MatchRules) -> Any:
-    """Map a cell to a comparable value: numbers to float/int, dates to text, NULL/NaN tokens."""
-    if value is None:
-        return _NULL
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        if math.isnan(value):
-            return _NULL if rules.null_equals_nan else ("nan",)
-        return value
-    if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dt.datetime):
-        value = value.isoformat(sep=" ")
-    elif isinstance(value, dt.date):
-        value = value.isoformat()
-    if isinstance(value, str):
-        return _canon_text(value, rules)
-    if isinstance(value, (list, tuple)):
-        return ("seq", *(_canon(v, rules) for v in value))
-    if isinstance(value, dict):
-        return ("map", *sorted((str(k), repr(_canon(v, rules))) for k, v in value.items()))
-    return str(value)
-
-
-def _canon_text(text: str, rules: MatchRules) -> Any:
-    if rules.numeric_strings and _NUMBER_RE.match(text.strip()):
-        number = float(text)
-        if re.fullmatch(r"[+-]?\d+", text.strip()):
-            return int(text)
-        return number
-    if rules.numeric_strings and text.strip().lower() in ("nan", "-nan", "inf", "-inf"):
-        return _canon(float(text.strip()), rules)
-    if rules.dates_as_strings:
-        midnight = _MIDNIGHT_RE.match(text)
-        if midnight:
-            return midnight.group(1)
-        with_t = _DATETIME_T_RE.match(text)
-        if with_t:
-            return f"{with_t.group(1)} {with_t.group(2)}"
-    return text
-
-
-def _sort_key(value: Any) -> tuple[Any, ...]:
-    if value in (_NULL, _WILDCARD):
-        return (0,)
-    if isinstance(value, (int, float)):
-        return (1, float(value))
-    if isinstance(value, str):
-        return (2, value)
-    if isinstance(value, tuple):
-        return (3, tuple(_sort_key(v) for v in value))
-    return (4, repr(value))
-
-
-@dataclass(frozen=True)
-class _Tolerance:
-    rel: float
-    abs: float
-    rounding: bool
-    rounding_min_digits: int
-    approximate: bool
-
-
-def _decimals(number: float) -> tuple[int, int] | None:
-    """(decimal places, significant digits) of a number as written, or None for exponent form."""
-    text = repr(float(number))
-    if "e" in text or "inf" in text or "nan" in text:
-        return None
-    whole, _, frac = text.lstrip("-").partition(".")
-    frac = frac.rstrip("0")
-    digits = (whole + frac).lstrip("0")
-    if whole != "0" and not frac:
-        digits = whole.lstrip("0")
-    return len(frac), len(digits)
-
-
-def _is_rounding_of(rounded: float, precise: float, tol: _Tolerance) -> bool:
-    shape_rounded, shape_precise = _decimals(rounded), _decimals(precise)
-    if shape_rounded is None or shape_precise is None:
-        return False
-    places, significant = shape_rounded
-    if places >= shape_precise[0] or significant < tol.rounding_min_digits:
-        return False
-    return abs(rounded - precise) <= 0.5 * 10.0**-places * (1 + 1e-9) + 1e-12
-
-
-def _numbers_equal(a: float, b: float, tol: _Tolerance) -> bool:
-    if a == b:
-        return True
-    integral = float(a).is_integer() and float(b).is_integer()
-    if integral and not tol.approximate:
-        return False
-    if abs(a - b) <= max(tol.abs, tol.rel * max(abs(a), abs(b))):
-        return True
-    if tol.rounding:
-        return _is_rounding_of(a, b, tol) or _is_rounding_of(b, a, tol)
-    return False
-
-
-def _cells_equal(a: Any, b: Any, tol: _Tolerance) -> bool:
-    if a == _WILDCARD or b == _WILDCARD:
-        return True
-    a_num = isinstance(a, (int, float))
-    b_num = isinstance(b, (int, float))
-    if a_num and b_num:
-        return _numbers_equal(a, b, tol)
-    if isinstance(a, tuple) and isinstance(b, tuple):
-        return len(a) == len(b) and all(_cells_equal(x, y, tol) for x, y in zip(a, b, strict=True))
-    return bool(a == b) and type(a) is type(b)
-
-
-def _rows_equal(a: Sequence[Any], b: Sequence[Any], tol: _Tolerance) -> bool:
-    return all(_cells_equal(x, y, tol) for x, y in zip(a, b, strict=True))
-
-
-def _bags_equal(a: list[tuple[Any, ...]], b: list[tuple[Any, ...]], tol: _Tolerance) -> bool:
-    """Multiset equality with tolerance: sorted pairwise first, then a greedy fallback."""
-    if len(a) != len(b):
-        return False
-    sa = sorted(a, key=lambda r: tuple(_sort_key(v) for v in r))
-    sb = sorted(b, key=lambda r: tuple(_sort_key(v) for v in r))
-    if all(_rows_equal(x, y, tol) for x, y in zip(sa, sb, strict=True)):
-        return True
-    if len(a) > 2000:
-        return False
-    unused = list(sb)
-    # Rows holding wildcards (a totals row used as data) are matched last, on either side, so a
-    # wildcard cannot take the place of a row that has a concrete match.
-    for row in sorted(sa, key=lambda r: _WILDCARD in r):
-        order = sorted(range(len(unused)), key=lambda i: _WILDCARD in unused[i])
-        for index in order:
-            if _rows_equal(row, unused[index], tol):
-                del unused[index]
-                break
-        else:
-            return False
-    return True
-
-
-def _dedupe(rows: list[tuple[Any, ...]], tol: _Tolerance) -> list[tuple[Any, ...]]:
-    kept: list[tuple[Any, ...]] = []
-    for row in rows:
-        if not any(_rows_equal(row, other, tol) for other in kept):
-            kept.append(row)
-    return kept
-
-
 # --- the comparison ----------------------------------------------------------------------------
 
 
@@ -264,16 +112,45 @@ class _Side:
 
 
 def _side(result: QueryResult, rules: MatchRules) -> _Side:
-    rows = [tuple(_canon(v, rules) for v in row) for row in result.rows]
+    rows = [tuple(canon(v, rules) for v in row) for row in result.rows]
     totals = None
     if result.totals is not None:
-        totals = tuple(_canon(v, rules) for v in result.totals)
+        totals = tuple(canon(v, rules) for v in result.totals)
     return _Side(list(result.columns), rows, totals)
 
 
 def _totals_as_row(totals: tuple[Any, ...]) -> tuple[Any, ...]:
     """A totals row used as a data row: grouping keys ('' / NULL / epoch date) match anything."""
-    return tuple(_WILDCARD if v in ("", _NULL, "1970-01-01") else v for v in totals)
+    return tuple(WILDCARD if v in ("", NULL, "1970-01-01") else v for v in totals)
+
+
+def _tolerance(rules: MatchRules, approximate: bool) -> Tolerance:
+    return Tolerance(
+        rel=rules.approximate_rel_tol if approximate else rules.rel_tol,
+        abs=rules.abs_tol,
+        rounding=rules.allow_rounding,
+        rounding_min_digits=rules.rounding_min_digits,
+        approximate=approximate,
+    )
+
+
+def cells_match(
+    a: Any, b: Any, rules: MatchRules | None = None, *, approximate: bool = False
+) -> bool:
+    """Whether two cells hold the same value by the rules :func:`compare_results` applies.
+
+    Numbers within tolerance (or one a rounding of the other), a numeric string and its number,
+    a midnight date-time and its date, NULL and NaN are equal; reports use this to mark the
+    cells of two results that differ.
+    """
+    rules = rules or MatchRules()
+    return cells_equal(canon(a, rules), canon(b, rules), _tolerance(rules, approximate))
+
+
+def row_sort_key(row: Sequence[Any], rules: MatchRules | None = None) -> tuple[Any, ...]:
+    """A key that sorts rows of mixed types the same way on both sides (NULLs first)."""
+    rules = rules or MatchRules()
+    return tuple(sort_key(canon(value, rules)) for value in row)
 
 
 def compare_results(
@@ -302,13 +179,7 @@ def compare_results(
         A :class:`Comparison` with ``equal`` True / False / None and the reason.
     """
     rules = rules or MatchRules()
-    tol = _Tolerance(
-        rel=rules.approximate_rel_tol if approximate else rules.rel_tol,
-        abs=rules.abs_tol,
-        rounding=rules.allow_rounding,
-        rounding_min_digits=rules.rounding_min_digits,
-        approximate=approximate,
-    )
+    tol = _tolerance(rules, approximate)
     details: dict[str, Any] = {
         "ordered": ordered,
         "tolerance": "approximate" if approximate else "exact",
@@ -331,7 +202,7 @@ def _compare_sides(
     ref: _Side,
     pred: _Side,
     rules: MatchRules,
-    tol: _Tolerance,
+    tol: Tolerance,
     ordered: bool,
     order_key: Sequence[int] | None,
     details: dict[str, Any],
@@ -379,7 +250,7 @@ def _fold_totals(
     ref: _Side,
     pred: _Side,
     rules: MatchRules,
-    tol: _Tolerance,
+    tol: Tolerance,
     ordered: bool,
     order_key: Sequence[int] | None,
     details: dict[str, Any],
@@ -416,7 +287,7 @@ def _match(
     ref: _Side,
     pred: _Side,
     rules: MatchRules,
-    tol: _Tolerance,
+    tol: Tolerance,
     ordered: bool,
     order_key: Sequence[int] | None,
     details: dict[str, Any],
@@ -486,17 +357,17 @@ def _match(
     return Comparison(False, _row_mismatch_reason(ref, pred, ordered), details)
 
 
-def _column_values(side: _Side, index: int, rules: MatchRules, tol: _Tolerance) -> list[Any]:
+def _column_values(side: _Side, index: int, rules: MatchRules, tol: Tolerance) -> list[Any]:
     values = [row[index] for row in side.rows]
     if side.totals is not None:
         values.append(side.totals[index])
     if rules.duplicates == "set":
-        values = [v[0] for v in _dedupe([(v,) for v in values], tol)]
+        values = [v[0] for v in dedupe_rows([(v,) for v in values], tol)]
     return values
 
 
 def _column_candidates(
-    ref: _Side, pred: _Side, rules: MatchRules, tol: _Tolerance
+    ref: _Side, pred: _Side, rules: MatchRules, tol: Tolerance
 ) -> list[list[int]] | Comparison:
     n_ref, n_pred = len(ref.columns), len(pred.columns)
     if rules.column_names == "match":
@@ -532,10 +403,10 @@ def _column_candidates(
     return candidates
 
 
-def _column_compatible(a: list[Any], b: list[Any], rules: MatchRules, tol: _Tolerance) -> bool:
+def _column_compatible(a: list[Any], b: list[Any], rules: MatchRules, tol: Tolerance) -> bool:
     if rules.duplicates == "set":
-        return len(a) == len(b) and _bags_equal([(v,) for v in a], [(v,) for v in b], tol)
-    return _bags_equal([(v,) for v in a], [(v,) for v in b], tol)
+        return len(a) == len(b) and bags_equal([(v,) for v in a], [(v,) for v in b], tol)
+    return bags_equal([(v,) for v in a], [(v,) for v in b], tol)
 
 
 def _assignments(candidates: list[list[int]]) -> Any:
@@ -566,25 +437,25 @@ def _rows_match(
     pred: _Side,
     mapping: list[int],
     rules: MatchRules,
-    tol: _Tolerance,
+    tol: Tolerance,
     ordered: bool,
     order_key: Sequence[int] | None,
 ) -> str:
     projected = [tuple(row[j] for j in mapping) for row in pred.rows]
     ref_rows = list(ref.rows)
     if rules.duplicates == "set":
-        projected, ref_rows = _dedupe(projected, tol), _dedupe(ref_rows, tol)
+        projected, ref_rows = dedupe_rows(projected, tol), dedupe_rows(ref_rows, tol)
     if ref.totals is not None:
         if pred.totals is None:
             return "different"
         pred_totals = tuple(pred.totals[j] for j in mapping)
-        if not _rows_equal(ref.totals, pred_totals, tol):
+        if not rows_equal(ref.totals, pred_totals, tol):
             return "different"
-    if not _bags_equal(ref_rows, projected, tol):
+    if not bags_equal(ref_rows, projected, tol):
         return "different"
     if not ordered:
         return "equal"
-    if all(_rows_equal(a, b, tol) for a, b in zip(ref_rows, projected, strict=True)):
+    if all(rows_equal(a, b, tol) for a, b in zip(ref_rows, projected, strict=True)):
         return "equal"
     if order_key is None:
         return "unknown_order"
@@ -595,16 +466,16 @@ def _same_order_up_to_ties(
     ref_rows: list[tuple[Any, ...]],
     pred_rows: list[tuple[Any, ...]],
     order_key: Sequence[int],
-    tol: _Tolerance,
+    tol: Tolerance,
 ) -> bool:
     """Rows tied on the sort key form blocks that may be permuted within themselves."""
     start = 0
     while start < len(ref_rows):
         end = start + 1
         key = [ref_rows[start][k] for k in order_key]
-        while end < len(ref_rows) and _rows_equal(key, [ref_rows[end][k] for k in order_key], tol):
+        while end < len(ref_rows) and rows_equal(key, [ref_rows[end][k] for k in order_key], tol):
             end += 1
-        if not _bags_equal(ref_rows[start:end], pred_rows[start:end], tol):
+        if not bags_equal(ref_rows[start:end], pred_rows[start:end], tol):
             return False
         start = end
     return True
@@ -617,8 +488,8 @@ def _row_mismatch_reason(ref: _Side, pred: _Side, ordered: bool) -> str:
 
 
 def _show(value: Any) -> str:
-    if value == _NULL:
+    if value == NULL:
         return "NULL"
-    if value == _WILDCARD:
+    if value == WILDCARD:
         return "*"
     return repr(value)
