@@ -34,10 +34,12 @@ from .errors import (
     ResourceBusyError,
     SQLError,
     SQLExecutionError,
+    SQLSyntaxError,
     SQLTimeoutError,
     Text2SQLTuneError,
     TooManyRowsError,
     TuningError,
+    UnknownFunctionError,
     UnsafeSQLError,
 )
 from .evaluation import Evaluator, evaluate_predictions
@@ -188,6 +190,7 @@ __all__ = [
     "SQLExecutionError",
     "SQLExecutor",
     "SQLGuard",
+    "SQLSyntaxError",
     "SQLTimeoutError",
     "SafetyFilter",
     "SelfReflectionModel",
@@ -201,6 +204,7 @@ __all__ = [
     "TuningError",
     "TuningJob",
     "TuningStatus",
+    "UnknownFunctionError",
     "UnsafeSQLError",
     "Usage",
     "ValidSQLFilter",
