@@ -32,7 +32,7 @@ class FakeClickHouse:
             "max_execution_time": 30.0,
             "max_result_rows": 10_000,
             "max_result_bytes": 32 * 1024**2,
-            "max_memory_usage": 4 * 1024**3,
+            "max_memory_usage": 2 * 1024**3,
             "result_overflow_mode": "throw",
         }
     )

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from fake_clickhouse import FakeClickHouse
 from fresh_process import run_python
@@ -28,9 +29,10 @@ from text2sql_tune import (
     open_executor,
     strip_format_clause,
 )
-from text2sql_tune.evaluation import categorize_error
+from text2sql_tune.cli import app
+from text2sql_tune.evaluation import Evaluator, categorize_error
 from text2sql_tune.interfaces import SQLExecutor
-from text2sql_tune.models import QAPair, QueryResult
+from text2sql_tune.models import EvalCase, Prediction, QAPair, QueryResult
 from text2sql_tune.validation import validate_pairs
 
 DB = "t2s_test_exec"
@@ -548,3 +550,34 @@ def test_a_second_process_on_the_same_path_is_busy(tmp_path: Path) -> None:
         holder.wait()
     assert done.stdout.startswith("BUSY"), done.stdout + done.stderr
     assert f"the chDB data path {path.resolve()} is locked by process {holder.pid}" in done.stdout
+
+
+def test_evaluation_files_guard_errors_like_the_engines(shop: ChDBExecutor) -> None:
+    reference = f"SELECT count() FROM {DB}.orders"
+    answers = {
+        "syntax": ("SELEC count() FROM orders", "syntax_error"),
+        "unknown": (f"SELECT date_part('year', day) FROM {DB}.orders", "unknown_function"),
+        "unsafe": ("SELECT file('/etc/hostname')", "unsafe"),
+        "nested": ("SELECT " + "(" * 40 + "1" + ")" * 40, "unsafe"),
+        "right": (reference, "correct"),
+    }
+    cases = [EvalCase(question=q, sql=reference) for q in answers]
+    predictions = [Prediction(question=q, sql=sql) for q, (sql, _) in answers.items()]
+    report = Evaluator(shop).evaluate_predictions(cases, predictions)
+    assert {r.question: r.category for r in report.results} == {
+        q: category for q, (_, category) in answers.items()
+    }
+
+
+def test_sql_command_shows_the_first_rows(demo_db_url: str) -> None:
+    runner = CliRunner()
+    sql = "SELECT session_id FROM ecommerce.sessions ORDER BY session_id"
+    shown = runner.invoke(app, ["sql", sql, "--max-rows", "3", "--database", demo_db_url])
+    assert shown.exit_code == 0, shown.output
+    assert "first 3 rows" in shown.output and "raise --max-rows to see more" in shown.output
+    data = runner.invoke(app, ["sql", sql, "--max-rows", "3", "-d", demo_db_url, "--json"])
+    result = json.loads(data.stdout)
+    assert result["truncated"] is True and result["row_count"] == 3
+    assert [row[0] for row in result["rows"]] == sorted(row[0] for row in result["rows"])
+    small = runner.invoke(app, ["sql", "SELECT 1 AS one", "-d", demo_db_url, "--json"])
+    assert json.loads(small.stdout)["truncated"] is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -380,3 +381,38 @@ def test_article_style_queries_pass() -> None:
     checked = SQLGuard().check(sql)
     assert checked.endswith("order by month")
     assert "format" not in checked.splitlines()[-1]
+
+
+def test_validate_clean_and_evaluate_survive_every_hostile_query(
+    demo_db_url: str, outside: dict[str, Path], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from text2sql_tune.cli import app
+
+    cases = [c for key in ("refused", "syntax", "unknown") for c in CASES[key] if "guard" not in c]
+    sqls = [fill(c["sql"], outside) for c in cases]
+    pairs = [{"question": f"Question {i}?", "sql": s} for i, s in enumerate(sqls) if s.strip()]
+    golden = [{"question": p["question"], "sql": "SELECT 1"} for p in pairs]
+    for name, records in (("pairs", pairs), ("golden", golden)):
+        (tmp_path / f"{name}.jsonl").write_text(
+            "".join(json.dumps(r) + "\n" for r in records), encoding="utf-8"
+        )
+    runner = CliRunner()
+    steps = [
+        ["validate", "-i", "pairs.jsonl", "-o", "validated.jsonl"],
+        ["clean", "-i", "validated.jsonl", "-o", "clean.jsonl", "--report", "report.json"],
+        ["evaluate", "-g", "golden.jsonl", "-p", "pairs.jsonl", "-o", "evaluation.json"],
+    ]
+    for args in steps:
+        result = runner.invoke(app, [*(a if "." not in a else str(tmp_path / a) for a in args),
+                                     "--database", demo_db_url])  # fmt: skip
+        assert result.exit_code == 0, (args[0], result.output)
+    validated = [json.loads(line) for line in (tmp_path / "validated.jsonl").open()]
+    assert len(validated) == len(pairs)
+    assert all(p["validation"]["status"] != "ok" for p in validated)
+    assert (tmp_path / "clean.jsonl").read_text(encoding="utf-8") == ""
+    report = json.loads((tmp_path / "evaluation.json").read_text(encoding="utf-8"))
+    assert len(report["results"]) == len(pairs)
+    assert not any(r["correct"] for r in report["results"])
+    assert SECRET not in (tmp_path / "validated.jsonl").read_text(encoding="utf-8")

@@ -207,3 +207,6 @@ class ResourceBusyError(Text2SQLTuneError):
     Args:
         message: Which resource is held, by whom when known, and what to do.
     """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 __all__ = ["Kind", "LexError", "Token", "lex"]
 
@@ -35,8 +35,7 @@ class Kind(Enum):
     SPACE = "space"
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
     """One token: its kind and where it is in the text (``text[start:end]``)."""
 
     kind: Kind
@@ -74,6 +73,13 @@ class LexError(ValueError):
 
 
 _SPACE = re.compile(r"[ \t\n\r\f\v]+")
+# The common tokens in one step; everything else takes the careful path below.
+_FAST = re.compile(
+    r"(?P<space>[ \t\n\r\f\v]+)"
+    r"|(?P<word>(?![xXbB]')[A-Za-z_][A-Za-z0-9_$]*)"
+    r"|(?P<punct>[(),;*+%?^\[\]{}])"
+)
+_FAST_KINDS = {"space": Kind.SPACE, "word": Kind.WORD, "punct": Kind.PUNCT}
 _WORD = re.compile(r"[A-Za-z0-9_$]+")
 _WORD_NO_DOLLAR = re.compile(r"[A-Za-z0-9_]+")
 _QUOTE_OR_BACKSLASH = {q: re.compile("[" + re.escape(q) + r"\\]") for q in "'\"`"}
@@ -146,10 +152,20 @@ def lex(text: str) -> list[Token]:
     prev = ""  # text of the previous significant token
     prev_kind: Kind | None = None
     pos, n = 0, len(text)
+    kind: Kind
+    fast = _FAST.match
     while pos < n:
-        ch = text[pos]
         start = pos
-        kind: Kind
+        match = fast(text, pos)
+        if match is not None:
+            pos = match.end()
+            kind = _FAST_KINDS[match.lastgroup or ""]
+            token = Token(kind, start, pos, text[start:pos])
+            tokens.append(token)
+            if kind is not Kind.SPACE:
+                prev, prev_kind = token.text, kind
+            continue
+        ch = text[pos]
         if ch in " \t\n\r\f\v":
             match = _SPACE.match(text, pos)
             assert match is not None
