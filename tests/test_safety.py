@@ -245,6 +245,10 @@ def test_allowed_settings_apply_before_the_session_is_locked(safety_db: ChDBExec
     assert result.rows == [[None]]
     assert result.sql.endswith("SETTINGS join_use_nulls = 1")
     assert safety_db.execute(join).rows == [[0]]  # the next query gets a session without it
+    with pytest.raises(SQLExecutionError) as info:  # a bad value is the engine's error
+        safety_db.execute("SELECT 1 AS x SETTINGS join_use_nulls = 'maybe'")
+    assert info.value.name == "CANNOT_PARSE_BOOL"
+    assert info.value.sql == "SELECT 1 AS x SETTINGS join_use_nulls = 'maybe'"
 
 
 def test_clickhouse_connect_path_is_locked_too(
@@ -416,3 +420,25 @@ def test_validate_clean_and_evaluate_survive_every_hostile_query(
     assert len(report["results"]) == len(pairs)
     assert not any(r["correct"] for r in report["results"])
     assert SECRET not in (tmp_path / "validated.jsonl").read_text(encoding="utf-8")
+
+
+def test_random_token_soup_gets_a_typed_answer() -> None:
+    """Whatever the text, the guard answers with a statement or one of its two typed errors,
+    never an internal failure (it would fail closed, but that would be a bug to fix)."""
+    import random
+
+    pieces = ["SELECT", " ", "'", '"', "`", "$$", "$a$", "--", "/*", "*/", "\n", "x", "1", ".",
+              "(", ")", ",", "FROM", "FORMAT", "JSON", "SETTINGS", "join_use_nulls", "=", "IN",
+              "system", "arrayMap", "file", "APPLY", "WITH", "AS", "EXPLAIN", "NOT", "[", "]",
+              "->", "dictGet", "'db.d'", "UNION", "ALL", ";", "INTO", "OUTFILE", "\u200b", "é",
+              "0x", "_", "\\", "#", "# ", "//", "::", "{", "}", "PARALLEL"]  # fmt: skip
+    rng = random.Random(3)
+    guard = SQLGuard(allow_explain=True)
+    for _ in range(3000):
+        sql = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 25)))
+        try:
+            guard.check(sql)
+        except SQLSyntaxError:
+            pass
+        except UnsafeSQLError as exc:
+            assert "could not check" not in exc.reason, sql

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from .._sync import run_sync
-from ..errors import ConfigurationError, ResourceBusyError
+from ..errors import ConfigurationError, ResourceBusyError, SQLExecutionError
 from ..interfaces import ExecutionLimits, SQLExecutor
 from ..models import QueryResult
 from ..safety import SQLGuard
@@ -159,12 +159,12 @@ class _Engine:
         ]
         # The query's own settings: allow-listed names, literal values from the guard's lexer.
         statements += [f"SET {name} = {value}" for name, value in extra]
-        try:
-            for statement in statements:
+        for statement in statements:
+            try:
                 session.query(statement)
-        except _engine_errors() as exc:
-            session.cleanup()
-            raise map_clickhouse_error(statements[-1], str(exc)) from None
+            except _engine_errors() as exc:  # a query's own setting with a bad value
+                session.cleanup()
+                raise map_clickhouse_error(statement, str(exc)) from None
         session.query("SET readonly = 1")
         if keep:
             with self._lock:
@@ -298,7 +298,10 @@ class ChDBExecutor(SQLExecutor):
         engine, limits = self._engine, self.limits
         statement, settings = query_settings(sql, self.guard)
         key: _PoolKey = (limits, tuple(sorted(settings.items())))
-        session, pooled = engine.acquire(key)
+        try:
+            session, pooled = engine.acquire(key)
+        except SQLExecutionError as exc:  # report it against the query, not the SET statement
+            raise type(exc)(sql, exc.code, exc.name, exc.message) from None
         try:
             result = _run(session, statement, limits)
         finally:

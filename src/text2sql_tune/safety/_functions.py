@@ -306,7 +306,10 @@ def _check_higher_order(
     name: str,
     policy: FunctionPolicy,
 ) -> None:
-    first = _unwrap(args[0]) if args else []
+    first = args[0] if args else []
+    if len(first) >= 3 and first[-2].kind is Kind.WORD and first[-2].upper == "AS":
+        first = first[:-2]  # arrayMap(f AS alias, ...) passes f all the same
+    first = _unwrap(first)
     if len(args) >= 2 and len(first) == 1 and first[0].kind in NAMES:
         reason = policy.refusal(first[0].name(), call=False)
         if reason is not None:

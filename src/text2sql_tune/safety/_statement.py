@@ -53,7 +53,7 @@ _NOT_A_CLAUSE_AFTER = frozenset(
     {
         "BY", "AS", "SELECT", "DISTINCT", "AND", "OR", "NOT", "WHERE", "PREWHERE", "ON",
         "HAVING", "QUALIFY", "WHEN", "THEN", "ELSE", "CASE", "IN", "IS", "LIKE", "ILIKE",
-        "BETWEEN", "USING", "FROM", "JOIN", "WITH", "LIMIT", "OFFSET", "INTERVAL", "ALL",
+        "BETWEEN", "USING", "FROM", "JOIN", "WITH", "LIMIT", "OFFSET", "INTERVAL",
         "ANY", "UNION", "EXCEPT", "INTERSECT", "ARRAY", "SETTINGS", "FORMAT", "EXPLAIN",
     }
 )  # fmt: skip
@@ -272,6 +272,9 @@ def parse_statement(text: str) -> Statement:
         if token.kind is Kind.PUNCT and token.text == ";":
             raise RefusalError("multiple statements are not allowed (';' inside the query)")
     depths, nesting = bracket_depths(code)
+    for i in range(len(code) - 1):
+        if depths[i] == 0 and _is_word(code[i], "PARALLEL") and _is_word(code[i + 1], "WITH"):
+            raise RefusalError("multiple statements are not allowed (PARALLEL WITH)")
     statement = Statement(text, tokens, code, depths, nesting)
     _parse_explain(statement)
     _parse_tail(statement)

@@ -13,7 +13,6 @@ from ._functions import FunctionPolicy, check_tokens
 from ._lexer import Kind, LexError, Token
 from ._statement import (
     RefusalError,
-    Statement,
     SyntaxRefusalError,
     UnknownFunctionRefusalError,
     parse_statement,
@@ -310,8 +309,3 @@ def _check_statement_kind(body: list[Token]) -> None:
         raise RefusalError(f"only SELECT queries are allowed, got {word}")
     shown = first.text[:20]
     raise SyntaxRefusalError(f"expected SELECT or WITH at offset {first.start}, got {shown!r}")
-
-
-def describe(statement: Statement) -> str:  # pragma: no cover - debugging aid
-    """The significant tokens of a statement, one per line (for debugging the guard)."""
-    return "\n".join(f"{t.start:>6} {t.kind.value:<8} {t.text!r}" for t in statement.code)
