@@ -1,7 +1,8 @@
 """A minimal fake of ClickHouse's HTTP interface, for testing ClickHouseExecutor without a server.
 
-It answers clickhouse-connect's connect-time probes, returns canned ``JSONCompact`` documents for
-queries, ClickHouse-style errors (HTTP 500, ``X-ClickHouse-Exception-Code``) for queries that
+It answers clickhouse-connect's connect-time probes and the executor's read-only check (from
+``readonly`` and ``profile``), returns canned ``JSONCompact`` documents for queries (or ``body``
+as is), ClickHouse-style errors (HTTP 500, ``X-ClickHouse-Exception-Code``) for queries that
 mention ``boom``, and records every request (query text, URL parameters, headers).
 """
 
@@ -25,6 +26,17 @@ class Request:
 @dataclass
 class FakeClickHouse:
     rows: list[list[Any]] = field(default_factory=lambda: [[0, 3], [1, 2]])
+    readonly: int = 1
+    profile: dict[str, Any] = field(
+        default_factory=lambda: {
+            "max_execution_time": 30.0,
+            "max_result_rows": 10_000,
+            "max_result_bytes": 32 * 1024**2,
+            "max_memory_usage": 2 * 1024**3,
+            "result_overflow_mode": "throw",
+        }
+    )
+    body: bytes | None = None  # when set, every query is answered with these bytes
     requests: list[Request] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
 
@@ -34,8 +46,8 @@ class FakeClickHouse:
         return self.server.server_address[1]
 
     def queries(self) -> list[Request]:
-        """Requests other than the client's connect-time probes."""
-        probes = ("version()", "system.settings", "AS check")
+        """Requests other than the client's and the executor's connect-time probes."""
+        probes = ("version()", "system.settings", "AS check", "getSetting('readonly')")
         return [r for r in self.requests if not any(p in r.query for p in probes)]
 
     def start(self) -> FakeClickHouse:
@@ -63,6 +75,15 @@ class FakeClickHouse:
                     self._send(200, b"")  # Native format, no blocks: no settings to report
                 elif "AS check" in query:
                     self._send(500, b"Code: 1. DB::Exception: not supported by the fake")
+                elif "getSetting('readonly')" in query:
+                    values = {"readonly": fake.readonly, **fake.profile}
+                    document = {
+                        "meta": [{"name": k, "type": "String"} for k in values],
+                        "data": [list(values.values())],
+                    }
+                    self._send(200, json.dumps(document).encode())
+                elif fake.body is not None:
+                    self._send(200, fake.body)
                 elif "boom" in query:
                     message = (
                         "Code: 47. DB::Exception: Unknown expression identifier `boom`. "

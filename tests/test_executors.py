@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import base64
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from fake_clickhouse import FakeClickHouse
+from fresh_process import run_python
 from text2sql_tune import (
     ChDBExecutor,
     ClickHouseExecutor,
@@ -19,12 +22,18 @@ from text2sql_tune import (
     OutcomeStatus,
     SQLExecutionError,
     SQLGuard,
+    SQLSyntaxError,
     SQLTimeoutError,
     TooManyRowsError,
     UnsafeSQLError,
     open_executor,
     strip_format_clause,
 )
+from text2sql_tune.cli import app
+from text2sql_tune.evaluation import Evaluator, categorize_error
+from text2sql_tune.interfaces import SQLExecutor
+from text2sql_tune.models import EvalCase, Prediction, QAPair, QueryResult
+from text2sql_tune.validation import validate_pairs
 
 DB = "t2s_test_exec"
 
@@ -67,6 +76,20 @@ def test_nullable_and_date_values(shop: ChDBExecutor) -> None:
     assert result.totals is None
 
 
+class PassThroughGuard(SQLGuard):
+    """A guard that lets everything through (after stripping FORMAT): only the engine decides."""
+
+    def check(self, sql: str) -> str:
+        return strip_format_clause(sql)
+
+
+class IdentityGuard(SQLGuard):
+    """A guard that changes nothing at all, not even a FORMAT clause."""
+
+    def check(self, sql: str) -> str:
+        return sql
+
+
 @pytest.mark.parametrize(
     ("sql", "code", "name"),
     [
@@ -76,32 +99,36 @@ def test_nullable_and_date_values(shop: ChDBExecutor) -> None:
         (f"SELECT country + 1 FROM {DB}.orders", 43, "ILLEGAL_TYPE_OF_ARGUMENT"),
     ],
 )
-def test_engine_errors_are_mapped(shop: ChDBExecutor, sql: str, code: int, name: str) -> None:
+def test_engine_errors_are_mapped(
+    shop: ChDBExecutor, chdb_path: Path, sql: str, code: int, name: str
+) -> None:
+    engine_only = ChDBExecutor(chdb_path, guard=PassThroughGuard())
     with pytest.raises(SQLExecutionError) as info:
-        shop.execute(sql)
+        engine_only.execute(sql)
     assert (info.value.code, info.value.name) == (code, name)
     assert info.value.sql == sql
     assert "DB::Exception" not in info.value.message
+    # With the guard the outcome is the same (an unknown function never reaches the engine).
     outcome = shop.try_execute(sql)
     assert outcome.status is OutcomeStatus.ERROR
     assert outcome.error_code == code
 
 
-class PassThroughGuard(SQLGuard):
-    """A guard that lets everything through (after stripping FORMAT): only the engine decides."""
-
-    def check(self, sql: str) -> str:
-        return strip_format_clause(sql)
-
-
-def test_syntax_errors(chdb_path: Path) -> None:
+@pytest.mark.parametrize("sql", ["SELECT 1 +", "SELEC x", "SELECT 'open", "SELECT (1"])
+def test_syntax_errors(chdb_path: Path, sql: str) -> None:
     guarded = ChDBExecutor(chdb_path)
-    outcome = guarded.try_execute("SELECT 1 +")
-    assert outcome.status is OutcomeStatus.UNSAFE
-    assert outcome.error is not None and outcome.error.startswith("could not parse")
+    with pytest.raises(SQLSyntaxError):
+        guarded.execute(sql)
+    outcome = guarded.try_execute(sql)
+    assert (outcome.status, outcome.error_name) == (OutcomeStatus.ERROR, "SYNTAX_ERROR")
+    assert outcome.error is not None and outcome.error.startswith("invalid SQL: ")
+    assert categorize_error(outcome) == "syntax_error"
+
+
+def test_engine_syntax_errors(chdb_path: Path) -> None:
     engine_only = ChDBExecutor(chdb_path, guard=PassThroughGuard())
     with pytest.raises(SQLExecutionError) as info:
-        engine_only.execute("SELECT 1 +")
+        engine_only.execute("SELECT )")
     assert (info.value.code, info.value.name) == (62, "SYNTAX_ERROR")
 
 
@@ -163,8 +190,12 @@ def test_one_path_per_process(chdb_path: Path, tmp_path: Path) -> None:
     same = ChDBExecutor(str(chdb_path) + "/")
     assert same.path == chdb_path.resolve()
     assert same.url == f"chdb://{chdb_path.resolve()}"
+    (tmp_path / "elsewhere").mkdir()
     with pytest.raises(ConfigurationError, match="one data path per process"):
         ChDBExecutor(tmp_path / "elsewhere")
+    with pytest.raises(ConfigurationError, match="one data path per process"):
+        ChDBExecutor(tmp_path / "new", create=True)
+    assert not (tmp_path / "new").exists()
     with pytest.raises(ConfigurationError, match="one data path per process"):
         ChDBExecutor()
 
@@ -247,8 +278,13 @@ def test_clickhouse_executor_accepts_a_client(chdb_path: Path, shop: ChDBExecuto
     import clickhouse_connect
 
     client = clickhouse_connect.get_client(dsn=f"chdb://{chdb_path}")
-    executor = ClickHouseExecutor(client)
+    # The caller's own client is not locked by the executor: a writable session is refused...
+    with pytest.raises(ConfigurationError, match=r"not read-only \(readonly = 0\)"):
+        ClickHouseExecutor(client).execute("SELECT 1")
+    # ...unless the caller says so, and then readonly=1 goes with every query.
+    executor = ClickHouseExecutor(client, allow_writable_user=True)
     assert executor.execute(f"SELECT count() AS n FROM {DB}.orders").rows == [[30]]
+    assert executor.readonly == 0
     executor.close()  # the caller's client stays open
     assert client.query("SELECT 1").result_rows == [(1,)]
 
@@ -264,6 +300,7 @@ def fake() -> Iterator[FakeClickHouse]:
 
 
 def test_http_sends_limits_and_auth_and_parses_json_compact(fake: FakeClickHouse) -> None:
+    fake.readonly = 2  # read-only, settings may change: the limits go with every query
     limits = ExecutionLimits(
         max_execution_time_s=7, max_result_rows=100, max_memory_usage_bytes=10**9
     )
@@ -278,7 +315,7 @@ def test_http_sends_limits_and_auth_and_parses_json_compact(fake: FakeClickHouse
     (request,) = fake.queries()
     assert request.query.startswith("SELECT k, count() AS c FROM t GROUP BY k WITH TOTALS")
     assert "FORMAT JSON\n" not in request.query and request.query.rstrip().endswith("JSONCompact")
-    assert request.params["readonly"] == "1"
+    assert "readonly" not in request.params  # a readonly = 2 session cannot change it
     assert request.params["max_execution_time"] == "7"
     assert request.params["max_result_rows"] == "100"
     assert request.params["result_overflow_mode"] == "throw"
@@ -325,3 +362,222 @@ def test_live_clickhouse_server() -> None:
     assert executor.execute("SELECT 1 AS one").rows == [[1]]
     with pytest.raises(SQLTimeoutError):
         executor.execute("SELECT count() FROM numbers(1000000000000000)")
+
+
+def test_http_session_must_be_read_only(
+    fake: FakeClickHouse, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"clickhouse://alice:pw@127.0.0.1:{fake.port}/shop"
+    fake.readonly = 0
+    with pytest.raises(ConfigurationError, match="not read-only") as info:
+        ClickHouseExecutor(url).execute("SELECT 1")
+    assert "docs/safety.md" in str(info.value) and "pw" not in str(info.value)
+    assert fake.queries() == []  # refused before any model SQL was sent
+    unsafe = ClickHouseExecutor(url, allow_writable_user=True)
+    unsafe.execute("SELECT k, c FROM t")
+    assert fake.queries()[-1].params["readonly"] == "1"
+    fake.readonly = 1  # nothing may be sent: the profile's limits apply, looser ones are named
+    with caplog.at_level("WARNING", logger="text2sql_tune"):
+        strict = ClickHouseExecutor(url, limits=ExecutionLimits(max_result_rows=100))
+        assert strict.execute("SELECT k, c FROM t").rows == [[0, 3], [1, 2]]
+    assert strict.readonly == 1
+    request = fake.queries()[-1]
+    assert not {"readonly", "max_result_rows", "max_execution_time"} & set(request.params)
+    assert "max_result_rows = 10000 (wanted 100)" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "name"),
+    [
+        (b"this is not JSON", OutcomeStatus.ERROR, "BAD_OUTPUT"),
+        (b'{"meta": 5, "data": "x"}', OutcomeStatus.ERROR, "BAD_OUTPUT"),
+        (
+            b'{"meta": [{"name": "k", "type": "UInt8"}], "data": [[1]\n'
+            b"Code: 396. DB::Exception: Limit for result exceeded, max rows: 5. "
+            b"(TOO_MANY_ROWS_OR_BYTES) (version 26.9.1.1)",
+            OutcomeStatus.TOO_MANY_ROWS,
+            "TOO_MANY_ROWS_OR_BYTES",
+        ),
+        (
+            b'{"meta": [], "data": [], "exception": "Code: 241. DB::Exception: Memory limit '
+            b'exceeded. (MEMORY_LIMIT_EXCEEDED)"}',
+            OutcomeStatus.ERROR,
+            "MEMORY_LIMIT_EXCEEDED",
+        ),
+        (b"x" * (2 * 1024**2), OutcomeStatus.TOO_MANY_ROWS, "TOO_MANY_ROWS_OR_BYTES"),
+    ],
+)
+def test_http_bad_or_huge_output_is_one_failed_query(
+    fake: FakeClickHouse, body: bytes, status: OutcomeStatus, name: str
+) -> None:
+    fake.body = body
+    limits = ExecutionLimits(max_result_bytes=1024**2)
+    executor = ClickHouseExecutor(f"clickhouse://127.0.0.1:{fake.port}", limits=limits)
+    outcome = executor.try_execute("SELECT k FROM t")
+    assert (outcome.status, outcome.error_name) == (status, name)
+
+
+def test_a_forged_format_never_replaces_the_executors(shop: ChDBExecutor, chdb_path: Path) -> None:
+    forged = '{"meta":[{"name":"ok","type":"UInt8"}],"data":[[1]]}'
+    # Even a guard that strips nothing cannot change the output: the executor appends its own
+    # FORMAT clause, and a second one is a syntax error.
+    naked = ChDBExecutor(chdb_path, guard=IdentityGuard())
+    with pytest.raises(SQLExecutionError) as info:
+        naked.execute(f"SELECT '{forged}' FORMAT RawBLOB SETTINGS join_use_nulls = 0")
+    assert info.value.name == "SYNTAX_ERROR"
+    result = shop.execute(f"SELECT '{forged}' AS s FORMAT RawBLOB SETTINGS join_use_nulls = 0")
+    assert result.rows == [[forged]]
+
+
+def test_result_bytes_are_capped_before_decoding(chdb_path: Path) -> None:
+    executor = ChDBExecutor(chdb_path, limits=ExecutionLimits(max_result_bytes=1024**2))
+    outcome = executor.try_execute("SELECT arrayMap(x -> repeat('a', 100000), range(100)) AS a")
+    assert outcome.status is OutcomeStatus.TOO_MANY_ROWS
+    assert outcome.error is not None and "max bytes: 1048576" in outcome.error
+    assert executor.execute("SELECT 'next' AS x").rows == [["next"]]
+
+
+def test_break_mode_returns_the_first_rows(chdb_path: Path) -> None:
+    executor = ChDBExecutor(chdb_path, limits=ExecutionLimits(max_result_rows=3, overflow="break"))
+    result = executor.execute("SELECT number FROM numbers(1000000) ORDER BY number")
+    assert result.rows == [[0], [1], [2]] and result.truncated
+    small = executor.execute("SELECT number FROM numbers(3)")
+    assert small.row_count == 3 and not small.truncated
+
+
+class _Breaking(SQLExecutor):
+    """An executor whose backend fails in every way a driver can."""
+
+    async def _aexecute_checked(self, sql: str) -> QueryResult:
+        if "json" in sql:
+            json.loads("{not json")
+        if "memory" in sql:
+            raise MemoryError
+        if "recursion" in sql:
+            raise RecursionError("maximum recursion depth exceeded")
+        if "config" in sql:
+            raise ConfigurationError("cannot connect to the server")
+        return QueryResult(sql=sql, columns=["x"], rows=[[1]])
+
+
+def test_one_failing_query_never_kills_a_run() -> None:
+    executor = _Breaking()
+    outcomes = executor.execute_many(
+        ["SELECT 'json'", "SELECT 'memory'", "SELECT 'recursion'", "SELECT 1", "SELEC 1"]
+    )
+    assert [o.status for o in outcomes] == [
+        OutcomeStatus.ERROR,
+        OutcomeStatus.TOO_MANY_ROWS,
+        OutcomeStatus.ERROR,
+        OutcomeStatus.OK,
+        OutcomeStatus.ERROR,
+    ]
+    assert [o.error_name for o in outcomes] == [
+        "JSONDecodeError",
+        "RESULT_TOO_LARGE",
+        "RecursionError",
+        None,
+        "SYNTAX_ERROR",
+    ]
+    with pytest.raises(SQLExecutionError):
+        executor.execute("SELECT 'json'")
+    pairs = [QAPair(question=f"q{i}", sql=s) for i, s in enumerate(["SELECT 'json'", "SELECT 1"])]
+    validated = validate_pairs(pairs, executor)
+    assert [p.validation.status for p in validated if p.validation] == [
+        OutcomeStatus.ERROR,
+        OutcomeStatus.OK,
+    ]
+    # A database that cannot be reached is no problem of one query: it stops the run.
+    with pytest.raises(ConfigurationError):
+        executor.try_execute("SELECT 'config'")
+
+
+def test_missing_chdb_folder_is_a_configuration_error(tmp_path: Path) -> None:
+    missing = tmp_path / "typo"
+    for opener in (
+        lambda: ChDBExecutor(missing),
+        lambda: open_executor(f"chdb://{missing}"),
+        lambda: ClickHouseExecutor(f"chdb://{missing}"),
+    ):
+        with pytest.raises(ConfigurationError) as info:
+            opener()
+        assert str(missing) in str(info.value)
+        assert f"text2sql-tune demo-db --path {missing}" in str(info.value)
+    assert not missing.exists()
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="is not a folder"):
+        ChDBExecutor(tmp_path / "file")
+
+
+def test_unsupported_scheme_is_named() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        open_executor("postgres://localhost/db")
+    message = str(info.value)
+    assert "scheme 'postgres://'" in message
+    assert "chdb://, clickhouse://, clickhouses://" in message
+    with pytest.raises(ConfigurationError, match="has no scheme"):
+        open_executor("localhost/db")
+
+
+def test_a_second_process_on_the_same_path_is_busy(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    path.mkdir()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from chdb.session import Session\n"
+            f"s = Session({str(path)!r}); s.query('SELECT 1')\n"
+            "print('ready', flush=True); time.sleep(60)\n",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        done = run_python(
+            "from text2sql_tune import ChDBExecutor, ResourceBusyError\n"
+            "try:\n"
+            f"    ChDBExecutor({str(path)!r})\n"
+            "except ResourceBusyError as exc:\n"
+            "    print('BUSY', exc)\n",
+            home=tmp_path / "home",
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+    assert done.stdout.startswith("BUSY"), done.stdout + done.stderr
+    assert f"the chDB data path {path.resolve()} is locked by process {holder.pid}" in done.stdout
+
+
+def test_evaluation_files_guard_errors_like_the_engines(shop: ChDBExecutor) -> None:
+    reference = f"SELECT count() FROM {DB}.orders"
+    answers = {
+        "syntax": ("SELEC count() FROM orders", "syntax_error"),
+        "unknown": (f"SELECT date_part('year', day) FROM {DB}.orders", "unknown_function"),
+        "unsafe": ("SELECT file('/etc/hostname')", "unsafe"),
+        "nested": ("SELECT " + "(" * 40 + "1" + ")" * 40, "unsafe"),
+        "right": (reference, "correct"),
+    }
+    cases = [EvalCase(question=q, sql=reference) for q in answers]
+    predictions = [Prediction(question=q, sql=sql) for q, (sql, _) in answers.items()]
+    report = Evaluator(shop).evaluate_predictions(cases, predictions)
+    assert {r.question: r.category for r in report.results} == {
+        q: category for q, (_, category) in answers.items()
+    }
+
+
+def test_sql_command_shows_the_first_rows(demo_db_url: str) -> None:
+    runner = CliRunner()
+    sql = "SELECT session_id FROM ecommerce.sessions ORDER BY session_id"
+    shown = runner.invoke(app, ["sql", sql, "--max-rows", "3", "--database", demo_db_url])
+    assert shown.exit_code == 0, shown.output
+    assert "first 3 rows" in shown.output and "raise --max-rows to see more" in shown.output
+    data = runner.invoke(app, ["sql", sql, "--max-rows", "3", "-d", demo_db_url, "--json"])
+    result = json.loads(data.stdout)
+    assert result["truncated"] is True and result["row_count"] == 3
+    assert [row[0] for row in result["rows"]] == sorted(row[0] for row in result["rows"])
+    small = runner.invoke(app, ["sql", "SELECT 1 AS one", "-d", demo_db_url, "--json"])
+    assert json.loads(small.stdout)["truncated"] is False

@@ -198,7 +198,7 @@ def test_lint_golden_command(tmp_path: Path, demo_db_url: str) -> None:
     assert isinstance(as_json.exception, GoldenSetError)
 
 
-def test_a_case_the_lint_cannot_read_does_not_stop_the_others() -> None:
+def test_an_engine_failure_is_a_failed_reference_and_the_others_go_on() -> None:
     from text2sql_tune import FunctionExecutor, QueryResult
 
     def run(sql: str) -> QueryResult:
@@ -212,6 +212,30 @@ def test_a_case_the_lint_cannot_read_does_not_stop_the_others() -> None:
     ]
     report = lint_golden(cases, FunctionExecutor(run))
     assert [(f.case, f.check, f.severity) for f in report.findings] == [
+        (1, "reference_failed", Severity.ERROR)
+    ]
+    assert "the connection dropped" in report.findings[0].message
+
+
+def test_a_case_the_lint_cannot_read_does_not_stop_the_others() -> None:
+    from text2sql_tune import FunctionExecutor, QueryResult
+    from text2sql_tune.models import ExecutionOutcome
+
+    class BrokenOnOne(FunctionExecutor):
+        async def atry_execute(
+            self, sql: str, *, min_rows: int = 1, max_rows: int | None = None
+        ) -> ExecutionOutcome:
+            if "broken_lint" in sql:
+                raise RuntimeError("a bug below the lint")
+            return await super().atry_execute(sql, min_rows=min_rows, max_rows=max_rows)
+
+    executor = BrokenOnOne(lambda sql: QueryResult(sql=sql, columns=["n"], rows=[[1]]))
+    cases = [
+        EvalCase(question="Breaks the lint", sql="SELECT count() AS broken_lint FROM t"),
+        EvalCase(question="Fine", sql="SELECT count() FROM t"),
+    ]
+    report = lint_golden(cases, executor)
+    assert [(f.case, f.check, f.severity) for f in report.findings] == [
         (1, "lint_failed", Severity.WARNING)
     ]
-    assert "RuntimeError: the connection dropped" in report.findings[0].message
+    assert "RuntimeError: a bug below the lint" in report.findings[0].message

@@ -35,10 +35,12 @@ from .errors import (
     ResourceBusyError,
     SQLError,
     SQLExecutionError,
+    SQLSyntaxError,
     SQLTimeoutError,
     Text2SQLTuneError,
     TooManyRowsError,
     TuningError,
+    UnknownFunctionError,
     UnsafeSQLError,
 )
 from .evaluation import Evaluator, evaluate_predictions
@@ -197,6 +199,7 @@ __all__ = [
     "SQLExecutionError",
     "SQLExecutor",
     "SQLGuard",
+    "SQLSyntaxError",
     "SQLTimeoutError",
     "SafetyFilter",
     "SelfReflectionModel",
@@ -210,6 +213,7 @@ __all__ = [
     "TuningError",
     "TuningJob",
     "TuningStatus",
+    "UnknownFunctionError",
     "UnsafeSQLError",
     "Usage",
     "ValidSQLFilter",

@@ -302,7 +302,7 @@ async def _abuild(
         raise ConfigurationError(f"database must be a plain identifier, got {database!r}")
     params = _Params(float(scale), int(seed), end)
     started = time.perf_counter()
-    executor = ChDBExecutor(path)
+    executor = ChDBExecutor(path, create=True)
 
     async def admin(sql: str) -> list[list[Any]]:
         return (await executor.aexecute_admin(sql)).rows

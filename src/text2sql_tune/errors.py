@@ -11,6 +11,8 @@ Every exception the library raises on purpose derives from one root, so callers 
     │   └── RateLimitError        the provider kept answering 429 after all retries
     ├── SQLError                  anything about one SQL statement (.sql)
     │   ├── UnsafeSQLError        refused by the safety guard before it reached the engine (.reason)
+    │   │   └── UnknownFunctionError  it calls a function the engine does not know (.function)
+    │   ├── SQLSyntaxError        the guard could not read it as SQL; it never ran (.reason)
     │   ├── SQLExecutionError     the engine rejected or failed the query (.code, .name, .message)
     │   │   ├── SQLTimeoutError   the query ran past the time limit
     │   │   └── TooManyRowsError  the result exceeded the row cap
@@ -35,10 +37,12 @@ __all__ = [
     "ResourceBusyError",
     "SQLError",
     "SQLExecutionError",
+    "SQLSyntaxError",
     "SQLTimeoutError",
     "Text2SQLTuneError",
     "TooManyRowsError",
     "TuningError",
+    "UnknownFunctionError",
     "UnsafeSQLError",
 ]
 
@@ -117,6 +121,41 @@ class UnsafeSQLError(SQLError):
     def __init__(self, sql: str, reason: str) -> None:
         self.reason = reason
         super().__init__(sql, f"unsafe SQL refused: {reason}")
+
+
+class UnknownFunctionError(UnsafeSQLError):
+    """The statement calls a function the engine does not know; the guard refused it.
+
+    A typo, or another database's function such as ``date_part``: refused like any function off
+    the allow-list.
+
+    Outcomes record it as an engine error named ``UNKNOWN_FUNCTION`` (code 46), so evaluation
+    files it under ``unknown_function``, as the engine itself would have.
+
+    Args:
+        sql: The refused statement.
+        reason: The guard's reason.
+        function: The unknown function's name.
+    """
+
+    def __init__(self, sql: str, reason: str, function: str) -> None:
+        self.function = function
+        super().__init__(sql, reason)
+
+
+class SQLSyntaxError(SQLError):
+    """The safety guard could not read a statement as SQL (``SELEC x``); it never ran.
+
+    Evaluation files these under ``syntax_error``, like the engine's own syntax errors.
+
+    Args:
+        sql: The statement.
+        reason: What could not be read, e.g. ``"unterminated string starting at offset 7"``.
+    """
+
+    def __init__(self, sql: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(sql, f"invalid SQL: {reason}")
 
 
 class SQLExecutionError(SQLError):

@@ -126,7 +126,7 @@ def categorize_error(outcome: ExecutionOutcome) -> str:
         A category; ``execution_error`` when the error is not one of the known kinds.
     """
     if outcome.status is OutcomeStatus.UNSAFE and "could not parse" in (outcome.error or ""):
-        # The guard refuses what it cannot parse; for evaluation that is a syntax error.
+        # Outcomes recorded before the guard had its own syntax error (SQLSyntaxError).
         return "syntax_error"
     if outcome.status in _STATUS_CATEGORIES:
         return _STATUS_CATEGORIES[outcome.status]

@@ -13,16 +13,19 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._sync import run_sync
 from .errors import (
     SQLExecutionError,
+    SQLSyntaxError,
     SQLTimeoutError,
+    Text2SQLTuneError,
     TooManyRowsError,
     TuningError,
+    UnknownFunctionError,
     UnsafeSQLError,
 )
 from .models import (
@@ -52,6 +55,9 @@ __all__ = [
 ]
 
 
+_LONG_SQL = 2_000  # characters above which the guard runs in a worker thread
+
+
 class ExecutionLimits(BaseModel):
     """Limits every executor enforces on the server side.
 
@@ -59,13 +65,20 @@ class ExecutionLimits(BaseModel):
         max_execution_time_s: Seconds a query may run before the engine stops it.
         max_result_rows: Rows a result may have; more stops the query (``TooManyRowsError``).
         max_memory_usage_bytes: Memory one query may use.
+        max_result_bytes: Bytes a result may have, both as the engine counts them
+            (``max_result_bytes``) and as the executor receives it, checked before decoding.
+        overflow: ``"throw"``: a result over the row or byte cap is an error; ``"break"``: the
+            engine stops reading and the executor returns the first ``max_result_rows`` rows
+            with ``truncated`` set (for showing a preview, never for validation).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_execution_time_s: float = Field(default=30.0, gt=0)
     max_result_rows: int = Field(default=10_000, gt=0)
-    max_memory_usage_bytes: int = Field(default=4 * 1024**3, gt=0)
+    max_memory_usage_bytes: int = Field(default=2 * 1024**3, gt=0)
+    max_result_bytes: int = Field(default=32 * 1024**2, gt=0)
+    overflow: Literal["throw", "break"] = "throw"
 
 
 class QAGenerator(ABC):
@@ -161,12 +174,33 @@ class SQLExecutor(ABC):
 
         Raises:
             UnsafeSQLError: The guard refused the statement (it never reached the engine).
+            SQLSyntaxError: The guard could not read it as SQL (it never reached the engine).
             SQLExecutionError: The engine rejected it; ``SQLTimeoutError`` / ``TooManyRowsError``
-                when a limit stopped it.
+                when a limit stopped it. Whatever else the engine or its driver raises for one
+                query (a bad payload, a result too large for memory) comes as one of these too.
         """
-        checked = self.guard.check(sql)
+        try:
+            if len(sql) > _LONG_SQL:  # a long statement takes milliseconds: not on the event loop
+                checked = await asyncio.to_thread(self.guard.check, sql)
+            else:
+                checked = self.guard.check(sql)
+        except Text2SQLTuneError:
+            raise
+        except Exception as exc:  # a custom guard that breaks refuses: fail closed
+            raise UnsafeSQLError(sql, f"the guard failed: {type(exc).__name__}: {exc}") from exc
         async with self._slot():
-            return await self._aexecute_checked(checked)
+            try:
+                return await self._aexecute_checked(checked)
+            except Text2SQLTuneError:
+                raise
+            except MemoryError:
+                raise TooManyRowsError(
+                    checked, None, "RESULT_TOO_LARGE", "the result does not fit in memory"
+                ) from None
+            except Exception as exc:
+                raise SQLExecutionError(
+                    checked, None, type(exc).__name__, f"the executor failed: {exc}"
+                ) from exc
 
     def execute(self, sql: str) -> QueryResult:
         """Sync twin of :meth:`aexecute`."""
@@ -183,13 +217,22 @@ class SQLExecutor(ABC):
             max_rows: More result rows than this is ``too_many_rows`` (default: the row cap).
 
         Returns:
-            The outcome: ok / error / too_many_rows / empty / unsafe / timeout.
+            The outcome: ok / error / too_many_rows / empty / unsafe / timeout. SQL the guard
+            cannot read is an ``error`` named ``SYNTAX_ERROR``, like the engine's own.
+
+        Raises:
+            ConfigurationError: The database cannot be reached or is misconfigured: that is no
+                problem of one query, so it is not turned into an outcome.
         """
         started = time.perf_counter()
         try:
             result = await self.aexecute(sql)
+        except UnknownFunctionError as exc:
+            return _failed(OutcomeStatus.ERROR, exc.reason, 46, "UNKNOWN_FUNCTION", started)
         except UnsafeSQLError as exc:
             return _failed(OutcomeStatus.UNSAFE, exc.reason, None, None, started)
+        except SQLSyntaxError as exc:
+            return _failed(OutcomeStatus.ERROR, exc.message, None, "SYNTAX_ERROR", started)
         except SQLTimeoutError as exc:
             return _failed(OutcomeStatus.TIMEOUT, str(exc), exc.code, exc.name, started)
         except TooManyRowsError as exc:

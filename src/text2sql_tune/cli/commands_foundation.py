@@ -85,20 +85,37 @@ def demo_db(
 def sql(
     query: Annotated[str, typer.Argument(help="One read-only statement (SELECT / WITH).")],
     database: DatabaseOption = None,
-    max_rows: Annotated[int, typer.Option("--max-rows", help="Show at most this many rows.")] = 50,
+    max_rows: Annotated[
+        int,
+        typer.Option(
+            "--max-rows",
+            min=1,
+            help="Show at most this many rows; the engine stops reading after them, so a query "
+            "returning millions of rows shows its first ones (with a note that more exist).",
+        ),
+    ] = 50,
     json_output: JsonOption = False,
 ) -> None:
     """Run one query through the safety guard and limits and print the result."""
     from ..executors import open_executor
+    from ..interfaces import ExecutionLimits
 
-    with open_executor(database) as executor:
+    limits = ExecutionLimits(max_result_rows=max_rows, overflow="break")
+    with open_executor(database, limits=limits) as executor:
         result = executor.execute(query)
     if json_output:
         print_json(result.model_dump(mode="json"))
         return
-    table = Table(*result.columns, caption=f"{result.row_count} rows in {result.elapsed_s:.3f} s")
-    for row in result.rows[:max_rows]:
+    shown = f"first {result.row_count} rows" if result.truncated else f"{result.row_count} rows"
+    caption = f"{shown} in {result.elapsed_s:.3f} s"
+    table = Table(*result.columns, caption=caption)
+    for row in result.rows:
         table.add_row(*(str(v) for v in row))
     if result.totals is not None:
         table.add_row(*(str(v) for v in result.totals), style="bold")
     console.print(table)
+    if result.truncated:
+        err_console.print(
+            f"[dim]the query returns more than {max_rows} rows; raise --max-rows to see more[/]",
+            highlight=False,
+        )

@@ -27,13 +27,16 @@ def open_executor(url: str | None, **kwargs: Any) -> SQLExecutor:
         url: ``chdb:///abs/path`` or ``chdb://relative/path`` (embedded chDB),
             ``clickhouse://user:pw@host:8123/db`` or ``clickhouses://...`` (a server over HTTP or
             HTTPS). ``None`` opens the demo database in the user's cache folder.
-        **kwargs: Passed to the executor (``limits``, ``guard``, ``concurrency``, ...).
+        **kwargs: Passed to the executor (``limits``, ``guard``, ``concurrency``, ``create``
+            for chDB, ``allow_writable_user`` for a server, ...).
 
     Returns:
         A :class:`ChDBExecutor` or :class:`ClickHouseExecutor`.
 
     Raises:
-        ConfigurationError: The scheme is not supported, or chDB already uses another path.
+        ConfigurationError: The scheme is not supported, a ``chdb://`` folder does not exist
+            (unless ``create=True``), or chDB already uses another path.
+        ResourceBusyError: Another process holds the ``chdb://`` folder.
     """
     if url is None:
         from ..demo import (  # type: ignore[import-not-found,unused-ignore]
@@ -47,7 +50,13 @@ def open_executor(url: str | None, **kwargs: Any) -> SQLExecutor:
         return ChDBExecutor(path or None, **kwargs)
     if scheme in ("clickhouse://", "clickhouses://"):
         return ClickHouseExecutor(url, **kwargs)
+    if scheme:
+        raise ConfigurationError(
+            f"unsupported database URL scheme {scheme!r}; supported schemes: "
+            f"{', '.join(SUPPORTED_SCHEMES)} (e.g. chdb:///path/to/db or "
+            "clickhouse://user:password@host:8123/database)"
+        )
     shown = url.split("@")[-1] if "@" in url else url
     raise ConfigurationError(
-        f"unsupported database URL {shown!r}; supported schemes: {', '.join(SUPPORTED_SCHEMES)}"
+        f"database URL {shown!r} has no scheme; supported schemes: {', '.join(SUPPORTED_SCHEMES)}"
     )

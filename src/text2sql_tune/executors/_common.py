@@ -9,15 +9,25 @@ from typing import Any
 from ..errors import SQLExecutionError, SQLTimeoutError, TooManyRowsError
 from ..interfaces import ExecutionLimits
 from ..models import QueryResult
+from ..safety import DEFAULT_ALLOWED_SETTINGS, split_settings_clause
 
 __all__ = [
+    "OUTPUT_FORMAT",
+    "SESSION_SETTINGS",
     "TIMEOUT_CODES",
     "TOO_MANY_ROWS_CODES",
     "enforce_row_cap",
     "limit_settings",
     "map_clickhouse_error",
     "parse_json_compact",
+    "payload_too_large",
+    "query_settings",
+    "read_capped",
 ]
+
+OUTPUT_FORMAT = "JSONCompact"
+"""The one output format the executors read; they append it to every query themselves, so a
+``FORMAT`` clause left in a query is a syntax error, never a different output."""
 
 TIMEOUT_CODES = frozenset({159, 160})  # TIMEOUT_EXCEEDED, TOO_SLOW
 TOO_MANY_ROWS_CODES = frozenset({396})  # TOO_MANY_ROWS_OR_BYTES
@@ -69,9 +79,73 @@ def limit_settings(limits: ExecutionLimits) -> dict[str, Any]:
     return {
         "max_execution_time": int(seconds) if float(seconds).is_integer() else seconds,
         "max_result_rows": limits.max_result_rows,
-        "result_overflow_mode": "throw",
+        "max_result_bytes": limits.max_result_bytes,
+        "result_overflow_mode": limits.overflow,
         "max_memory_usage": limits.max_memory_usage_bytes,
     }
+
+
+SESSION_SETTINGS = frozenset(
+    {*limit_settings(ExecutionLimits()), "readonly", "output_format_json_quote_64bit_integers"}
+)
+"""Settings the executors set themselves; a query may never change them."""
+
+
+def query_settings(sql: str, guard: object) -> tuple[str, dict[str, str]]:
+    """Split off a checked query's own settings when they may go to its session instead.
+
+    A locked (``readonly``) session refuses every setting in a query, so executors apply a
+    query's trailing ``SETTINGS`` to the session before locking it, or send them as request
+    settings. Only settings the guard allows, and none the executor sets for its limits, qualify.
+
+    Args:
+        sql: The statement the guard returned.
+        guard: The executor's guard (its ``allowed_settings``; the defaults when it has none).
+
+    Returns:
+        The statement without the clause and its settings (name -> value text), or ``sql`` and
+        ``{}`` when there is no clause or a setting in it does not qualify (the engine decides).
+    """
+    statement, settings = split_settings_clause(sql)
+    allowed = frozenset(getattr(guard, "allowed_settings", DEFAULT_ALLOWED_SETTINGS))
+    names = [name.lower() for name in settings]
+    if not settings or any(n not in allowed or n in SESSION_SETTINGS for n in names):
+        return sql, {}
+    return statement, settings
+
+
+def payload_too_large(sql: str, size: int, limits: ExecutionLimits) -> TooManyRowsError:
+    """The error for a result whose encoded size is over the cap (checked before decoding it)."""
+    return TooManyRowsError(
+        sql,
+        396,
+        "TOO_MANY_ROWS_OR_BYTES",
+        f"Limit for result exceeded, max bytes: {limits.max_result_bytes}, "
+        f"current bytes: {size} or more (the encoded result, checked by the executor)",
+    )
+
+
+def read_capped(stream: Any, cap: int) -> tuple[bytes, bool]:
+    """Read a response stream up to ``cap`` bytes.
+
+    Returns:
+        The bytes read and whether the stream had more (then reading stopped at the cap).
+    """
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            chunk = stream.read(min(1 << 20, cap + 1 - size))
+            if not chunk:
+                return b"".join(chunks), False
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > cap:
+                return b"".join(chunks), True
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
 
 
 def parse_json_compact(sql: str, payload: bytes | str, elapsed_s: float) -> QueryResult:
@@ -88,36 +162,63 @@ def parse_json_compact(sql: str, payload: bytes | str, elapsed_s: float) -> Quer
     text = payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else payload
     document: dict[str, Any] | None = None
     index = 0
-    while True:
-        while index < len(text) and text[index].isspace():
-            index += 1
-        if index >= len(text):
-            break
-        value, index = _DECODER.raw_decode(text, index)
-        if isinstance(value, dict):
-            document = value
+    try:
+        while True:
+            while index < len(text) and text[index].isspace():
+                index += 1
+            if index >= len(text):
+                break
+            value, index = _DECODER.raw_decode(text, index)
+            if isinstance(value, dict):
+                document = value
+    except (ValueError, RecursionError):
+        raise _bad_output(sql, text) from None
     if document is None:
         return QueryResult(sql=sql, columns=[], elapsed_s=elapsed_s)
-    meta = document.get("meta") or []
-    rows = [list(row) for row in document.get("data") or []]
-    totals = document.get("totals")
-    return QueryResult(
-        sql=sql,
-        columns=[str(m["name"]) for m in meta],
-        types=[str(m["type"]) for m in meta],
-        rows=rows,
-        totals=list(totals) if totals is not None else None,
-        row_count=len(rows),
-        elapsed_s=elapsed_s,
+    if document.get("exception"):  # an error after the first rows were sent
+        raise map_clickhouse_error(sql, str(document["exception"]))
+    try:
+        meta = document.get("meta") or []
+        rows = [list(row) for row in document.get("data") or []]
+        totals = document.get("totals")
+        return QueryResult(
+            sql=sql,
+            columns=[str(m["name"]) for m in meta],
+            types=[str(m["type"]) for m in meta],
+            rows=rows,
+            totals=list(totals) if totals is not None else None,
+            row_count=len(rows),
+            elapsed_s=elapsed_s,
+        )
+    except (TypeError, KeyError, ValueError):
+        raise _bad_output(sql, text) from None
+
+
+def _bad_output(sql: str, text: str) -> SQLExecutionError:
+    """The engine's output is not a JSONCompact document: an error it wrote, or garbage."""
+    marker = text.rfind("Code: ")
+    if marker >= 0 and _ERROR.match(text, marker):
+        return map_clickhouse_error(sql, text[marker:])
+    return SQLExecutionError(
+        sql,
+        None,
+        "BAD_OUTPUT",
+        f"the engine's output is not the {OUTPUT_FORMAT} document the executor asked for "
+        f"({len(text)} characters starting {text[:40]!r})",
     )
 
 
 def enforce_row_cap(result: QueryResult, limits: ExecutionLimits) -> QueryResult:
-    """Raise :class:`TooManyRowsError` when a result slipped past the server's block-wise check.
+    """Apply the row cap to a result that slipped past the server's block-wise check.
 
     ClickHouse checks ``max_result_rows`` per block, so a result can exceed the cap by less than
-    one block; the executors treat that the same as the server refusing it.
+    one block. With ``overflow="throw"`` that raises :class:`TooManyRowsError`, the same as the
+    server refusing it; with ``overflow="break"`` the rows are cut at the cap and the result is
+    marked ``truncated``.
     """
+    if result.row_count > limits.max_result_rows and limits.overflow == "break":
+        rows = result.rows[: limits.max_result_rows]
+        return result.model_copy(update={"rows": rows, "row_count": len(rows), "truncated": True})
     if result.row_count > limits.max_result_rows:
         raise TooManyRowsError(
             result.sql,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..errors import UnsafeSQLError
+from ..errors import SQLSyntaxError, UnsafeSQLError
 from ..interfaces import DatasetFilter
 from ..models import FilterDecision, OutcomeStatus, QAPair
 from ..safety import SQLGuard
@@ -29,6 +29,7 @@ class SafetyFilter(DatasetFilter):
 
     Reasons:
         ``unsafe_sql``: the guard refused the query (detail: the guard's reason).
+        ``invalid_sql``: the guard could not read the query as SQL (detail: where).
     """
 
     name = "safety"
@@ -60,6 +61,8 @@ class SafetyFilter(DatasetFilter):
                     verdict = kept
                 except UnsafeSQLError as exc:
                     verdict = drop(self.name, "unsafe_sql", shorten(exc.reason))
+                except SQLSyntaxError as exc:
+                    verdict = drop(self.name, "invalid_sql", shorten(exc.reason))
                 verdicts[pair.sql] = verdict
             decisions.append(verdict)
         return decisions
