@@ -31,16 +31,23 @@ def test_a_file_exports_exactly_like_the_same_pairs_in_memory(
     fmt: ExportFormat, tmp_path: Path
 ) -> None:
     pairs = _pairs(40)
+    pairs[5] = QAPair(question="A long one?", sql="SELECT " + "1 + " * 30 + "1")
     source = tmp_path / "clean.jsonl"
     write_jsonl(source, pairs)
+    # The article's key, as a hand-written file would have it:
+    text = source.read_text(encoding="utf-8").replace('"sql":', '"sql_query":', 7)
+    source.write_text(text, encoding="utf-8")
     from_memory = export_pairs(
-        pairs, tmp_path / "a" / "t.jsonl", fmt, system_prompt="S", validation_fraction=0.25, seed=3
-    )
+        pairs, tmp_path / "a.jsonl", fmt, system_prompt="S", validation_fraction=0.25, seed=3,
+        max_sql_length=100,
+    )  # fmt: skip
     from_file = export_file(
-        source, tmp_path / "b" / "t.jsonl", fmt, system_prompt="S", validation_fraction=0.25, seed=3
-    )
-    assert (from_file.train_count, from_file.validation_count) == (29, 10)
-    assert from_file.skipped == from_memory.skipped == {"rejected_by_generator": 1}
+        source, tmp_path / "b.jsonl", fmt, system_prompt="S", validation_fraction=0.25, seed=3,
+        max_sql_length=100,
+    )  # fmt: skip
+    assert (from_file.train_count, from_file.validation_count) == (28, 10)
+    expected = {"rejected_by_generator": 1, "sql_too_long": 1}
+    assert from_file.skipped == from_memory.skipped == expected
     assert from_file.train_path.read_bytes() == from_memory.train_path.read_bytes()
     assert from_file.validation_path is not None and from_memory.validation_path is not None
     assert from_file.validation_path.read_bytes() == from_memory.validation_path.read_bytes()

@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 
 from ._files import atomic_open
 from ._paths import refuse_overwriting
-from .datasets import _dump, iter_pairs
+from .datasets import _dump, iter_pairs, iter_records
 from .errors import ConfigurationError
 from .models import MAX_SQL_LENGTH, QAPair
 from .prompts import chat_messages, llama3_prompt
@@ -266,8 +266,27 @@ def _skip_reason(pair: QAPair, max_sql_length: int | None) -> str | None:
     return None
 
 
+def _count_exportable(input_path: str | Path, max_sql_length: int | None) -> int:
+    """The pairs of a file that :func:`_skip_reason` keeps, from the raw objects.
+
+    Skipping pydantic here makes the counting pass about twice as fast. It agrees with the
+    writing pass on every file that pass accepts: ``rejected`` is ``None`` exactly when the
+    validated pair's is, and ``sql`` (else ``sql_query``) is the validated pair's SQL. A record
+    the writing pass refuses stops the export anyway, before anything is replaced.
+    """
+    total = 0
+    for raw in iter_records(input_path):
+        if raw.get("rejected") is not None:
+            continue
+        sql = raw.get("sql", raw.get("sql_query", ""))
+        if max_sql_length is None or not isinstance(sql, str) or len(sql) <= max_sql_length:
+            total += 1
+    return total
+
+
 def _export(
-    open_pairs: Callable[[], Iterable[QAPair]],
+    pairs: Iterable[QAPair],
+    count: Callable[[], int],
     path: str | Path,
     fmt: ExportFormat | str,
     *,
@@ -282,7 +301,7 @@ def _export(
     train_path = Path(path)
     held_out_path = validation_path_for(train_path)
     if validation_fraction > 0:
-        total = sum(_skip_reason(p, max_sql_length) is None for p in open_pairs())
+        total = count()
         picks: Iterator[bool] = _held_out(total, validation_fraction, seed)
     else:
         total, picks = 0, iter(())
@@ -295,7 +314,7 @@ def _export(
         if splitting:
             held = files.enter_context(atomic_open(held_out_path))
             result.validation_path = held_out_path
-        for pair in open_pairs():
+        for pair in pairs:
             reason = _skip_reason(pair, max_sql_length)
             if reason is not None:
                 skipped[reason] = skipped.get(reason, 0) + 1
@@ -356,7 +375,8 @@ def export_pairs(
         pairs = list(pairs)
     source = pairs
     return _export(
-        lambda: source,
+        source,
+        lambda: sum(_skip_reason(p, max_sql_length) is None for p in source),
         path,
         fmt,
         system_prompt=system_prompt,
@@ -379,8 +399,7 @@ def export_file(
     """Like :func:`export_pairs`, reading the pairs from a file one line at a time.
 
     Memory stays flat in the size of the file. With a split the file is read twice (once to
-    count the pairs, once to write them), and a bad record is reported before anything is
-    written.
+    count the pairs, once to write them). When a record is bad, nothing is replaced.
 
     Args:
         input_path: The pairs (JSONL, JSON, TSV or CSV; see :func:`~text2sql_tune.read_pairs`).
@@ -403,7 +422,8 @@ def export_file(
         {"input": Path(input_path)},
     )
     return _export(
-        lambda: iter_pairs(input_path),
+        iter_pairs(input_path),
+        lambda: _count_exportable(input_path, max_sql_length),
         train_path,
         fmt,
         system_prompt=system_prompt,
