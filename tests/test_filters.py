@@ -364,12 +364,13 @@ async def test_async_chain_matches_the_sync_one(article_pairs: list[QAPair]) -> 
 def test_default_filters_order() -> None:
     names = [f.name for f in default_filters()]
     assert names == [
-        "safety", "valid_sql", "row_count", "duplicate_question", "duplicate_sql",
+        "sql_length", "safety", "valid_sql", "row_count", "duplicate_question", "duplicate_sql",
         "near_duplicate",
     ]  # fmt: skip
+    assert default_filters(max_sql_length=None)[0].name == "safety"
     with_leakage = default_filters(min_rows=2, max_rows=50, eval_cases=GOLDEN)
     assert [f.name for f in with_leakage][-1] == "leakage"
-    rows = with_leakage[2]
+    rows = with_leakage[3]
     assert isinstance(rows, RowCountFilter) and (rows.min_rows, rows.max_rows) == (2, 50)
 
 

@@ -15,7 +15,7 @@ from .adapters import (
     FunctionTuner,
 )
 from .config import PipelineConfig, load_config
-from .datasets import JsonlAppender, read_cases, read_pairs, write_jsonl
+from .datasets import JsonlAppender, iter_pairs, read_cases, read_pairs, write_jsonl
 from .demo import (
     abuild_demo_database,
     build_demo_database,
@@ -48,6 +48,7 @@ from .executors import ChDBExecutor, ClickHouseExecutor, open_executor
 from .exports import (
     ExportFormat,
     ExportResult,
+    export_file,
     export_pairs,
     hf_messages_records,
     lamini_records,
@@ -63,6 +64,7 @@ from .filters import (
     NearDuplicateQuestionFilter,
     RowCountFilter,
     SafetyFilter,
+    SQLLengthFilter,
     ValidSQLFilter,
     default_filters,
 )
@@ -199,6 +201,7 @@ __all__ = [
     "SQLExecutionError",
     "SQLExecutor",
     "SQLGuard",
+    "SQLLengthFilter",
     "SQLSyntaxError",
     "SQLTimeoutError",
     "SafetyFilter",
@@ -234,10 +237,12 @@ __all__ = [
     "default_filters",
     "demo_schema",
     "evaluate_predictions",
+    "export_file",
     "export_pairs",
     "extract_sql",
     "generate_to_file",
     "hf_messages_records",
+    "iter_pairs",
     "lamini_records",
     "lint_golden",
     "load_config",

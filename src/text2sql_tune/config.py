@@ -40,7 +40,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import ConfigurationError
+from ._pydantic_errors import describe_validation_error
+from ._record_io import read_text
+from .errors import ConfigurationError, DataError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -226,17 +228,25 @@ def load_config(path: str | Path) -> PipelineConfig:
         path: The TOML file; relative paths inside are resolved against its folder.
 
     Raises:
-        ConfigurationError: The file is missing, not TOML, or has unknown or invalid settings.
+        ConfigurationError: The file is missing, empty, not TOML, or has unknown or invalid
+            settings (one line naming the setting).
     """
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read {path}: {exc}") from exc
+        data = tomllib.loads(read_text(path))
+    except DataError as exc:
+        raise ConfigurationError(str(exc)) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{path}: not valid TOML: {exc}") from exc
+    if not data:
+        raise ConfigurationError(
+            f"{path}: no settings in it (an empty file?); a pipeline configuration is a TOML file "
+            "with at least one [section]; `text2sql-tune demo` runs with every default"
+        )
     try:
         config = PipelineConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigurationError(f"{path}: invalid configuration:\n{exc}") from exc
+        raise ConfigurationError(
+            f"{path}: invalid configuration: {describe_validation_error(exc)}"
+        ) from None
     return config.resolve_paths(path.parent.resolve())

@@ -24,11 +24,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from ._sync import run_sync
-from .datasets import iter_records, read_cases
-from .errors import DataError, EvaluationError
+from .datasets import read_cases
+from .errors import EvaluationError
+from .eval_inputs import (
+    check_golden_cases,
+    prediction_problems,
+    read_predictions,
+    shown_questions,
+)
 from .interfaces import Judge, SQLExecutor, Text2SQLModel
 from .models import (
     EvalCase,
@@ -158,29 +162,6 @@ def match_predictions(
     return matched, unmatched
 
 
-def read_predictions(path: str | Path) -> list[Prediction]:
-    """Read a predictions file: ``{"question", "sql"}`` per record (``sql_query`` accepted).
-
-    Other keys are ignored, so a file of pairs or of earlier results can be evaluated too.
-
-    Raises:
-        DataError: When a record has no question.
-    """
-    fields = set(Prediction.model_fields)
-    predictions = []
-    for number, raw in enumerate(iter_records(path), start=1):
-        data = {k: v for k, v in raw.items() if k in fields}
-        if "sql" not in data and "sql_query" in raw:
-            data["sql"] = raw["sql_query"]
-        if data.get("sql") is None:
-            data["sql"] = ""
-        try:
-            predictions.append(Prediction.model_validate(data))
-        except ValidationError as exc:
-            raise DataError(f"{path}: record {number} is not a valid prediction: {exc}") from exc
-    return predictions
-
-
 def summarize(results: Sequence[EvalResult]) -> EvalSummary:
     """Counts and rates over evaluated cases."""
     total = len(results)
@@ -291,27 +272,56 @@ class Evaluator:
         *,
         name: str = "predictions",
         on_done: Callable[[int, EvalResult], None] | None = None,
+        strict: bool = False,
     ) -> EvalReport:
         """Judge ready-made predictions, matched to cases by normalised question.
 
-        A case with no prediction counts as ``no_sql``. Predictions matching no case are counted
-        in ``metadata["unmatched_predictions"]``.
+        A case with no prediction counts as ``no_sql``. Predictions matching no case are logged
+        as a warning naming them, counted in ``metadata["unmatched_predictions"]`` and listed in
+        ``metadata["unmatched_questions"]``; a question predicted twice is scored with its first
+        prediction, with a warning.
+
+        Args:
+            cases: The golden set.
+            predictions: The predictions.
+            name: The name of the evaluated model in the report.
+            on_done: Called with (index, result) as each case finishes.
+            strict: Refuse predictions that match no golden question instead of warning.
 
         Raises:
-            EvaluationError: The golden set is empty, or no prediction matches any case.
+            EvaluationError: The golden set is empty or repeats a question, there are no
+                predictions, no prediction matches any case, or (``strict``) some match none.
         """
-        matched, unmatched = match_predictions(cases, predictions)
-        if cases and predictions and all(p is None for p in matched):
+        check_golden_cases(cases)
+        if not predictions:
+            raise EvaluationError("there are no predictions to evaluate")
+        matched, _ = match_predictions(cases, predictions)
+        unmatched, repeated = prediction_problems(cases, predictions)
+        if cases and all(p is None for p in matched):
             raise EvaluationError(
                 f"none of the {len(predictions)} predictions matches a golden question "
                 "(questions are compared ignoring case, spacing and trailing punctuation)"
+            )
+        if unmatched:
+            message = (
+                f"{len(unmatched)} prediction(s) match no golden question: "
+                f"{shown_questions(unmatched)}"
+            )
+            if strict:
+                raise EvaluationError(f"{message}; strict mode: nothing was scored")
+            logger.warning("%s; they are not scored", message)
+        if repeated:
+            logger.warning(
+                "%d question(s) are predicted more than once; the first prediction is scored: %s",
+                len(repeated),
+                shown_questions(repeated),
             )
         by_case = dict(zip((id(c) for c in cases), matched, strict=True))
 
         async def lookup(case: EvalCase) -> Prediction | None:
             return by_case[id(case)]
 
-        extra = {"unmatched_predictions": len(unmatched)}
+        extra = {"unmatched_predictions": len(unmatched), "unmatched_questions": unmatched[:100]}
         return await self._run(cases, lookup, name, extra, on_done)
 
     def evaluate_predictions(
@@ -321,9 +331,14 @@ class Evaluator:
         *,
         name: str = "predictions",
         on_done: Callable[[int, EvalResult], None] | None = None,
+        strict: bool = False,
     ) -> EvalReport:
         """Sync twin of :meth:`aevaluate_predictions`."""
-        return run_sync(self.aevaluate_predictions(cases, predictions, name=name, on_done=on_done))
+        return run_sync(
+            self.aevaluate_predictions(
+                cases, predictions, name=name, on_done=on_done, strict=strict
+            )
+        )
 
     async def _run(
         self,
@@ -335,6 +350,7 @@ class Evaluator:
     ) -> EvalReport:
         if not cases:
             raise EvaluationError("the golden set is empty")
+        check_golden_cases(cases)
         slots = asyncio.Semaphore(self.concurrency)
         self._references = {}  # each run sees the database as it is now
 
@@ -348,6 +364,14 @@ class Evaluator:
 
         results = list(await asyncio.gather(*(one(i, c) for i, c in enumerate(cases))))
         logger.info("evaluated %d cases of %s with judge %s", len(results), name, self.judge.name)
+        ran = [r for r in results if r.category != "no_sql"]
+        if ran and all(r.category == "reference_failed" for r in ran):
+            logger.warning(
+                "the reference query failed for all %d cases it ran for: is %s the database "
+                "the golden set was written for?",
+                len(ran),
+                self.executor.name,
+            )
         return EvalReport(
             summary=summarize(results),
             results=results,
@@ -394,6 +418,17 @@ class Evaluator:
             self.executor.atry_execute(prediction.sql, min_rows=1, max_rows=self.max_rows),
             self._reference(case.sql),
         )
+        if not reference.executed or reference.result is None:
+            # Whatever the prediction did, a case whose reference fails cannot be scored.
+            return EvalResult(
+                **base,
+                valid=outcome.executed,
+                status=outcome.status,
+                correct=None,
+                category="reference_failed",
+                reason=f"the reference query failed: {_first_line(reference.error)}",
+                error=reference.error,
+            )
         base.update(valid=outcome.executed, status=outcome.status)
         if self.preview_rows:
             base.update(
@@ -407,14 +442,6 @@ class Evaluator:
                 category=categorize_error(outcome),
                 reason=_failure_reason(outcome),
                 error=outcome.error,
-            )
-        if not reference.executed or reference.result is None:
-            return EvalResult(
-                **base,
-                correct=None,
-                category="reference_failed",
-                reason=f"the reference query failed: {_first_line(reference.error)}",
-                error=reference.error,
             )
         ref_rows = reference.result.row_count
         if outcome.status is OutcomeStatus.TOO_MANY_ROWS:

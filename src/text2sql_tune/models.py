@@ -10,9 +10,10 @@ import datetime as dt
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
+    "MAX_SQL_LENGTH",
     "EvalCase",
     "EvalReport",
     "EvalResult",
@@ -33,6 +34,14 @@ __all__ = [
 ]
 
 
+MAX_SQL_LENGTH = 100_000
+"""Longest SQL, in characters, that validation, cleaning and export accept by default.
+
+Longer SQL is refused before anything tokenises it (lexing 10 MB of SQL takes many seconds); the
+safety guard's default limit is the same.
+"""
+
+
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -44,6 +53,26 @@ def _rename_sql_query(data: Any) -> Any:
         sql_query = data.pop("sql_query")
         data.setdefault("sql", sql_query)
     return data
+
+
+def _unknown_keys_to_metadata(model: type[BaseModel], data: Any) -> Any:
+    """Keep keys ``model`` does not know (an ``id`` column, a ``difficulty``) in ``metadata``.
+
+    A key already in an explicit ``metadata`` object keeps that value.
+    """
+    if not isinstance(data, dict):
+        return data
+    fields = model.model_fields
+    extra = {key: value for key, value in data.items() if key not in fields}
+    if not extra:
+        return data
+    kept = {key: value for key, value in data.items() if key in fields}
+    metadata = kept.get("metadata")
+    if metadata is None:
+        metadata = {}
+    if isinstance(metadata, dict):
+        kept["metadata"] = {**extra, **metadata}
+    return kept
 
 
 class Usage(_Record):
@@ -205,7 +234,8 @@ class QAPair(_Record):
         rejected: Why the generator's answer was unusable; ``None`` for a usable pair.
         validation: What executing the SQL gave, filled by validation.
         usage: Tokens and cost spent to produce this pair.
-        metadata: Anything else worth keeping.
+        metadata: Anything else worth keeping; keys of an input record that a pair does not know
+            (an ``id`` column, say) land here.
     """
 
     question: str = ""
@@ -221,7 +251,7 @@ class QAPair(_Record):
     @model_validator(mode="before")
     @classmethod
     def _accept_article_keys(cls, data: Any) -> Any:
-        return _rename_sql_query(data)
+        return _unknown_keys_to_metadata(cls, _rename_sql_query(data))
 
     @model_validator(mode="after")
     def _require_text_unless_rejected(self) -> QAPair:
@@ -252,17 +282,36 @@ class FilterDecision(_Record):
 
 
 class EvalCase(_Record):
-    """One golden-set case: a question and its reference SQL (``sql_query`` accepted on input)."""
+    """One golden-set case: a question and its reference SQL (``sql_query`` accepted on input).
+
+    Attributes:
+        question: The question (not blank).
+        sql: The reference SQL (not blank).
+        id: An identifier, when the golden set has one.
+        tags: Labels for grouping cases (``"join"``, ``"date"``...).
+        metadata: Other keys of the input record (a ``difficulty`` column, say).
+    """
 
     question: str
     sql: str
     id: str | None = None
     tags: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
     def _accept_article_keys(cls, data: Any) -> Any:
-        return _rename_sql_query(data)
+        data = _rename_sql_query(data)
+        if isinstance(data, dict) and type(data.get("id")) is int:
+            data = {**data, "id": str(data["id"])}  # a numeric id column
+        return _unknown_keys_to_metadata(cls, data)
+
+    @field_validator("question", "sql")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
 
 
 class Prediction(_Record):

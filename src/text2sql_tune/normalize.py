@@ -21,6 +21,7 @@ import re
 import sys
 import unicodedata
 
+from .models import MAX_SQL_LENGTH
 from .sql_profile import profile_sql
 
 __all__ = ["normalize_question", "normalize_sql", "question_tokens"]
@@ -29,15 +30,20 @@ _TRAILING = "?!.,;:…。？！ \t\r\n"
 _WORD = re.compile(r"\w+")
 
 
-def normalize_sql(sql: str) -> str:
+def normalize_sql(sql: str, *, max_length: int = MAX_SQL_LENGTH) -> str:
     """Canonical text of a statement: equal for the same query written differently.
 
     Args:
         sql: One statement.
+        max_length: Statements longer than this (in characters) are not tokenised (10 MB of SQL
+            would take many seconds): their key is the whitespace-collapsed text.
 
     Returns:
-        The canonical text, or the whitespace-collapsed text when sqlglot cannot tokenize it.
+        The canonical text, or the whitespace-collapsed text when sqlglot cannot tokenize it or
+        the statement is over ``max_length``.
     """
+    if len(sql) > max_length:
+        return " ".join(sql.split())
     return profile_sql(sql).normalized
 
 

@@ -307,7 +307,7 @@ class Pipeline:
                     self._emit("generate", "pair saved", done, self.n)
 
                 await agenerate_to_file(self.generator, self.n, self.paths.raw, on_record=advance)
-        records = read_pairs(self.paths.raw) if self.paths.raw.exists() else []
+        records = read_pairs(self.paths.raw, allow_empty=True) if self.paths.raw.exists() else []
         result.generated = len(records)
         result.rejected = sum(1 for r in records if not r.ok)
         usage = Usage()
@@ -334,14 +334,14 @@ class Pipeline:
             return {}
         return {
             normalize_sql(p.sql): p.validation
-            for p in read_pairs(self.paths.validated)
+            for p in read_pairs(self.paths.validated, allow_empty=True)
             if p.ok and p.validation is not None
         }
 
     async def _avalidate(self, pairs: list[QAPair], result: PipelineResult) -> list[QAPair]:
         settings = self._validation_settings(pairs)
         if self._state.is_fresh("validate", settings, self.paths.validated, self.paths.raw):
-            validated = read_pairs(self.paths.validated)
+            validated = read_pairs(self.paths.validated, allow_empty=True)
             self._emit("validate", "validation is up to date")
             result.validated = sum(1 for p in validated if p.validation is not None)
             return validated
@@ -409,7 +409,7 @@ class Pipeline:
         if self._state.is_fresh("clean", settings, paths.clean, paths.validated) and (
             paths.filter_report.exists()
         ):
-            kept = read_pairs(paths.clean)
+            kept = read_pairs(paths.clean, allow_empty=True)
             result.filter_report = FilterReport.load(paths.filter_report)
             self._emit("clean", f"cleaning is up to date ({len(kept)} pairs kept)")
             result.kept = len(kept)

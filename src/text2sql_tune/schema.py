@@ -21,6 +21,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ._pydantic_errors import describe_validation_error
+from ._record_io import read_text
 from .errors import DataError
 from .models import QueryResult
 
@@ -238,14 +240,13 @@ class DatabaseSchema(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise DataError(f"{path}: not a valid schema: {exc}") from exc
+            raise DataError(
+                f"{path}: not a valid schema: {describe_validation_error(exc)}"
+            ) from None
 
 
 def _load_mapping(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc}") from exc
+    text = read_text(path)  # DataError naming the line for a file that is not UTF-8
     try:
         suffix = path.suffix.lower()
         if suffix in (".yaml", ".yml"):

@@ -59,5 +59,5 @@ def main() -> None:
     try:
         app()
     except Text2SQLTuneError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exit_code_for(exc))

@@ -11,17 +11,26 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .._paths import refuse_overwriting
 from .._sync import run_sync
 from ..datasets import read_cases, read_pairs, write_jsonl
-from ..models import QAPair
+from ..models import MAX_SQL_LENGTH, QAPair
 from ._app import DatabaseOption, JsonOption, app, console, err_console, print_json
 
-__all__ = ["clean", "validate"]
+__all__ = ["MaxSQLLengthOption", "clean", "validate"]
 
 InputOption = Annotated[
     Path,
     typer.Option(
         "--input", "-i", help="Pairs: JSONL (also JSON, TSV, CSV; sql_query accepted for sql)."
+    ),
+]
+MaxSQLLengthOption = Annotated[
+    int,
+    typer.Option(
+        "--max-sql-length",
+        min=1,
+        help="Leave out SQL longer than this many characters (checked before anything parses it).",
     ),
 ]
 MinRowsOption = Annotated[
@@ -118,6 +127,7 @@ def validate(
     written twice runs once. Pairs the generator rejected are copied unchanged. Nothing is
     dropped: that is what `clean` does.
     """
+    refuse_overwriting({"--output": output}, {"--input": input_path})
     pairs = read_pairs(input_path)
     usable = sum(1 for pair in pairs if pair.ok)
     validated = _validated(
@@ -186,20 +196,27 @@ def clean(
         ),
     ] = False,
     concurrency: ConcurrencyOption = 4,
+    max_sql_length: MaxSQLLengthOption = MAX_SQL_LENGTH,
     as_json: JsonOption = False,
 ) -> None:
     """Validate pairs that need it, then filter: the article's cleaning, with a report.
 
-    Filters, in order: safety guard, SQL that failed, results with fewer than --min-rows or more
-    than --max-rows rows, a second answer to the same question, the same SQL again, rewordings of
-    a kept question, and (with --eval-set) golden questions and SQL. Writes the kept pairs to
-    --output, a JSON report (counts per filter and reason, dataset statistics) to --report and
-    every dropped pair with its filter and reason to --dropped.
+    Filters, in order: SQL longer than --max-sql-length, safety guard, SQL that failed, results
+    with fewer than --min-rows or more than --max-rows rows, a second answer to the same question,
+    the same SQL again, rewordings of a kept question, and (with --eval-set) golden questions and
+    SQL. Writes the kept pairs to --output, a JSON report (counts per filter and reason, dataset
+    statistics) to --report and every dropped pair with its filter and reason to --dropped.
     """
     from ..filters import FilterChain, default_filters
 
     if near_dup_threshold <= 0.0:
         raise typer.BadParameter("must be above 0", param_hint="--near-dup-threshold")
+    report_path = report or output.with_name(f"{output.stem}.report.json")
+    dropped_path = dropped or output.with_name(f"{output.stem}.dropped.jsonl")
+    refuse_overwriting(
+        {"--output": output, "--report": report_path, "--dropped": dropped_path},
+        {"--input": input_path, "--eval-set": eval_set},
+    )
     pairs = read_pairs(input_path)
     cases = read_cases(eval_set) if eval_set is not None else None
     todo = [i for i, pair in enumerate(pairs) if pair.ok and pair.validation is None]
@@ -219,10 +236,9 @@ def clean(
         max_rows=max_rows,
         near_dup_threshold=near_dup_threshold,
         eval_cases=cases,
+        max_sql_length=max_sql_length,
     )
     kept, result = FilterChain(filters).apply(pairs)
-    report_path = report or output.with_name(f"{output.stem}.report.json")
-    dropped_path = dropped or output.with_name(f"{output.stem}.dropped.jsonl")
     write_jsonl(output, kept)
     result.save(report_path, dropped_path=dropped_path)
     if as_json:

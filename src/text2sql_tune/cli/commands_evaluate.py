@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from .._paths import refuse_overwriting
 from .._sync import run_sync
 from ..datasets import read_cases
 from ..errors import ConfigurationError
@@ -100,6 +101,13 @@ def evaluate(
         Path | None,
         typer.Option("--predictions", "-p", help='Predictions: {"question", "sql"} per line.'),
     ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Stop when a prediction matches no golden question (default: warn and go on).",
+        ),
+    ] = False,
     model: Annotated[
         str | None,
         typer.Option(
@@ -158,6 +166,15 @@ def evaluate(
 
     if (predictions is None) == (model is None):
         raise ConfigurationError("pass either --predictions FILE or --model SPEC")
+    refuse_overwriting(
+        {"--output": output, "--judge-cache": judge_cache},
+        {
+            "--golden": golden,
+            "--predictions": predictions,
+            "--train": train,
+            "--schema": schema_file,
+        },
+    )
     cases = read_cases(golden)
     preds = read_predictions(predictions) if predictions is not None else []
     text2sql = _make_model(model, database, schema_file, train) if model is not None else None
@@ -184,7 +201,7 @@ def evaluate(
                 assert predictions is not None
                 result = run_sync(
                     evaluator.aevaluate_predictions(
-                        cases, preds, name=predictions.name, on_done=advance
+                        cases, preds, name=predictions.name, on_done=advance, strict=strict
                     )
                 )
     result.metadata.update(golden=str(golden), predictions=str(predictions or model))

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from ..datasets import read_pairs
-from ..exports import ExportFormat, export_pairs
+from .._paths import refuse_overwriting
+from ..exports import ExportFormat, export_file, validation_path_for
+from ..models import MAX_SQL_LENGTH
 from ..prompts import answering_system_prompt
 from ._app import (
     DatabaseOption,
@@ -19,6 +20,7 @@ from ._app import (
     console,
     print_json,
 )
+from .commands_clean import MaxSQLLengthOption
 from .commands_tune import _schema
 
 __all__ = ["export"]
@@ -49,27 +51,37 @@ def export(
         ),
     ] = 0.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the train/validation split.")] = 0,
+    max_sql_length: MaxSQLLengthOption = MAX_SQL_LENGTH,
     as_json: JsonOption = False,
 ) -> None:
     """Format clean pairs as a training file, with the answering system prompt of your schema.
 
     The system prompt comes from --schema, else from --database's tables, else from the demo
     schema; it is the same prompt `tune` uses, so a model is asked questions the way it was trained.
+    The input is read one line at a time (memory stays flat however large it is) and the files
+    are replaced only once they are complete. Pairs the generator rejected and pairs whose SQL is
+    longer than --max-sql-length are left out and counted.
     """
-    pairs = read_pairs(input_path)
+    refuse_overwriting(
+        {"--output": output, "the validation file": validation_path_for(output)},
+        {"--input": input_path, "--schema": schema_file, "--schema-notes": annotations},
+    )
     system_prompt = answering_system_prompt(_schema(database, schema_file, annotations))
-    result = export_pairs(
-        pairs,
+    result = export_file(
+        input_path,
         output,
         fmt,
         system_prompt=system_prompt,
         validation_fraction=validation_fraction,
         seed=seed,
+        max_sql_length=max_sql_length,
     )
     if as_json:
         print_json(result.model_dump(mode="json"))
         return
     console.print(f"{result.train_count} {fmt.value} records written to {result.train_path}")
+    for reason, count in result.skipped.items():
+        console.print(f"{count} pairs left out: {reason}")
     if result.validation_path is not None:
         console.print(
             f"{result.validation_count} validation records written to {result.validation_path}"

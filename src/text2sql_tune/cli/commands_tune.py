@@ -416,12 +416,17 @@ async def _start(
 def _as_pairs(path: Path | None, records: list[dict[str, Any]]) -> list[QAPair]:
     from pydantic import ValidationError
 
+    from .._pydantic_errors import describe_validation_error
+
     pairs = []
     for number, record in enumerate(records, start=1):
         try:
             pairs.append(QAPair.model_validate(record))
         except ValidationError as exc:
-            raise DataError(f"{path}: record {number} is not a question/sql pair: {exc}") from exc
+            raise DataError(
+                f"{path}: record {number} is not a question/sql pair: "
+                f"{describe_validation_error(exc)}"
+            ) from None
     return pairs
 
 

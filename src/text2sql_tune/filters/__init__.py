@@ -4,6 +4,7 @@ Each filter implements :class:`~text2sql_tune.interfaces.DatasetFilter` (one dec
 with a groupable reason); :class:`FilterChain` runs them in order and returns the kept pairs and a
 :class:`FilterReport`. :func:`default_filters` is the article's cleaning:
 
+- :class:`SQLLengthFilter`: SQL longer than ``max_sql_length`` characters (``sql_too_long``).
 - :class:`SafetyFilter`: SQL the safety guard refuses (``unsafe_sql``).
 - :class:`ValidSQLFilter`: SQL that failed, was refused, timed out or was never validated
   (``invalid_sql``, ``unsafe``, ``timeout``, ``not_validated``).
@@ -25,6 +26,7 @@ from __future__ import annotations
 from .chain import FilterChain, default_filters
 from .dedupe import DuplicateQuestionFilter, DuplicateSQLFilter, NearDuplicateQuestionFilter
 from .leakage import LeakageFilter
+from .length import SQLLengthFilter
 from .report import DroppedPair, FilterReport, FilterStep
 from .rows import RowCountFilter
 from .safety import SafetyFilter
@@ -40,6 +42,7 @@ __all__ = [
     "LeakageFilter",
     "NearDuplicateQuestionFilter",
     "RowCountFilter",
+    "SQLLengthFilter",
     "SafetyFilter",
     "ValidSQLFilter",
     "default_filters",

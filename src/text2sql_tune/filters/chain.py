@@ -10,10 +10,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 from ..interfaces import DatasetFilter
-from ..models import EvalCase, FilterDecision, QAPair
+from ..models import MAX_SQL_LENGTH, EvalCase, FilterDecision, QAPair
 from ..stats import dataset_stats
 from .dedupe import DuplicateQuestionFilter, DuplicateSQLFilter, NearDuplicateQuestionFilter
 from .leakage import LeakageFilter
+from .length import SQLLengthFilter
 from .report import DroppedPair, FilterReport, FilterStep
 from .rows import RowCountFilter
 from .safety import SafetyFilter
@@ -47,11 +48,12 @@ def default_filters(
     max_rows: int = 100,
     near_dup_threshold: float = 0.9,
     eval_cases: Iterable[EvalCase] | None = None,
+    max_sql_length: int | None = MAX_SQL_LENGTH,
 ) -> list[DatasetFilter]:
     """The article's cleaning as a list of filters, in the order they run.
 
-    Safety, valid SQL, row count, duplicate questions, duplicate SQL, near-duplicate questions,
-    and leakage when a golden set is given.
+    SQL length, safety, valid SQL, row count, duplicate questions, duplicate SQL, near-duplicate
+    questions, and leakage when a golden set is given.
 
     Args:
         min_rows: Fewest result rows a kept pair has (the article: more than 0).
@@ -59,11 +61,15 @@ def default_filters(
         near_dup_threshold: Word-set Jaccard similarity at which two questions are near
             duplicates (also used against golden questions).
         eval_cases: The golden set to keep out of the training data; ``None`` skips leakage.
+        max_sql_length: Longest SQL kept, in characters; ``None`` skips the length filter.
 
     Returns:
         The filters, ready for :class:`FilterChain`.
     """
-    filters: list[DatasetFilter] = [
+    filters: list[DatasetFilter] = (
+        [] if max_sql_length is None else [SQLLengthFilter(max_sql_length)]
+    )
+    filters += [
         SafetyFilter(),
         ValidSQLFilter(),
         RowCountFilter(min_rows=min_rows, max_rows=max_rows),

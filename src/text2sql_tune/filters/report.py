@@ -8,10 +8,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.table import Table
 
+from .._pydantic_errors import describe_validation_error
+from .._record_io import read_text
 from ..datasets import iter_records, write_jsonl
+from ..errors import DataError
 from ..models import FilterDecision, QAPair
 from ..stats import DatasetStats
 
@@ -141,10 +144,18 @@ class FilterReport(BaseModel):
         """Read a report written by :meth:`save` (with its dropped pairs, wherever they are).
 
         Raises:
-            DataError: The dropped-pairs file it names is missing or invalid.
+            DataError: The file is missing or not a report, or the dropped-pairs file it names
+                is missing or invalid.
         """
         path = Path(path)
-        report = cls.model_validate_json(path.read_text(encoding="utf-8"))
+        if not path.exists():
+            raise DataError(f"{path}: no such file")
+        try:
+            report = cls.model_validate_json(read_text(path))
+        except ValidationError as exc:
+            raise DataError(
+                f"{path}: not a cleaning report: {describe_validation_error(exc)}"
+            ) from None
         if report.dropped_path is not None and not report.dropped:
             dropped = Path(report.dropped_path)
             if not dropped.is_absolute():

@@ -351,6 +351,6 @@ def _read_examples(path: Path) -> list[tuple[str, str]]:
     if not path.exists():
         return []
     try:
-        return [(p.question, p.sql) for p in read_pairs(path)]
+        return [(p.question, p.sql) for p in read_pairs(path, allow_empty=True)]
     except DataError as exc:
         raise TuningError(f"the job's data file {path} is damaged: {exc}") from exc
