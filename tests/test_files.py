@@ -70,3 +70,16 @@ def test_another_process_is_refused_and_the_lock_dies_with_its_holder(tmp_path: 
         holder.wait()
     with FileLock(lock, "checkpoint c"):
         assert f"process {os.getpid()}" in lock.read_text(encoding="utf-8")
+
+
+def test_a_removable_lock_leaves_no_file_and_is_taken_again(tmp_path: Path) -> None:
+    lock = tmp_path / "raw.jsonl.lock"
+    with FileLock(lock, "checkpoint raw.jsonl", remove=True):
+        assert lock.exists()
+        with pytest.raises(ResourceBusyError), FileLock(lock, "checkpoint", remove=True):
+            pass
+        assert lock.exists()  # the refused one did not remove the holder's file
+    assert not lock.exists()
+    with FileLock(lock, "checkpoint raw.jsonl", remove=True):
+        assert f"process {os.getpid()}" in lock.read_text(encoding="utf-8")
+    assert list(tmp_path.iterdir()) == []

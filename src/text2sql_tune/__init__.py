@@ -30,6 +30,8 @@ from .errors import (
     EvaluationError,
     MissingExtraError,
     ProviderError,
+    ProviderOutageError,
+    ProviderUnavailableError,
     RateLimitError,
     ResourceBusyError,
     SQLError,
@@ -109,6 +111,7 @@ from .schema import Column, DatabaseSchema, Table
 from .sql_extract import extract_sql
 from .stats import DatasetStats, dataset_stats
 from .text2sql_models import (
+    CheckpointedModel,
     FewShotModel,
     LaminiModel,
     OpenAIText2SQL,
@@ -124,6 +127,7 @@ __all__ = [
     "CascadeJudge",
     "ChDBExecutor",
     "ChatResponse",
+    "CheckpointedModel",
     "ClickHouseExecutor",
     "Column",
     "ConfigurationError",
@@ -177,6 +181,8 @@ __all__ = [
     "Prediction",
     "PriceTable",
     "ProviderError",
+    "ProviderOutageError",
+    "ProviderUnavailableError",
     "QAGenerator",
     "QAPair",
     "QueryResult",

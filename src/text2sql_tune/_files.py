@@ -94,12 +94,14 @@ class FileLock:
     """An exclusive, non-blocking lock on ``<path>`` held for the life of a ``with`` block.
 
     The lock is an OS advisory lock on the file, so it is released when the process exits for
-    any reason (``kill -9`` included); the file itself stays, holding the last holder's pid, host
-    and start time, which is what the error message shows to the next process.
+    any reason (``kill -9`` included). The file holds the holder's pid, host and start time,
+    which is what the error message shows to the next process. It stays after a clean release
+    unless ``remove`` is set (a killed holder always leaves it; the next holder takes it over).
 
     Args:
         path: The lock file, e.g. ``run_dir / ".lock"`` or ``checkpoint.jsonl.lock``.
         what: What the lock protects, for the message (``"run directory runs/shop"``).
+        remove: Delete the file on a clean release (for lock files next to the user's files).
 
     Raises:
         ResourceBusyError: On entry, when another process holds the lock.
@@ -111,22 +113,38 @@ class FileLock:
         ...     pass
     """
 
-    def __init__(self, path: str | Path, what: str) -> None:
+    def __init__(self, path: str | Path, what: str, *, remove: bool = False) -> None:
         self.path = Path(path)
         self.what = what
+        self.remove = remove and sys.platform != "win32"  # Windows cannot delete an open file
         self._handle: IO[str] | None = None
+
+    def _busy(self, holder: str) -> ResourceBusyError:
+        return ResourceBusyError(
+            f"{self.what} is in use by {holder} (lock file {self.path}); wait for that run "
+            "to finish or stop it, then try again"
+        )
 
     def __enter__(self) -> FileLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.path.open("a+", encoding="utf-8")
-        if not _try_lock(handle):
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
+        for _ in range(20):
+            handle = self.path.open("a+", encoding="utf-8")
+            if not _try_lock(handle):
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                handle.close()
+                raise self._busy(holder)
+            # A holder that removes its file on release may have done so after we opened it:
+            # then we hold a lock on a deleted file and must lock the file now at the path.
+            try:
+                current = os.path.samestat(os.fstat(handle.fileno()), os.stat(self.path))
+            except FileNotFoundError:
+                current = False
+            if current:
+                break
             handle.close()
-            raise ResourceBusyError(
-                f"{self.what} is in use by {holder} (lock file {self.path}); wait for that run "
-                "to finish or stop it, then try again"
-            )
+        else:  # pragma: no cover - 20 holders in a row released between our open and lock
+            raise self._busy("processes that keep taking it")
         handle.seek(0)
         handle.truncate()
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
@@ -137,6 +155,8 @@ class FileLock:
 
     def __exit__(self, *exc_info: object) -> None:
         if self._handle is not None:
-            # Closing the handle releases the OS lock; the file stays as a record of the holder.
+            if self.remove:  # still locked while unlinking: a waiter then sees a new file
+                self.path.unlink(missing_ok=True)
+            # Closing the handle releases the OS lock.
             self._handle.close()
             self._handle = None

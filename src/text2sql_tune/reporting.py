@@ -9,12 +9,12 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ._files import atomic_write_json
 from .errors import DataError, MissingExtraError
 from .evaluation import normalize_question
 from .models import EvalReport, EvalResult, EvalSummary
@@ -50,11 +50,9 @@ def load_report(path: str | Path) -> EvalReport:
 
 
 def save_report(report: EvalReport, path: str | Path) -> Path:
-    """Write a report as JSON (``summary`` + ``results``) and return the path."""
+    """Write a report as JSON (``summary`` + ``results``), atomically, and return the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = report.model_dump(mode="json")
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    atomic_write_json(path, report.model_dump(mode="json"))
     return path
 
 

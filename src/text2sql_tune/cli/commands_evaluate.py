@@ -6,19 +6,33 @@ import base64
 import html
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from .._files import atomic_write_text
 from .._sync import run_sync
+from ..config import LLMConfig
 from ..datasets import read_cases
 from ..errors import ConfigurationError
 from ..evaluation import Evaluator, read_predictions
 from ..interfaces import Judge, SQLExecutor, Text2SQLModel
 from ..models import EvalReport, EvalResult
-from ._app import DatabaseOption, JsonOption, SchemaFileOption, app, console, print_json
+from . import _llm_options as llm_options
+from ._app import (
+    DatabaseOption,
+    JsonOption,
+    SchemaFileOption,
+    app,
+    console,
+    err_console,
+    print_json,
+)
+
+if TYPE_CHECKING:
+    from ..text2sql_models import CheckpointedModel
 
 __all__ = ["evaluate", "report"]
 
@@ -32,7 +46,11 @@ class JudgeKind(str, Enum):
 
 
 def _make_judge(
-    kind: JudgeKind, executor: SQLExecutor, judge_model: str, cache: Path | None
+    kind: JudgeKind,
+    executor: SQLExecutor,
+    judge_model: str,
+    cache: Path | None,
+    client_options: dict[str, Any],
 ) -> Judge:
     from ..judges import CascadeJudge, ExecutionMatchJudge, LLMJudge
 
@@ -41,19 +59,39 @@ def _make_judge(
         return deterministic
     from ..llm.openai import OpenAIChatClient  # type: ignore[import-not-found,unused-ignore]
 
-    llm = LLMJudge(OpenAIChatClient(judge_model), executor=executor, cache=cache)
+    client = OpenAIChatClient(judge_model, **client_options)
+    llm = LLMJudge(client, executor=executor, cache=cache)
     return llm if kind is JudgeKind.llm else CascadeJudge([deterministic, llm])
 
 
 def _make_model(
-    spec: str, database: str | None, schema_file: Path | None, train: Path | None
-) -> Text2SQLModel:
+    spec: str,
+    database: str | None,
+    schema_file: Path | None,
+    train: Path | None,
+    client_options: dict[str, Any],
+) -> tuple[Text2SQLModel, str]:
+    """The model and the key of its answers (what they depend on: spec, prompt, examples)."""
     from ..datasets import read_pairs
-    from ..text2sql_models import model_from_spec
+    from ..prompts import answering_system_prompt
+    from ..text2sql_models import answers_key, model_from_spec
     from .commands_tune import _schema
 
     pairs = read_pairs(train) if train is not None else []
-    return model_from_spec(spec, _schema(database, schema_file, None), train=pairs)
+    schema = _schema(database, schema_file, None)
+    built = model_from_spec(spec, schema, train=pairs, client_options=client_options)
+    examples = [(p.question, p.sql) for p in pairs]
+    return built, answers_key(spec, answering_system_prompt(schema), examples)
+
+
+def _answers_path(checkpoint: Path | None, spec: str, key: str) -> Path:
+    """``--checkpoint``, else ``<cache folder>/answers/<model>-<key>.jsonl``."""
+    if checkpoint is not None:
+        return checkpoint
+    from ..demo import default_database_path
+
+    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in spec).strip("-.")[:80]
+    return default_database_path().parent / "answers" / f"{slug or 'model'}-{key}.jsonl"
 
 
 def _summary_table(report: EvalReport) -> Table:
@@ -111,6 +149,26 @@ def evaluate(
         Path | None, typer.Option("--output", "-o", help="Write the report (JSON) here.")
     ] = None,
     concurrency: Annotated[int, typer.Option(help="Cases evaluated at once.")] = 8,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint",
+            help="With --model: JSONL file the answers are saved to as they arrive; a re-run "
+            "asks only the questions without one. Default: one file per model, prompt and "
+            "--train in the cache folder (answers/).",
+        ),
+    ] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh", help="With --model: ask every question again, ignoring saved answers."
+        ),
+    ] = False,
+    max_retries: llm_options.MaxRetriesOption = llm_options.DEFAULTS.max_retries,
+    max_wait: llm_options.MaxWaitOption = llm_options.DEFAULTS.max_wait_s,
+    timeout: llm_options.TimeoutOption = llm_options.DEFAULTS.timeout_s,
+    call_timeout: llm_options.CallTimeoutOption = llm_options.DEFAULTS.call_timeout_s,
+    max_failures: llm_options.MaxFailuresOption = llm_options.DEFAULTS.max_failures,
     as_json: JsonOption = False,
 ) -> None:
     """Evaluate predictions or a model on a golden set: validity, accuracy, why each case failed.
@@ -120,44 +178,45 @@ def evaluate(
     trailing punctuation, and a question without a prediction counts as no_sql. With --model, the
     model answers every golden question, asked with the answering prompt of --schema (else of
     --database's tables, else of the demo schema): the prompt tuned models were trained with.
+    Its answers are saved to --checkpoint as they arrive (except for the offline retrieval
+    model), so a stopped evaluation resumes without asking twice; when the provider stops
+    answering (--max-failures calls in a row) the command stops with exit code 4.
     """
-    from ..executors import open_executor
     from ..reporting import save_report
 
     if (predictions is None) == (model is None):
         raise ConfigurationError("pass either --predictions FILE or --model SPEC")
     cases = read_cases(golden)
     preds = read_predictions(predictions) if predictions is not None else []
-    text2sql = _make_model(model, database, schema_file, train) if model is not None else None
-    with open_executor(database) as executor:
-        evaluator = Evaluator(
-            executor,
-            _make_judge(judge, executor, judge_model, judge_cache),
-            concurrency=concurrency,
-        )
-        with Progress(
-            TextColumn("evaluating"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=console,
-            disable=as_json,
-            transient=True,
-        ) as progress:
-            task = progress.add_task("evaluate", total=len(cases))
+    llm = LLMConfig(
+        max_retries=max_retries,
+        max_wait_s=max_wait,
+        timeout_s=timeout,
+        call_timeout_s=call_timeout,
+        max_failures=max_failures,
+    )
+    options = llm_options.client_options(llm, err_console, quiet=as_json)
+    text2sql: Text2SQLModel | None = None
+    answers: CheckpointedModel | None = None
+    if model is not None:
+        from ..text2sql_models import CheckpointedModel
 
-            def advance(_index: int, _result: EvalResult) -> None:
-                progress.advance(task)
-
-            if text2sql is not None:
-                result = run_sync(evaluator.aevaluate(text2sql, cases, on_done=advance))
-            else:
-                assert predictions is not None
-                result = run_sync(
-                    evaluator.aevaluate_predictions(
-                        cases, preds, name=predictions.name, on_done=advance
-                    )
-                )
+        text2sql, key = _make_model(model, database, schema_file, train, options)
+        if model.strip().lower() != "retrieval":  # offline and free: nothing to save
+            path = _answers_path(checkpoint, model, key)
+            answers = CheckpointedModel(text2sql, path, key=key, fresh=fresh).open()
+            text2sql = answers
+    try:
+        result = _evaluate(
+            cases, preds, predictions, text2sql, answers, database, judge, judge_model,
+            judge_cache, options, llm.max_failures, concurrency, as_json,
+        )  # fmt: skip
+    finally:
+        if answers is not None:
+            answers.close()
     result.metadata.update(golden=str(golden), predictions=str(predictions or model))
+    if answers is not None:
+        result.metadata["answers_checkpoint"] = str(answers.path)
     if output is not None:
         save_report(result, output)
     if as_json:
@@ -170,6 +229,79 @@ def evaluate(
     console.print(_summary_table(result))
     if output is not None:
         console.print(f"report written to {output}")
+
+
+def _evaluate(
+    cases: list[Any],
+    preds: list[Any],
+    predictions: Path | None,
+    text2sql: Text2SQLModel | None,
+    answers: CheckpointedModel | None,
+    database: str | None,
+    judge: JudgeKind,
+    judge_model: str,
+    judge_cache: Path | None,
+    options: dict[str, Any],
+    max_failures: int,
+    concurrency: int,
+    quiet: bool,
+) -> EvalReport:
+    from ..executors import open_executor
+
+    if answers is not None and answers.loaded and not quiet:
+        todo = sum(1 for case in cases if not answers.answered(case.question))
+        err_console.print(
+            f"{answers.loaded} answers saved in {answers.path} are reused; asking the model "
+            f"{todo} questions (--fresh asks all again)",
+            highlight=False,
+        )
+    with open_executor(database) as executor:
+        evaluator = Evaluator(
+            executor,
+            _make_judge(judge, executor, judge_model, judge_cache, options),
+            concurrency=concurrency,
+            max_consecutive_failures=max_failures,
+        )
+        with Progress(
+            TextColumn("evaluating"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=console,
+            disable=quiet,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("evaluate", total=len(cases))
+
+            def advance(_index: int, _result: EvalResult) -> None:
+                progress.advance(task)
+
+            with llm_options.reporting_stops(progress, err_console, lambda: _saved(answers)):
+                if text2sql is None:
+                    assert predictions is not None
+                    return run_sync(
+                        evaluator.aevaluate_predictions(
+                            cases, preds, name=predictions.name, on_done=advance
+                        )
+                    )
+                result = run_sync(evaluator.aevaluate(text2sql, cases, on_done=advance))
+    unanswered = sum(
+        1 for r in result.results if (r.error or "").startswith("no answer from the provider")
+    )
+    if unanswered and not quiet:
+        err_console.print(
+            f"[yellow]warning:[/] {unanswered} questions got no answer from the provider and count "
+            "as no_sql; they were not saved, so running the same command again asks them again."
+        )
+    return result
+
+
+def _saved(answers: CheckpointedModel | None) -> str:
+    if answers is None:
+        return "no report was written"
+    total = answers.count
+    if not total:
+        return "no answer was saved yet"
+    return f"{total} answers are saved in {answers.path}"
 
 
 @app.command()
@@ -216,12 +348,12 @@ def report(
         if html_out is not None:
             png = base64.b64encode(bar_chart_png([a, b])).decode("ascii")
             title = html.escape(f"{comparison.a} vs {comparison.b}")
-            html_out.write_text(
+            atomic_write_text(
+                html_out,
                 "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
                 f"<title>{title}</title></head><body>"
                 f"<img alt='validity and accuracy' src='data:image/png;base64,{png}'>"
                 f"<pre>{html.escape(text)}</pre></body></html>",
-                encoding="utf-8",
             )
     else:
         if len(paths) != 1:
@@ -230,9 +362,9 @@ def report(
         text = report_markdown(loaded)
         payload = loaded.summary.model_dump(mode="json")
         if html_out is not None:
-            html_out.write_text(report_html(loaded), encoding="utf-8")
+            atomic_write_text(html_out, report_html(loaded))
     if markdown_out is not None:
-        markdown_out.write_text(text, encoding="utf-8")
+        atomic_write_text(markdown_out, text)
     if as_json:
         print_json(payload)
     elif html_out is None and markdown_out is None:
