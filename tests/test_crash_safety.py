@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,34 @@ def test_the_evaluated_models_answers_are_saved_in_the_run_directory(
     assert sorted(s["question"] for s in saved) == sorted(c.question for c in GOLDEN)
     assert result.report is not None and all(s["model"] == "retrieval" for s in saved)
     assert not (tmp_path / "validated.checkpoint.jsonl").exists()  # removed once saved
+
+
+def test_an_interrupted_sync_call_finishes_its_cleanup_first() -> None:
+    from text2sql_tune._sync import run_sync
+
+    cleaned: list[str] = []
+
+    async def work() -> None:
+        try:
+            await asyncio.sleep(30)
+        finally:
+            await asyncio.sleep(0.2)  # async cleanup: closing a file, releasing a lock
+            cleaned.append("done")
+
+    class InterruptError(Exception):  # stands for the KeyboardInterrupt of a Ctrl-C
+        pass
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise InterruptError
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.3)
+    try:
+        with pytest.raises(InterruptError):
+            run_sync(work())
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    assert cleaned == ["done"]  # the process could exit now and leave nothing half done
 
 
 # -- validation checkpoints -----------------------------------------------------------------
@@ -195,6 +224,14 @@ def test_generate_append_and_force_say_what_to_do_with_it(demo_db_url: str, gold
 
     both = _generate(demo_db_url, golden, "--append", "--force")
     assert "contradict" in str(both.exception)
+
+
+def test_generate_output_must_be_jsonl(demo_db_url: str, tmp_path: Path) -> None:
+    result = _generate(demo_db_url, tmp_path / "pairs.json", "--force")
+    assert exit_code_for(result.exception) == 2 and "name the output pairs.jsonl" in str(
+        result.exception
+    )
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_generate_continues_its_own_checkpoint(demo_db_url: str, tmp_path: Path) -> None:

@@ -186,6 +186,26 @@ def test_ctrl_c_before_any_record_names_no_file(
     assert str(out.parent) not in err and not out.parent.exists()
 
 
+def test_ctrl_c_of_a_run_before_any_step_finished_says_so(
+    database: str, server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    server.fault_next("stall", times=100, delay_s=60)
+    config = tmp_path / "pipeline.toml"
+    config.write_text(
+        f'[run]\ndir = "runs/first"\ndatabase = "{database}"\n'
+        f'[generate]\ngenerator = "openai"\nn = 3\nmodel = "m"\n'
+        f'seed_examples = "{DATA / "generation_seeds.jsonl"}"\n'
+        '[evaluate]\nmodel = "none"\n'
+    )
+    process = _start(["run", str(config)], server)
+    _wait_until(lambda: server.chat_calls >= 1, process)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "interrupted: nothing was saved yet; run the same command again" in err
+    assert not (tmp_path / "runs" / "first" / "raw.jsonl").exists()
+
+
 def test_ctrl_c_during_validation_says_what_was_saved_and_a_rerun_resumes(
     database: str, server: FakeOpenAIServer, tmp_path: Path
 ) -> None:

@@ -17,9 +17,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import socket
+import stat
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,7 +37,8 @@ def atomic_open(path: str | Path, *, fsync: bool = True) -> Iterator[IO[str]]:
 
     The data goes to a temporary file next to ``path``; on a clean exit it is flushed (and synced
     when ``fsync``) and renamed over ``path``. If the block raises, the temporary file is removed
-    and ``path`` is left as it was.
+    and ``path`` is left as it was. The new file keeps the permissions of the one it replaces (a
+    new one gets the usual ones, as the umask says).
 
     Args:
         path: The file to (re)write; its folder is created when missing.
@@ -47,8 +49,7 @@ def atomic_open(path: str | Path, *, fsync: bool = True) -> Iterator[IO[str]]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    tmp = Path(tmp_name)
+    fd, tmp = _create_temporary(target)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             yield handle
@@ -59,6 +60,25 @@ def atomic_open(path: str | Path, *, fsync: bool = True) -> Iterator[IO[str]]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _create_temporary(target: Path) -> tuple[int, Path]:
+    # Not tempfile.mkstemp: its files are private (0600) whatever the umask, and a report or
+    # state file must not change permissions because it was written atomically.
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o666  # the umask applies
+    for _ in range(100):
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        except FileExistsError:  # pragma: no cover - 48 random bits taken
+            continue
+        if mode != 0o666:
+            os.chmod(tmp, mode)
+        return fd, tmp
+    raise FileExistsError(f"no free temporary name next to {target}")  # pragma: no cover
 
 
 def atomic_write_text(path: str | Path, text: str, *, fsync: bool = True) -> None:

@@ -49,7 +49,16 @@ class _ProgressView:
 
 
 def _saved(run_dir: Path) -> str:
-    if not run_dir.is_dir() or not any(p.name != ".lock" for p in run_dir.iterdir()):
+    # Locks, the configuration copy and empty files are there from the start: no progress.
+    bookkeeping = {"config.json", "state.json"}
+    progress = run_dir.is_dir() and any(
+        p.is_file()
+        and not p.name.endswith(".lock")
+        and p.name not in bookkeeping
+        and p.stat().st_size
+        for p in run_dir.rglob("*")
+    )
+    if not progress:
         return "nothing was saved yet"
     return f"everything finished so far is saved in {run_dir}"
 

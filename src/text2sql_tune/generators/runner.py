@@ -25,7 +25,7 @@ from .._checkpoint import checkpoint_lock, safe_append
 from .._files import atomic_write_text
 from .._sync import run_sync
 from ..datasets import JsonlAppender, iter_records
-from ..errors import DataError
+from ..errors import ConfigurationError, DataError
 from ..interfaces import QAGenerator
 from ..models import QAPair, Usage
 
@@ -190,11 +190,18 @@ async def agenerate_to_file(
         Counts and usage of this run and of the whole file.
 
     Raises:
+        ConfigurationError: ``path`` is named ``.json``, ``.csv`` or ``.tsv`` (checkpoints are
+            JSONL, one record per line).
         DataError: ``if_exists="resume"`` and the file is not a generation checkpoint.
         ResourceBusyError: Another process is writing this checkpoint.
         ProviderOutageError: The provider stopped answering (what completed is saved).
     """
     path = Path(path)
+    if path.suffix.lower() in (".json", ".csv", ".tsv"):
+        raise ConfigurationError(
+            f"{path}: generated records are written as JSONL, one per line; name the output "
+            f"{path.stem}.jsonl"
+        )
     created = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
     existed = path.exists()
     try:

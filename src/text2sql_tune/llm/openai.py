@@ -553,7 +553,7 @@ class OpenAIChatClient:
                 message = f"network error: {type(exc).__name__}: {exc}"
                 raise self._transient_without_answer(seen, message) from exc
             latency = time.perf_counter() - started
-        if status >= 400 or 300 <= status < 400:
+        if status >= 300:
             logger.info("openai chat model=%s status=%d latency=%.2fs", model, status, latency)
             text = _error_text(status, raw)
             if status < 400:
