@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,27 @@ def test_another_process_is_refused_and_the_lock_dies_with_its_holder(tmp_path: 
         holder.wait()
     with FileLock(lock, "checkpoint c"):
         assert f"process {os.getpid()}" in lock.read_text(encoding="utf-8")
+
+
+def test_a_removable_lock_leaves_no_file_and_is_taken_again(tmp_path: Path) -> None:
+    lock = tmp_path / "raw.jsonl.lock"
+    with FileLock(lock, "checkpoint raw.jsonl", remove=True):
+        assert lock.exists()
+        with pytest.raises(ResourceBusyError), FileLock(lock, "checkpoint", remove=True):
+            pass
+        assert lock.exists()  # the refused one did not remove the holder's file
+    assert not lock.exists()
+    with FileLock(lock, "checkpoint raw.jsonl", remove=True):
+        assert f"process {os.getpid()}" in lock.read_text(encoding="utf-8")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_writes_keep_the_files_permissions(tmp_path: Path) -> None:
+    new = tmp_path / "report.json"
+    atomic_write_text(new, "{}")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(new.stat().st_mode) == 0o666 & ~umask  # not mkstemp's private 0600
+    new.chmod(0o640)
+    atomic_write_text(new, "{}\n")
+    assert stat.S_IMODE(new.stat().st_mode) == 0o640

@@ -174,17 +174,26 @@ def test_malformed_answers_become_rejected_records(
     assert len(pair.examples) == 3
 
 
-def test_provider_errors_after_retries_are_rejected_but_the_run_goes_on(
+def test_a_call_without_an_answer_is_not_a_record_and_is_made_again(
     server: FakeOpenAIServer,
 ) -> None:
-    server.fail_next(3, status=500)
+    server.fail_next(3, status=500)  # the first call fails on each of its 3 attempts
     server.responder = numbered_answers
     generator = OpenAIQAGenerator(
         client_for(server, max_retries=2), demo_schema(), SEEDS, concurrency=1
     )
     pairs = generator.generate(2)
-    assert not pairs[0].ok and "provider error after retries" in (pairs[0].rejected or "")
-    assert pairs[1].ok
+    assert [p.ok for p in pairs] == [True, True]
+    assert server.chat_calls == 5  # 3 failed attempts, then two answered calls
+
+
+def test_an_answered_error_becomes_a_rejected_record(server: FakeOpenAIServer) -> None:
+    server.fail_next(1, status=400, message="maximum context length exceeded")
+    server.responder = numbered_answers
+    generator = OpenAIQAGenerator(client_for(server), demo_schema(), SEEDS, concurrency=1)
+    pairs = generator.generate(2)
+    assert not pairs[0].ok and "context length" in (pairs[0].rejected or "")
+    assert pairs[1].ok and server.chat_calls == 2
 
 
 def test_authentication_error_stops_the_run(server: FakeOpenAIServer) -> None:
@@ -258,7 +267,7 @@ def test_rejected_records_count_toward_the_checkpoint(
 
 async def test_torn_last_line_is_dropped_and_regenerated(tmp_path: Path) -> None:
     path = tmp_path / "raw.jsonl"
-    path.write_text('{"question": "a?", "sql": "select 1"}\n{"question": "b?", "sq')
+    path.write_text('{"question": "a?", "sql": "select 1", "source": "f"}\n{"question": "b?", "sq')
     calls: list[int] = []
 
     def make(index: int) -> tuple[str, str]:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
+import socket
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -20,10 +23,13 @@ from text2sql_tune import (
     OpenAIChatClient,
     PriceTable,
     ProviderError,
+    ProviderUnavailableError,
     RateLimitError,
     ToolCall,
+    Usage,
     resolve_openai_credentials,
 )
+from text2sql_tune.generators import OpenAIQAGenerator
 from text2sql_tune.llm import RateLimiter, RetryEvent, parse_retry_after
 from text2sql_tune.testing import FakeOpenAIServer, FakeReply, text_reply, tool_call_reply
 
@@ -263,11 +269,29 @@ def test_wrong_key_is_a_401_provider_error(server: FakeOpenAIServer) -> None:
     "body",
     [b"<html>bad gateway</html>", b'{"choices": []}', b'{"choices": [{"message": 3}]}', b"[1]"],
 )
-def test_garbage_bodies_become_provider_errors(server: FakeOpenAIServer, body: bytes) -> None:
-    server.garbage_next(1, body=body)
-    with make_client(server) as client, pytest.raises(ProviderError) as info:
+def test_bodies_that_are_not_an_answer_are_retried_and_billed(
+    server: FakeOpenAIServer, body: bytes
+) -> None:
+    server.garbage_next(3, body=body)
+    with (
+        make_client(server, max_retries=2) as client,
+        pytest.raises(ProviderUnavailableError) as info,
+    ):
         client.chat(USER)
     assert info.value.status == 200 and "not a chat completion" in info.value.body
+    assert server.chat_calls == 3
+    # Each 200 was billed by the provider: counted as a call, with unknown tokens and cost.
+    assert info.value.usage == Usage(calls=3) and client.usage == Usage(calls=3)
+
+
+def test_an_unreadable_attempt_before_an_answer_counts_in_the_calls_usage(
+    server: FakeOpenAIServer,
+) -> None:
+    server.garbage_next(1, body=b"<html>oops</html>")
+    with make_client(server) as client:
+        reply = client.chat(USER)
+    assert reply.attempts == 2 and reply.usage.calls == 2 and reply.usage.prompt_tokens > 0
+    assert client.usage == reply.usage
 
 
 def test_slow_answer_times_out_and_is_retried(server: FakeOpenAIServer) -> None:
@@ -376,3 +400,101 @@ def test_fake_server_logs_requests_and_serves_models(server: FakeOpenAIServer) -
     assert response.json()["data"][0]["id"] == "fake-model"
     assert [r.path for r in server.requests] == ["/v1/chat/completions", "/v1/models"]
     assert httpx.post(server.url + "/nope").status_code == 404
+
+
+# -- deadlines, waits and what the client says while it waits -----------------------------------
+
+
+def test_a_trickle_is_cut_off_by_the_attempt_deadline(server: FakeOpenAIServer) -> None:
+    # One byte every 0.1 s never trips the 1 s read timeout: only the total deadline ends it.
+    server.fault_next("trickle", byte_interval_s=0.1)
+    events: list[RetryEvent] = []
+    client = make_client(server, timeout_s=1.0, attempt_timeout_s=0.5, on_retry=events.append)
+    started = time.perf_counter()
+    with client:
+        reply = client.chat(USER)
+    assert reply.attempts == 2 and time.perf_counter() - started < 3.0
+    assert "no complete answer within 0.5 s" in events[0].reason and events[0].status == 200
+
+
+def test_retry_after_is_capped_by_max_retry_after(server: FakeOpenAIServer) -> None:
+    events: list[RetryEvent] = []
+    server.fail_next(1, status=429, retry_after="3600")
+    with make_client(server, max_retry_after_s=0.05, on_retry=events.append) as client:
+        client.chat(USER)
+    assert events[0].from_retry_after and 0.05 <= events[0].wait_s <= 0.056
+
+
+def test_the_call_deadline_stops_retrying_instead_of_waiting_past_it(
+    server: FakeOpenAIServer,
+) -> None:
+    server.fail_next(5, status=429, retry_after="30")
+    client = make_client(server, call_timeout_s=5.0)
+    started = time.perf_counter()
+    with client, pytest.raises(RateLimitError, match="call's 5 s limit") as info:
+        client.chat(USER)
+    assert time.perf_counter() - started < 2.0  # it did not sleep the 30 s
+    assert server.chat_calls == 1 and info.value.status == 429
+
+
+def test_each_wait_is_described_on_one_line(server: FakeOpenAIServer) -> None:
+    events: list[RetryEvent] = []
+    server.fail_next(1, status=503, retry_after_ms=10)
+    with make_client(server, max_retries=4, on_retry=events.append) as client:
+        client.chat(USER, model="gpt-4o")
+    line = events[0].describe()
+    assert line.startswith("openai gpt-4o: HTTP 503 (injected HTTP 503); waiting 0.0 s")
+    assert line.endswith("(Retry-After) before attempt 2 of 5")
+    assert "\n" not in line
+
+
+def test_a_failing_on_retry_callback_does_not_fail_the_call(server: FakeOpenAIServer) -> None:
+    def broken(event: RetryEvent) -> None:
+        raise RuntimeError("the progress display broke")
+
+    server.fail_next(1, status=500)
+    with make_client(server, on_retry=broken) as client:
+        assert client.chat(USER).attempts == 2
+
+
+def test_an_unreachable_endpoint_is_unavailable_without_a_status() -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = OpenAIChatClient(
+        "m", base_url=f"http://127.0.0.1:{port}/v1", max_retries=1, backoff_base_s=0.01
+    )
+    with client, pytest.raises(ProviderUnavailableError) as info:
+        client.chat(USER)
+    assert info.value.status is None and "ConnectError" in info.value.body
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"timeout_s": 0}, {"attempt_timeout_s": -1}, {"call_timeout_s": 0}, {"max_retry_after_s": -1}],
+)
+def test_limits_out_of_range_are_configuration_errors(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ConfigurationError):
+        OpenAIChatClient("m", base_url="http://127.0.0.1:9/v1", **kwargs)
+
+
+def test_the_cli_and_configuration_defaults_are_the_clients() -> None:
+    from text2sql_tune import Evaluator, Pipeline
+    from text2sql_tune.cli import _llm_options as cli
+    from text2sql_tune.config import LLMConfig
+    from text2sql_tune.llm import DEFAULT_MAX_CONSECUTIVE_FAILURES
+
+    defaults = inspect.signature(OpenAIChatClient).parameters
+    options = LLMConfig().client_options()
+    assert options == {
+        name: defaults[name].default
+        for name in ("max_retries", "max_retry_after_s", "attempt_timeout_s", "call_timeout_s")
+    }
+    assert LLMConfig() == cli.DEFAULTS
+    limit = DEFAULT_MAX_CONSECUTIVE_FAILURES
+    assert LLMConfig().max_failures == limit
+    evaluator_default = inspect.signature(Evaluator).parameters["max_consecutive_failures"]
+    assert evaluator_default.default == limit
+    assert Pipeline.__dataclass_fields__["max_consecutive_failures"].default == limit
+    generator_default = inspect.signature(OpenAIQAGenerator).parameters["max_consecutive_failures"]
+    assert generator_default.default == limit

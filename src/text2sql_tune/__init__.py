@@ -31,6 +31,8 @@ from .errors import (
     GoldenSetError,
     MissingExtraError,
     ProviderError,
+    ProviderOutageError,
+    ProviderUnavailableError,
     RateLimitError,
     ResourceBusyError,
     SQLError,
@@ -116,6 +118,7 @@ from .schema import Column, DatabaseSchema, Table
 from .sql_extract import extract_sql
 from .stats import DatasetStats, dataset_stats
 from .text2sql_models import (
+    CheckpointedModel,
     FewShotModel,
     LaminiModel,
     LocalModel,
@@ -132,6 +135,7 @@ __all__ = [
     "CascadeJudge",
     "ChDBExecutor",
     "ChatResponse",
+    "CheckpointedModel",
     "ClickHouseExecutor",
     "Column",
     "ConfigurationError",
@@ -189,6 +193,8 @@ __all__ = [
     "Prediction",
     "PriceTable",
     "ProviderError",
+    "ProviderOutageError",
+    "ProviderUnavailableError",
     "QAGenerator",
     "QAPair",
     "QueryResult",

@@ -17,9 +17,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import socket
+import stat
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,7 +37,8 @@ def atomic_open(path: str | Path, *, fsync: bool = True) -> Iterator[IO[str]]:
 
     The data goes to a temporary file next to ``path``; on a clean exit it is flushed (and synced
     when ``fsync``) and renamed over ``path``. If the block raises, the temporary file is removed
-    and ``path`` is left as it was.
+    and ``path`` is left as it was. The new file keeps the permissions of the one it replaces (a
+    new one gets the usual ones, as the umask says).
 
     Args:
         path: The file to (re)write; its folder is created when missing.
@@ -47,8 +49,7 @@ def atomic_open(path: str | Path, *, fsync: bool = True) -> Iterator[IO[str]]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    tmp = Path(tmp_name)
+    fd, tmp = _create_temporary(target)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             yield handle
@@ -59,6 +60,25 @@ def atomic_open(path: str | Path, *, fsync: bool = True) -> Iterator[IO[str]]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _create_temporary(target: Path) -> tuple[int, Path]:
+    # Not tempfile.mkstemp: its files are private (0600) whatever the umask, and a report or
+    # state file must not change permissions because it was written atomically.
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o666  # the umask applies
+    for _ in range(100):
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        except FileExistsError:  # pragma: no cover - 48 random bits taken
+            continue
+        if mode != 0o666:
+            os.chmod(tmp, mode)
+        return fd, tmp
+    raise FileExistsError(f"no free temporary name next to {target}")  # pragma: no cover
 
 
 def atomic_write_text(path: str | Path, text: str, *, fsync: bool = True) -> None:
@@ -94,12 +114,14 @@ class FileLock:
     """An exclusive, non-blocking lock on ``<path>`` held for the life of a ``with`` block.
 
     The lock is an OS advisory lock on the file, so it is released when the process exits for
-    any reason (``kill -9`` included); the file itself stays, holding the last holder's pid, host
-    and start time, which is what the error message shows to the next process.
+    any reason (``kill -9`` included). The file holds the holder's pid, host and start time,
+    which is what the error message shows to the next process. It stays after a clean release
+    unless ``remove`` is set (a killed holder always leaves it; the next holder takes it over).
 
     Args:
         path: The lock file, e.g. ``run_dir / ".lock"`` or ``checkpoint.jsonl.lock``.
         what: What the lock protects, for the message (``"run directory runs/shop"``).
+        remove: Delete the file on a clean release (for lock files next to the user's files).
 
     Raises:
         ResourceBusyError: On entry, when another process holds the lock.
@@ -111,22 +133,38 @@ class FileLock:
         ...     pass
     """
 
-    def __init__(self, path: str | Path, what: str) -> None:
+    def __init__(self, path: str | Path, what: str, *, remove: bool = False) -> None:
         self.path = Path(path)
         self.what = what
+        self.remove = remove and sys.platform != "win32"  # Windows cannot delete an open file
         self._handle: IO[str] | None = None
+
+    def _busy(self, holder: str) -> ResourceBusyError:
+        return ResourceBusyError(
+            f"{self.what} is in use by {holder} (lock file {self.path}); wait for that run "
+            "to finish or stop it, then try again"
+        )
 
     def __enter__(self) -> FileLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.path.open("a+", encoding="utf-8")
-        if not _try_lock(handle):
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
+        for _ in range(20):
+            handle = self.path.open("a+", encoding="utf-8")
+            if not _try_lock(handle):
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                handle.close()
+                raise self._busy(holder)
+            # A holder that removes its file on release may have done so after we opened it:
+            # then we hold a lock on a deleted file and must lock the file now at the path.
+            try:
+                current = os.path.samestat(os.fstat(handle.fileno()), os.stat(self.path))
+            except FileNotFoundError:
+                current = False
+            if current:
+                break
             handle.close()
-            raise ResourceBusyError(
-                f"{self.what} is in use by {holder} (lock file {self.path}); wait for that run "
-                "to finish or stop it, then try again"
-            )
+        else:  # pragma: no cover - 20 holders in a row released between our open and lock
+            raise self._busy("processes that keep taking it")
         handle.seek(0)
         handle.truncate()
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
@@ -137,6 +175,8 @@ class FileLock:
 
     def __exit__(self, *exc_info: object) -> None:
         if self._handle is not None:
-            # Closing the handle releases the OS lock; the file stays as a record of the holder.
+            if self.remove:  # still locked while unlinking: a waiter then sees a new file
+                self.path.unlink(missing_ok=True)
+            # Closing the handle releases the OS lock.
             self._handle.close()
             self._handle = None

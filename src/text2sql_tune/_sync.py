@@ -17,6 +17,10 @@ __all__ = ["run_sync"]
 
 T = TypeVar("T")
 
+# How long an interrupted call may take to clean up (close files, release locks) before the
+# caller goes on; a second Ctrl-C stops waiting at once.
+_CLEANUP_S = 10.0
+
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
 
@@ -56,10 +60,21 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
             "a synchronous text2sql_tune method was called inside a running event loop; "
             "await its async twin (the same name prefixed with 'a') instead"
         )
-    future = asyncio.run_coroutine_threadsafe(coro, _portal_loop())
+    started, finished = threading.Event(), threading.Event()
+
+    async def run() -> T:
+        started.set()
+        try:
+            return await coro
+        finally:
+            finished.set()
+
+    future = asyncio.run_coroutine_threadsafe(run(), _portal_loop())
     try:
         return future.result()
     except BaseException:
-        # Ctrl-C (or any interruption of the wait) cancels the work on the portal loop too.
-        future.cancel()
+        # Ctrl-C (or any interruption of the wait) cancels the work on the portal loop too, and
+        # waits for its cleanup, so that a process exiting now leaves no half-done files behind.
+        if future.cancel() and started.is_set():  # a coroutine cancelled unstarted never runs
+            finished.wait(_CLEANUP_S)
         raise

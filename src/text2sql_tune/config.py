@@ -29,6 +29,13 @@ Example ``pipeline.toml``::
     model = "retrieval"                   # "tuned", "zero-shot", "few-shot" or "none"
     judge = "execution"
 
+    [llm]                                 # every LLM call of the run (all optional)
+    max_retries = 6
+    max_wait_s = 120                      # cap on a Retry-After wait
+    timeout_s = 180                       # one HTTP attempt, a trickle included
+    call_timeout_s = 300                  # one call with all its retries
+    max_failures = 5                      # calls in a row without an answer: stop, exit 4
+
 Relative paths in the file are resolved against the file's folder.
 """
 
@@ -54,6 +61,7 @@ __all__ = [
     "EvaluateConfig",
     "ExportConfig",
     "GenerateConfig",
+    "LLMConfig",
     "PipelineConfig",
     "RunConfig",
     "TuneConfig",
@@ -195,6 +203,34 @@ class EvaluateConfig(_Section):
     html: bool = True
 
 
+class LLMConfig(_Section):
+    """How every LLM call of the run (generator, LLM judge, prompt-only models) copes with faults.
+
+    Attributes:
+        max_retries: Retries per call after a 429, 5xx, timeout or unreadable answer.
+        max_wait_s: Longest wait honoured from a ``Retry-After`` header (longer ones are capped).
+        timeout_s: Longest one HTTP attempt may take in all, a slow trickle included.
+        call_timeout_s: Longest one call may take with all its retries and waits.
+        max_failures: Calls in a row that get no answer (the provider is down) before the run
+            stops with exit code 4; everything completed is kept and a re-run resumes.
+    """
+
+    max_retries: int = Field(default=6, ge=0)
+    max_wait_s: float = Field(default=120.0, ge=0)
+    timeout_s: float = Field(default=180.0, gt=0)
+    call_timeout_s: float = Field(default=300.0, gt=0)
+    max_failures: int = Field(default=5, ge=1)
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for :class:`~text2sql_tune.llm.OpenAIChatClient`."""
+        return {
+            "max_retries": self.max_retries,
+            "max_retry_after_s": self.max_wait_s,
+            "attempt_timeout_s": self.timeout_s,
+            "call_timeout_s": self.call_timeout_s,
+        }
+
+
 class PipelineConfig(_Section):
     """The whole pipeline, section by section (see the module docstring for a TOML example)."""
 
@@ -204,6 +240,7 @@ class PipelineConfig(_Section):
     export: ExportConfig = Field(default_factory=ExportConfig)
     tune: TuneConfig = Field(default_factory=TuneConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
 
     def resolve_paths(self, base: Path) -> PipelineConfig:
         """Return a copy with relative file paths made absolute against ``base``."""

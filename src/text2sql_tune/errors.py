@@ -8,7 +8,9 @@ Every exception the library raises on purpose derives from one root, so callers 
     │   └── MissingExtraError     an optional dependency (extra) is not installed
     ├── DataError                 a record file or record that cannot be read or is malformed
     ├── ProviderError             an LLM or tuning provider answered an error (.provider, .status)
-    │   └── RateLimitError        the provider kept answering 429 after all retries
+    │   └── ProviderUnavailableError  no usable answer after every retry (network, timeout, 5xx)
+    │       ├── RateLimitError        the provider kept answering 429 after all retries
+    │       └── ProviderOutageError   a run stopped after N such failures in a row
     ├── SQLError                  anything about one SQL statement (.sql)
     │   ├── UnsafeSQLError        refused by the safety guard before it reached the engine (.reason)
     │   │   └── UnknownFunctionError  it calls a function the engine does not know (.function)
@@ -33,6 +35,8 @@ __all__ = [
     "GoldenSetError",
     "MissingExtraError",
     "ProviderError",
+    "ProviderOutageError",
+    "ProviderUnavailableError",
     "RateLimitError",
     "ResourceBusyError",
     "SQLError",
@@ -92,8 +96,50 @@ class ProviderError(Text2SQLTuneError):
         super().__init__(f"{provider} error ({where}): {body[:500]}")
 
 
-class RateLimitError(ProviderError):
+class ProviderUnavailableError(ProviderError):
+    """No usable answer arrived, even after every retry: nothing was answered, try again later.
+
+    Raised for transport failures (connection refused, DNS, timeouts, a connection dropped
+    mid-answer), for 5xx / 429 answers on every attempt and for bodies that are not an answer
+    at all (an HTML error page, a cut-off body). Runs never save such a failure as an answer, so
+    a re-run asks again.
+
+    Args:
+        provider: Short provider name.
+        status: The last HTTP status, or ``None`` when no response arrived.
+        body: What went wrong on the last attempt.
+        usage: Calls that were answered (and so billed) but unreadable, when known.
+    """
+
+    def __init__(self, provider: str, status: int | None, body: str, *, usage: Any = None) -> None:
+        super().__init__(provider, status, body)
+        self.usage = usage
+
+
+class RateLimitError(ProviderUnavailableError):
     """The provider kept rate-limiting (HTTP 429) after every retry."""
+
+
+class ProviderOutageError(ProviderUnavailableError):
+    """A run stopped because the provider failed several calls in a row without answering.
+
+    Everything completed before the stop is saved; running the same command again resumes.
+
+    Args:
+        provider: Short provider name.
+        failures: How many calls in a row failed.
+        last: The last of those failures.
+    """
+
+    def __init__(self, provider: str, failures: int, last: ProviderUnavailableError) -> None:
+        self.failures = failures
+        self.last = last
+        super().__init__(
+            provider,
+            last.status,
+            f"{failures} calls in a row got no usable answer, so the run stopped "
+            f"(last: {last.body[:300]})",
+        )
 
 
 class SQLError(Text2SQLTuneError):

@@ -26,7 +26,7 @@ from typing import Any
 
 from ._sync import run_sync
 from .datasets import read_cases
-from .errors import EvaluationError
+from .errors import EvaluationError, ProviderOutageError, ProviderUnavailableError
 from .eval_inputs import (
     check_golden_cases,
     prediction_problems,
@@ -197,6 +197,9 @@ class Evaluator:
         max_rows: More predicted rows than this is ``too_many_rows`` (default: the executor's cap).
         preview_rows: First rows of the reference and the predicted result kept on each
             :class:`~text2sql_tune.models.EvalResult` as evidence for reports (0: none).
+        max_consecutive_failures: Model calls in a row that got no answer from the provider
+            (after its retries) before :meth:`aevaluate` stops with ``ProviderOutageError``;
+            ``None``: never stop (each such case is ``no_sql``).
     """
 
     def __init__(
@@ -207,11 +210,15 @@ class Evaluator:
         concurrency: int = 8,
         max_rows: int | None = None,
         preview_rows: int = 10,
+        max_consecutive_failures: int | None = 5,
     ) -> None:
+        from .llm.outage import FailureStreak
+
         if concurrency < 1:
             raise ValueError("concurrency must be >= 1")
         if preview_rows < 0:
             raise ValueError("preview_rows must be >= 0")
+        FailureStreak(max_consecutive_failures)  # validates the limit now
         if judge is None:
             from .judges import ExecutionMatchJudge
 
@@ -221,6 +228,7 @@ class Evaluator:
         self.concurrency = concurrency
         self.max_rows = max_rows
         self.preview_rows = preview_rows
+        self.max_consecutive_failures = max_consecutive_failures
         self._references: dict[str, asyncio.Task[ExecutionOutcome]] = {}
 
     async def aevaluate(
@@ -239,16 +247,33 @@ class Evaluator:
 
         Returns:
             The report, results in golden order.
+
+        Raises:
+            ProviderOutageError: ``max_consecutive_failures`` model calls in a row got no
+                answer; no new question is asked, the ones in flight finish first (a
+                :class:`~text2sql_tune.text2sql_models.CheckpointedModel` keeps their answers).
         """
+        from .llm.outage import FailureStreak
+
+        streak = FailureStreak(self.max_consecutive_failures)
 
         async def predict(case: EvalCase) -> Prediction:
+            if streak.stopped is not None:  # the provider is down: do not ask the rest
+                raise streak.stopped
             started = time.perf_counter()
             try:
                 prediction = await model.apredict(case.question)
+            except ProviderUnavailableError as exc:
+                streak.failure(exc)  # raises ProviderOutageError at the limit
+                prediction = Prediction(
+                    question=case.question, error=f"no answer from the provider: {exc}"
+                )
             except Exception as exc:  # a model failure is one failed case, not a failed run
                 prediction = Prediction(
                     question=case.question, error=f"{type(exc).__name__}: {exc}"
                 )
+            else:
+                streak.success()
             if not prediction.latency_s:
                 prediction.latency_s = time.perf_counter() - started
             return prediction
@@ -362,7 +387,15 @@ class Evaluator:
                 on_done(index, result)
             return result
 
-        results = list(await asyncio.gather(*(one(i, c) for i, c in enumerate(cases))))
+        # Every case runs to its end even when one fails, so answers in flight are not lost.
+        outcomes = await asyncio.gather(
+            *(one(i, c) for i, c in enumerate(cases)), return_exceptions=True
+        )
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        if failures:
+            stop = next((f for f in failures if isinstance(f, ProviderOutageError)), failures[0])
+            raise stop
+        results = [o for o in outcomes if isinstance(o, EvalResult)]
         logger.info("evaluated %d cases of %s with judge %s", len(results), name, self.judge.name)
         ran = [r for r in results if r.category != "no_sql"]
         if ran and all(r.category == "reference_failed" for r in ran):

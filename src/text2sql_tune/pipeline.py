@@ -11,17 +11,23 @@ Every step writes its output into the run directory before the next one starts::
       filter_report.json     counts per filter and reason, dataset stats
       export/<format>.jsonl  training files (lamini, openai, hf, jsonl)
       tuning_job.json        the tuning job, saved the moment it is created
+      eval/answers.jsonl     the model's answers, appended as they arrive (the checkpoint)
       eval/report.json       the evaluation report (+ report.md, report.html)
+      state.json             the settings each step's output was made with
 
 A step whose output is newer than its input is not run again, so a stopped run resumes where it
-stopped: generation continues from its checkpoint (paid calls are never repeated) and a tuning job
-that was already started is followed, never started twice.
+stopped: generation continues from its checkpoint (paid calls are never repeated), validation
+from ``validated.checkpoint.jsonl`` (present only while it runs), evaluation asks only the
+questions without a saved answer, and a tuning job that was already started is followed, never
+started twice. Whole files are written to a temporary file and renamed into place, so a crash
+leaves the old file or the new one. A damaged ``state.json`` is set aside and rebuilt: every step
+re-derives its output from the append-only files above, without repeating a paid call. One
+process at a time runs in a run directory (``.lock``); a second one gets ``ResourceBusyError``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +35,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from ._files import FileLock, atomic_write_json, atomic_write_text
+from ._run_state import StepState
 from ._sync import run_sync
 from .datasets import read_pairs, write_jsonl
 from .errors import MissingExtraError
@@ -42,6 +50,7 @@ from .normalize import normalize_sql
 from .prompts import answering_system_prompt
 from .reporting import TrainingIndex, load_report, report_html, report_markdown, save_report
 from .schema import DatabaseSchema
+from .text2sql_models.checkpoint import CheckpointedModel, answers_key
 from .validation import avalidate_pairs
 
 __all__ = ["Pipeline", "PipelineEvent", "PipelineResult", "RunPaths"]
@@ -106,6 +115,21 @@ class RunPaths:
         """Evaluation reports."""
         return self.root / "eval"
 
+    @property
+    def validation_checkpoint(self) -> Path:
+        """Validation outcomes while validation runs (removed once ``validated.jsonl`` is)."""
+        return self.root / "validated.checkpoint.jsonl"
+
+    @property
+    def answers(self) -> Path:
+        """The evaluated model's answers (append-only checkpoint)."""
+        return self.eval_dir / "answers.jsonl"
+
+    @property
+    def lock(self) -> Path:
+        """Held by the process running in this directory."""
+        return self.root / ".lock"
+
 
 class PipelineResult(BaseModel):
     """What a pipeline run produced.
@@ -158,41 +182,6 @@ def _pairs_digest(pairs: Sequence[QAPair]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _is_newer(output: Path, *inputs: Path) -> bool:
-    """True when ``output`` exists and is at least as new as every existing input."""
-    if not output.exists():
-        return False
-    stamp = output.stat().st_mtime_ns
-    return all(stamp >= i.stat().st_mtime_ns for i in inputs if i.exists())
-
-
-class _StepState:
-    """Remembers the settings each step's output was made with (``state.json``)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._data: dict[str, str] = {}
-        if path.exists():
-            self._data = json.loads(path.read_text(encoding="utf-8"))
-
-    @staticmethod
-    def fingerprint(settings: object) -> str:
-        text = json.dumps(settings, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-    def is_fresh(self, step: str, settings: object, output: Path, *inputs: Path) -> bool:
-        """True when ``output`` is newer than its inputs and was made with ``settings``."""
-        return self.same(step, settings) and _is_newer(output, *inputs)
-
-    def same(self, step: str, settings: object) -> bool:
-        """True when ``step`` last ran with ``settings``."""
-        return self._data.get(step) == self.fingerprint(settings)
-
-    def record(self, step: str, settings: object) -> None:
-        self._data[step] = self.fingerprint(settings)
-        self.path.write_text(json.dumps(self._data, indent=2), encoding="utf-8")
-
-
 @dataclass
 class Pipeline:
     """Generate → validate → clean → export → tune → evaluate, resumable in ``run_dir``.
@@ -227,6 +216,8 @@ class Pipeline:
         judge: The judge (default: the execution-match judge on ``executor``).
         html_report: Also write the HTML report.
         concurrency: Queries run at once during validation and evaluation.
+        max_consecutive_failures: Model calls in a row without an answer from the provider
+            before evaluation stops with ``ProviderOutageError`` (generators have their own).
         on_event: Called with progress events (the CLI draws progress bars from them).
     """
 
@@ -252,14 +243,15 @@ class Pipeline:
     judge: Judge | None = None
     html_report: bool = True
     concurrency: int = 4
+    max_consecutive_failures: int | None = 5
     on_event: Callable[[PipelineEvent], None] | None = None
     paths: RunPaths = field(init=False)
-    _state: _StepState = field(init=False, repr=False)
+    _state: StepState = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir)
         self.paths = RunPaths(self.run_dir)
-        self._state = _StepState(self.paths.state)
+        self._state = StepState(self.paths.state)
 
     @staticmethod
     def fixed_model(model: Text2SQLModel) -> ModelFactory:
@@ -274,9 +266,19 @@ class Pipeline:
             self.on_event(PipelineEvent(step, message, done, total))
 
     async def arun(self) -> PipelineResult:
-        """Run (or resume) every step and return what was produced."""
+        """Run (or resume) every step and return what was produced.
+
+        Raises:
+            ResourceBusyError: Another process is running in the same run directory.
+            ProviderOutageError: The provider stopped answering (everything completed is
+                saved; running again resumes).
+        """
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._state = _StepState(self.paths.state)
+        with FileLock(self.paths.lock, f"run directory {self.run_dir}"):
+            return await self._arun()
+
+    async def _arun(self) -> PipelineResult:
+        self._state = StepState(self.paths.state)
         result = PipelineResult(run_dir=self.run_dir)
         raw = await self._agenerate(result)
         validated = await self._avalidate(raw, result)
@@ -306,7 +308,10 @@ class Pipeline:
                     done += 1
                     self._emit("generate", "pair saved", done, self.n)
 
-                await agenerate_to_file(self.generator, self.n, self.paths.raw, on_record=advance)
+                # The run directory owns raw.jsonl: whatever it holds is this run's checkpoint.
+                await agenerate_to_file(
+                    self.generator, self.n, self.paths.raw, on_record=advance, if_exists="append"
+                )
         records = read_pairs(self.paths.raw, allow_empty=True) if self.paths.raw.exists() else []
         result.generated = len(records)
         result.rejected = sum(1 for r in records if not r.ok)
@@ -371,12 +376,14 @@ class Pipeline:
             max_rows=self.max_rows,
             concurrency=self.concurrency,
             on_done=advance,
+            checkpoint=self.paths.validation_checkpoint,
         )
         for index, pair in zip(todo, fresh, strict=True):
             validated[index] = pair
         write_jsonl(self.paths.validated, validated)
         self._state.record("validate", settings)
         self._state.record("validate:bounds", bounds)
+        self.paths.validation_checkpoint.unlink(missing_ok=True)
         result.validated = usable
         return validated
 
@@ -476,7 +483,7 @@ class Pipeline:
         self._emit("tune", f"job {job.job_id}: {job.status.value}")
 
     def _save_job(self, job: TuningJob) -> None:
-        self.paths.tuning_job.write_text(job.model_dump_json(indent=2), encoding="utf-8")
+        atomic_write_text(self.paths.tuning_job, job.model_dump_json(indent=2))
 
     async def _aevaluate(
         self, kept: list[QAPair], job: TuningJob | None, result: PipelineResult
@@ -515,16 +522,26 @@ class Pipeline:
             done += 1
             self._emit("evaluate", "case judged", done, total)
 
-        evaluator = Evaluator(self.executor, self.judge, concurrency=self.concurrency)
-        report = await evaluator.aevaluate(model, self.eval_cases, on_done=advance)
-        training = getattr(model, "training", None)  # a local model: loss curve and recall
-        if training:
-            report.metadata["training"] = training
+        evaluator = Evaluator(
+            self.executor,
+            self.judge,
+            concurrency=self.concurrency,
+            max_consecutive_failures=self.max_consecutive_failures,
+        )
+        # Answers depend on the model, its prompt and (few-shot, retrieval) the kept pairs.
+        key = answers_key(model.name, answering_system_prompt(self.schema), _pairs_digest(kept))
+        with CheckpointedModel(model, self.paths.answers, key=key) as answers:
+            report = await evaluator.aevaluate(answers, self.eval_cases, on_done=advance)
+        if answers.reused:
+            self._emit("evaluate", f"{answers.reused} answers were reused from {answers.path}")
+        tuning_record = getattr(model, "training", None)  # a local model: loss curve and recall
+        if tuning_record:
+            report.metadata["training"] = tuning_record
         eval_dir.mkdir(parents=True, exist_ok=True)
         files = {"json": save_report(report, report_path)}
         files["markdown"] = eval_dir / "report.md"
         training = TrainingIndex(kept)  # the reports list each case's nearest kept pairs
-        files["markdown"].write_text(report_markdown(report, training=training), encoding="utf-8")
+        atomic_write_text(files["markdown"], report_markdown(report, training=training))
         if self.html_report:
             try:
                 html = report_html(report, training=training)
@@ -532,7 +549,7 @@ class Pipeline:
                 html = report_html(report, chart=False, training=training)
                 self._emit("evaluate", "no chart in the HTML report: install text2sql-tune[report]")
             files["html"] = eval_dir / "report.html"
-            files["html"].write_text(html, encoding="utf-8")
+            atomic_write_text(files["html"], html)
         self._state.record("evaluate", settings)
         result.report = report
         result.report_files = files
@@ -545,5 +562,4 @@ class Pipeline:
 
 def save_config_snapshot(path: Path, config: BaseModel) -> None:
     """Write the configuration a run was started with (for reproducibility)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(config.model_dump(mode="json"), indent=2), encoding="utf-8")
+    atomic_write_json(path, config.model_dump(mode="json"))

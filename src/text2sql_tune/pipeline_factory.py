@@ -83,10 +83,22 @@ def _api_key(env: str) -> str | None:
 class _Builder:
     """Turns one configuration into components, remembering what must be closed afterwards."""
 
-    def __init__(self, config: PipelineConfig, executor: SQLExecutor, stack: AsyncExitStack):
+    def __init__(
+        self,
+        config: PipelineConfig,
+        executor: SQLExecutor,
+        stack: AsyncExitStack,
+        on_event: Callable[[PipelineEvent], None] | None = None,
+    ):
         self.config = config
         self.executor = executor
         self.stack = stack
+        self.on_event = on_event
+
+    def _on_retry(self, event: Any) -> None:
+        # One line per wait worth noticing (shorter ones only show in the log).
+        if self.on_event is not None and event.wait_s >= 1.0:
+            self.on_event(PipelineEvent("waiting", event.describe()))
 
     def chat_client(self, model: str, *, concurrency: int = 8) -> Any:
         from .llm import OpenAIChatClient
@@ -97,6 +109,8 @@ class _Builder:
             api_key=_api_key(generate.api_key_env),
             base_url=generate.base_url,
             concurrency=concurrency,
+            on_retry=self._on_retry,
+            **self.config.llm.client_options(),
         )
         self.stack.push_async_callback(client.aclose)
         return client
@@ -126,6 +140,7 @@ class _Builder:
             k=generate.k,
             temperature=generate.temperature,
             rng_seed=generate.seed,
+            max_consecutive_failures=self.config.llm.max_failures,
         )
 
     def tuner(self, schema: DatabaseSchema) -> Tuner | None:
@@ -269,7 +284,7 @@ async def abuild_pipeline(
         ConfigurationError: The configuration asks for something impossible (e.g. a tuned model
             without a tuner), or a key it needs is missing.
     """
-    build = _Builder(config, executor, stack)
+    build = _Builder(config, executor, stack, on_event)
     run, clean, export, tune = config.run, config.clean, config.export, config.tune
     schema, seeds, is_demo = await aschema_and_seeds(
         executor, run.database, run.schema_notes, config.generate.seed_examples
@@ -299,6 +314,7 @@ async def abuild_pipeline(
         judge=build.judge(Path(run.dir)),
         html_report=config.evaluate.html,
         concurrency=run.concurrency,
+        max_consecutive_failures=config.llm.max_failures,
         on_event=on_event,
     )
 

@@ -44,6 +44,11 @@ ConcurrencyOption = Annotated[
 ]
 
 
+def _checkpoint_for(output: Path) -> Path:
+    """Where validation saves its outcomes while it runs (removed once ``output`` is written)."""
+    return output.with_name(f"{output.stem}.checkpoint.jsonl")
+
+
 def _validated(
     pairs: list[QAPair],
     database: str | None,
@@ -52,10 +57,18 @@ def _validated(
     max_rows: int,
     concurrency: int,
     quiet: bool,
+    checkpoint: Path,
 ) -> list[QAPair]:
-    """Validate ``pairs`` on ``database`` with a progress bar (on stderr)."""
+    """Validate ``pairs`` on ``database`` with a progress bar (on stderr), resumably.
+
+    Each outcome is appended to ``checkpoint`` as its query finishes; a re-run after Ctrl-C or a
+    crash runs only the queries not saved there.
+    """
     from ..executors import open_executor
     from ..validation import avalidate_pairs
+    from ._llm_options import reporting_stops
+
+    done = 0
 
     with (
         open_executor(database, concurrency=concurrency) as executor,
@@ -72,18 +85,27 @@ def _validated(
         task = progress.add_task("validate", total=len(pairs))
 
         def advance(_index: int, _pair: QAPair) -> None:
+            nonlocal done
+            done += 1
             progress.advance(task)
 
-        return run_sync(
-            avalidate_pairs(
-                pairs,
-                executor,
-                min_rows=min_rows,
-                max_rows=max_rows,
-                concurrency=concurrency,
-                on_done=advance,
+        def saved() -> str:
+            if not done or not checkpoint.exists():
+                return "no query had finished, nothing was saved"
+            return f"{done:,} of {len(pairs):,} pairs are validated and saved in {checkpoint}"
+
+        with reporting_stops(progress, err_console, saved):
+            return run_sync(
+                avalidate_pairs(
+                    pairs,
+                    executor,
+                    min_rows=min_rows,
+                    max_rows=max_rows,
+                    concurrency=concurrency,
+                    on_done=advance,
+                    checkpoint=checkpoint,
+                )
             )
-        )
 
 
 def _status_counts(pairs: Sequence[QAPair]) -> dict[str, int]:
@@ -125,11 +147,13 @@ def validate(
     Each usable pair gets a "validation" object: status (ok, error, too_many_rows, empty, unsafe,
     timeout), row count, result columns, a few preview rows and the error, if any. The same query
     written twice runs once. Pairs the generator rejected are copied unchanged. Nothing is
-    dropped: that is what `clean` does.
+    dropped: that is what `clean` does. Outcomes are saved as they finish in
+    <output stem>.checkpoint.jsonl, so an interrupted run resumes where it stopped.
     """
     refuse_overwriting({"--output": output}, {"--input": input_path})
     pairs = read_pairs(input_path)
     usable = sum(1 for pair in pairs if pair.ok)
+    checkpoint = _checkpoint_for(output)
     validated = _validated(
         pairs,
         database,
@@ -137,8 +161,10 @@ def validate(
         max_rows=max_rows,
         concurrency=concurrency,
         quiet=as_json,
+        checkpoint=checkpoint,
     )
     write_jsonl(output, validated)
+    checkpoint.unlink(missing_ok=True)
     counts = _status_counts(validated)
     if as_json:
         print_json(
@@ -220,6 +246,7 @@ def clean(
     pairs = read_pairs(input_path)
     cases = read_cases(eval_set) if eval_set is not None else None
     todo = [i for i, pair in enumerate(pairs) if pair.ok and pair.validation is None]
+    checkpoint = _checkpoint_for(output)
     if todo and not skip_validation:
         validated = _validated(
             [pairs[i] for i in todo],
@@ -228,6 +255,7 @@ def clean(
             max_rows=max_rows,
             concurrency=concurrency,
             quiet=as_json,
+            checkpoint=checkpoint,
         )
         for index, pair in zip(todo, validated, strict=True):
             pairs[index] = pair
@@ -241,6 +269,7 @@ def clean(
     kept, result = FilterChain(filters).apply(pairs)
     write_jsonl(output, kept)
     result.save(report_path, dropped_path=dropped_path)
+    checkpoint.unlink(missing_ok=True)
     if as_json:
         print_json(
             {

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -12,11 +13,13 @@ from rich.table import Table
 
 from .._paths import refuse_overwriting
 from .._sync import run_sync
+from ..config import LLMConfig
 from ..datasets import read_cases
 from ..errors import ConfigurationError
 from ..evaluation import Evaluator, read_predictions
 from ..interfaces import Judge, SQLExecutor, Text2SQLModel
 from ..models import EvalCase, EvalReport, EvalResult
+from . import _llm_options as llm_options
 from ._app import (
     DatabaseOption,
     JsonOption,
@@ -26,6 +29,9 @@ from ._app import (
     err_console,
     print_json,
 )
+
+if TYPE_CHECKING:
+    from ..text2sql_models import CheckpointedModel
 
 __all__ = ["evaluate"]
 
@@ -39,7 +45,11 @@ class JudgeKind(str, Enum):
 
 
 def _make_judge(
-    kind: JudgeKind, executor: SQLExecutor, judge_model: str, cache: Path | None
+    kind: JudgeKind,
+    executor: SQLExecutor,
+    judge_model: str,
+    cache: Path | None,
+    client_options: dict[str, Any],
 ) -> Judge:
     from ..judges import CascadeJudge, ExecutionMatchJudge, LLMJudge
 
@@ -48,19 +58,39 @@ def _make_judge(
         return deterministic
     from ..llm.openai import OpenAIChatClient  # type: ignore[import-not-found,unused-ignore]
 
-    llm = LLMJudge(OpenAIChatClient(judge_model), executor=executor, cache=cache)
+    client = OpenAIChatClient(judge_model, **client_options)
+    llm = LLMJudge(client, executor=executor, cache=cache)
     return llm if kind is JudgeKind.llm else CascadeJudge([deterministic, llm])
 
 
 def _make_model(
-    spec: str, database: str | None, schema_file: Path | None, train: Path | None
-) -> Text2SQLModel:
+    spec: str,
+    database: str | None,
+    schema_file: Path | None,
+    train: Path | None,
+    client_options: dict[str, Any],
+) -> tuple[Text2SQLModel, str]:
+    """The model and the key of its answers (what they depend on: spec, prompt, examples)."""
     from ..datasets import read_pairs
-    from ..text2sql_models import model_from_spec
+    from ..prompts import answering_system_prompt
+    from ..text2sql_models import answers_key, model_from_spec
     from .commands_tune import _schema
 
     pairs = read_pairs(train) if train is not None else []
-    return model_from_spec(spec, _schema(database, schema_file, None), train=pairs)
+    schema = _schema(database, schema_file, None)
+    built = model_from_spec(spec, schema, train=pairs, client_options=client_options)
+    examples = [(p.question, p.sql) for p in pairs]
+    return built, answers_key(spec, answering_system_prompt(schema), examples)
+
+
+def _answers_path(checkpoint: Path | None, spec: str, key: str) -> Path:
+    """``--checkpoint``, else ``<cache folder>/answers/<model>-<key>.jsonl``."""
+    if checkpoint is not None:
+        return checkpoint
+    from ..demo import default_database_path
+
+    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in spec).strip("-.")[:80]
+    return default_database_path().parent / "answers" / f"{slug or 'model'}-{key}.jsonl"
 
 
 def _summary_table(report: EvalReport) -> Table:
@@ -149,6 +179,26 @@ def evaluate(
             help="Check the golden set first (as lint-golden does) and warn about what it finds.",
         ),
     ] = True,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint",
+            help="With --model: JSONL file the answers are saved to as they arrive; a re-run "
+            "asks only the questions without one. Default: one file per model, prompt and "
+            "--train in the cache folder (answers/).",
+        ),
+    ] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh", help="With --model: ask every question again, ignoring saved answers."
+        ),
+    ] = False,
+    max_retries: llm_options.MaxRetriesOption = llm_options.DEFAULTS.max_retries,
+    max_wait: llm_options.MaxWaitOption = llm_options.DEFAULTS.max_wait_s,
+    timeout: llm_options.TimeoutOption = llm_options.DEFAULTS.timeout_s,
+    call_timeout: llm_options.CallTimeoutOption = llm_options.DEFAULTS.call_timeout_s,
+    max_failures: llm_options.MaxFailuresOption = llm_options.DEFAULTS.max_failures,
     as_json: JsonOption = False,
 ) -> None:
     """Evaluate predictions or a model on a golden set: validity, accuracy, why each case failed.
@@ -160,8 +210,10 @@ def evaluate(
     --database's tables, else of the demo schema): the prompt tuned models were trained with.
     The golden set is linted first (see lint-golden): findings are printed as warnings and kept
     in the report.
+    Its answers are saved to --checkpoint as they arrive (except for the offline retrieval
+    model), so a stopped evaluation resumes without asking twice; when the provider stops
+    answering (--max-failures calls in a row) the command stops with exit code 4.
     """
-    from ..executors import open_executor
     from ..reporting import save_report
 
     if (predictions is None) == (model is None):
@@ -177,39 +229,40 @@ def evaluate(
     )
     cases = read_cases(golden)
     preds = read_predictions(predictions) if predictions is not None else []
-    text2sql = _make_model(model, database, schema_file, train) if model is not None else None
-    with open_executor(database) as executor:
-        the_judge = _make_judge(judge, executor, judge_model, judge_cache)
-        findings = _lint_first(cases, executor, the_judge, quiet=as_json) if lint else None
-        evaluator = Evaluator(executor, the_judge, concurrency=concurrency)
-        with Progress(
-            TextColumn("evaluating"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=console,
-            disable=as_json,
-            transient=True,
-        ) as progress:
-            task = progress.add_task("evaluate", total=len(cases))
+    llm = LLMConfig(
+        max_retries=max_retries,
+        max_wait_s=max_wait,
+        timeout_s=timeout,
+        call_timeout_s=call_timeout,
+        max_failures=max_failures,
+    )
+    options = llm_options.client_options(llm, err_console, quiet=as_json)
+    text2sql: Text2SQLModel | None = None
+    answers: CheckpointedModel | None = None
+    if model is not None:
+        from ..text2sql_models import CheckpointedModel
 
-            def advance(_index: int, _result: EvalResult) -> None:
-                progress.advance(task)
-
-            if text2sql is not None:
-                result = run_sync(evaluator.aevaluate(text2sql, cases, on_done=advance))
-            else:
-                assert predictions is not None
-                result = run_sync(
-                    evaluator.aevaluate_predictions(
-                        cases, preds, name=predictions.name, on_done=advance, strict=strict
-                    )
-                )
+        text2sql, key = _make_model(model, database, schema_file, train, options)
+        if model.strip().lower() != "retrieval":  # offline and free: nothing to save
+            path = _answers_path(checkpoint, model, key)
+            answers = CheckpointedModel(text2sql, path, key=key, fresh=fresh).open()
+    run = _EvaluationRun(
+        cases, preds, predictions, answers or text2sql, database, judge, judge_model,
+        judge_cache, options, llm.max_failures, concurrency, lint, strict, as_json,
+    )  # fmt: skip
+    try:
+        result = run.evaluate(answers)
+    finally:
+        if answers is not None:
+            answers.close()
     result.metadata.update(golden=str(golden), predictions=str(predictions or model))
+    if answers is not None:
+        result.metadata["answers_checkpoint"] = str(answers.path)
     training = getattr(text2sql, "training", None)  # a local model: its loss curve and recall
     if training:
         result.metadata["training"] = training
-    if findings is not None:
-        result.metadata["golden_lint"] = findings
+    if run.findings is not None:
+        result.metadata["golden_lint"] = run.findings
     if output is not None:
         save_report(result, output)
     if as_json:
@@ -222,3 +275,93 @@ def evaluate(
     console.print(_summary_table(result))
     if output is not None:
         console.print(f"report written to {output}")
+
+
+@dataclass
+class _EvaluationRun:
+    """One ``evaluate`` invocation once its options are read: lint, then evaluate."""
+
+    cases: list[EvalCase]
+    preds: list[Any]
+    predictions: Path | None
+    text2sql: Text2SQLModel | None
+    database: str | None
+    judge: JudgeKind
+    judge_model: str
+    judge_cache: Path | None
+    options: dict[str, Any]
+    max_failures: int
+    concurrency: int
+    lint: bool
+    strict: bool
+    quiet: bool
+    findings: list[dict[str, object]] | None = None
+
+    def evaluate(self, answers: CheckpointedModel | None) -> EvalReport:
+        from ..executors import open_executor
+
+        cases, quiet = self.cases, self.quiet
+        if answers is not None and answers.loaded and not quiet:
+            todo = sum(1 for case in cases if not answers.answered(case.question))
+            err_console.print(
+                f"{answers.loaded} answers saved in {answers.path} are reused; asking the model "
+                f"{todo} questions (--fresh asks all again)",
+                highlight=False,
+            )
+        with open_executor(self.database) as executor:
+            the_judge = _make_judge(
+                self.judge, executor, self.judge_model, self.judge_cache, self.options
+            )
+            if self.lint:
+                self.findings = _lint_first(cases, executor, the_judge, quiet=quiet)
+            evaluator = Evaluator(
+                executor,
+                the_judge,
+                concurrency=self.concurrency,
+                max_consecutive_failures=self.max_failures,
+            )
+            with Progress(
+                TextColumn("evaluating"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=console,
+                disable=quiet,
+                transient=True,
+            ) as progress:
+                task = progress.add_task("evaluate", total=len(cases))
+
+                def advance(_index: int, _result: EvalResult) -> None:
+                    progress.advance(task)
+
+                with llm_options.reporting_stops(progress, err_console, lambda: _saved(answers)):
+                    if self.text2sql is None:
+                        assert self.predictions is not None
+                        return run_sync(
+                            evaluator.aevaluate_predictions(
+                                cases,
+                                self.preds,
+                                name=self.predictions.name,
+                                on_done=advance,
+                                strict=self.strict,
+                            )
+                        )
+                    result = run_sync(evaluator.aevaluate(self.text2sql, cases, on_done=advance))
+        unanswered = sum(
+            1 for r in result.results if (r.error or "").startswith("no answer from the provider")
+        )
+        if unanswered and not quiet:
+            err_console.print(
+                f"[yellow]warning:[/] {unanswered} questions got no answer from the provider and "
+                "count as no_sql; they were not saved, so running the same command again asks "
+                "them again."
+            )
+        return result
+
+
+def _saved(answers: CheckpointedModel | None) -> str:
+    if answers is None:
+        return "no report was written"
+    total = answers.count
+    if not total:
+        return "no answer was saved yet"
+    return f"{total} answers are saved in {answers.path}"

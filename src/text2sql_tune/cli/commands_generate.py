@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.progress import (
@@ -19,9 +19,11 @@ from rich.progress import (
 from rich.table import Table
 
 from .._sync import run_sync
-from ..errors import ConfigurationError
+from ..config import LLMConfig
+from ..errors import ConfigurationError, DataError
 from ..interfaces import QAGenerator
 from ..models import QAPair, Usage
+from . import _llm_options as llm_options
 from ._app import (
     DatabaseOption,
     JsonOption,
@@ -126,17 +128,57 @@ def generate(
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (examples, templates).")] = 0,
+    append: Annotated[
+        bool,
+        typer.Option(
+            "--append",
+            help="Add records to --output even though it is not a generation checkpoint.",
+        ),
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace --output: start a new checkpoint (no resume)."),
+    ] = False,
+    max_retries: llm_options.MaxRetriesOption = llm_options.DEFAULTS.max_retries,
+    max_wait: llm_options.MaxWaitOption = llm_options.DEFAULTS.max_wait_s,
+    timeout: llm_options.TimeoutOption = llm_options.DEFAULTS.timeout_s,
+    call_timeout: llm_options.CallTimeoutOption = llm_options.DEFAULTS.call_timeout_s,
+    max_failures: llm_options.MaxFailuresOption = llm_options.DEFAULTS.max_failures,
     json_output: JsonOption = False,
 ) -> None:
     """Generate question/SQL pairs into a JSONL checkpoint that a re-run continues.
 
     Every record (usable or rejected) is appended as it arrives; running the same command again
-    only generates what is missing, so nothing saved is paid for twice.
+    only generates what is missing, so nothing saved is paid for twice. A call the provider never
+    answered is not saved: after --max-failures of them in a row the run stops (exit 4) and a
+    re-run continues. An existing --output that is not a generation checkpoint (a golden set,
+    validated pairs) is refused unless --append or --force says what to do with it.
     """
     from ..executors import open_executor
-    from ..generators import OpenAIQAGenerator, TemplateQAGenerator, agenerate_to_file
+    from ..generators import (
+        OpenAIQAGenerator,
+        TemplateQAGenerator,
+        agenerate_to_file,
+        checkpoint_problem,
+    )
     from ..llm import OpenAIChatClient, PriceTable
 
+    if append and force:
+        raise ConfigurationError("--append and --force contradict each other: pick one")
+    problem = None if append or force else checkpoint_problem(output)
+    if problem is not None:
+        raise DataError(
+            f"{output} exists and is not a generation checkpoint ({problem}); refusing to add "
+            "generated records to it. Pass --append to add them anyway, --force to replace "
+            "the file, or another --output"
+        )
+    llm = LLMConfig(
+        max_retries=max_retries,
+        max_wait_s=max_wait,
+        timeout_s=timeout,
+        call_timeout_s=call_timeout,
+        max_failures=max_failures,
+    )
     client: OpenAIChatClient | None = None
     if generator_kind is GeneratorKind.openai:
         api_key = os.environ.get(api_key_env) or None
@@ -150,6 +192,7 @@ def generate(
             requests_per_minute=requests_per_minute,
             tokens_per_minute=tokens_per_minute,
             prices=PriceTable.from_file(prices) if prices else None,
+            **llm_options.client_options(llm, err_console, quiet=json_output),
         )
 
     with open_executor(database) as executor:
@@ -168,7 +211,14 @@ def generate(
                     "(JSONL with question and sql) or --k 0"
                 )
             return OpenAIQAGenerator(
-                client, schema, seeds, k=k, temperature=temperature, rng_seed=seed, mode=mode.value
+                client,
+                schema,
+                seeds,
+                k=k,
+                temperature=temperature,
+                rng_seed=seed,
+                mode=mode.value,
+                max_consecutive_failures=max_failures,
             )
 
         generator = run_sync(build())
@@ -196,7 +246,10 @@ def generate(
 
     from ..generators import read_checkpoint_state
 
-    already = read_checkpoint_state(output).records
+    already = 0 if force else read_checkpoint_state(output).records
+    if_exists: Literal["resume", "append", "overwrite"] = (
+        "overwrite" if force else "append" if append else "resume"
+    )
     with progress:
         task = progress.add_task("generate", total=n, completed=min(already, n), stats=stats())
 
@@ -207,15 +260,19 @@ def generate(
                 usage = usage + pair.usage
             progress.update(task, advance=1, stats=stats())
 
+        def saved() -> str:
+            records = already + counts["ok"] + counts["rejected"]
+            if not output.exists() or not records:
+                return "no record was saved yet"
+            return f"{records} records are saved in {output}"
+
         try:
-            summary = run_sync(agenerate_to_file(generator, n, output, on_record=on_record))
-        except KeyboardInterrupt:
-            progress.stop()
-            err_console.print(
-                f"[yellow]interrupted:[/] {already + counts['ok'] + counts['rejected']} records "
-                f"are saved in {output}; run the same command again to continue."
-            )
-            raise typer.Exit(130) from None
+            with llm_options.reporting_stops(progress, err_console, saved):
+                summary = run_sync(
+                    agenerate_to_file(
+                        generator, n, output, on_record=on_record, if_exists=if_exists
+                    )
+                )
         finally:
             if client is not None:
                 client.close()
@@ -224,8 +281,11 @@ def generate(
         data = summary.model_dump(mode="json")
         if client is not None:
             data["retries"] = client.retries
+            data["billed_usage"] = client.usage.model_dump(mode="json")
         print_json(data)
         return
     retries = client.retries if client is not None else None
-    console.print(_summary_table(summary, summary.usage, retries))
+    # The client's total also counts calls answered with an unreadable body: they are billed.
+    billed = client.usage if client is not None else summary.usage
+    console.print(_summary_table(summary, billed, retries))
     console.print(f"saved to {output}")

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .._files import atomic_write_text
 from ..errors import ConfigurationError
 from ._app import JsonOption, app, console, err_console, print_json
 
@@ -103,7 +104,7 @@ def report(
         payload = iteration.model_dump(mode="json")
         if html_out is not None:
             page = iteration_html(iteration, reports, chart=_chart_mode())
-            html_out.write_text(page, encoding="utf-8")
+            atomic_write_text(html_out, page)
     else:
         if len(paths) != 1:
             raise ConfigurationError("give one report, or: report compare A.json B.json")
@@ -118,9 +119,9 @@ def report(
         text = report_markdown(loaded, **options)
         payload = loaded.summary.model_dump(mode="json")
         if html_out is not None:
-            html_out.write_text(report_html(loaded, chart=_chart_mode(), **options), "utf-8")
+            atomic_write_text(html_out, report_html(loaded, chart=_chart_mode(), **options))
     if markdown_out is not None:
-        markdown_out.write_text(text, encoding="utf-8")
+        atomic_write_text(markdown_out, text)
     if as_json:
         print_json(payload)
     elif html_out is None and markdown_out is None:

@@ -49,20 +49,28 @@ class _ProgressView:
         self.progress.console.print(f"[cyan]{event.step}[/]: {event.message}", highlight=False)
 
 
+def _saved(run_dir: Path) -> str:
+    # Locks, the configuration copy and empty files are there from the start: no progress.
+    bookkeeping = {"config.json", "state.json"}
+    progress = run_dir.is_dir() and any(
+        p.is_file()
+        and not p.name.endswith(".lock")
+        and p.name not in bookkeeping
+        and p.stat().st_size
+        for p in run_dir.rglob("*")
+    )
+    if not progress:
+        return "nothing was saved yet"
+    return f"everything finished so far is saved in {run_dir}"
+
+
 def _run(config: PipelineConfig, quiet: bool) -> PipelineResult:
     from ..pipeline_factory import arun_config
+    from ._llm_options import reporting_stops
 
     view = _ProgressView(quiet)
-    with view.progress:
-        try:
-            return run_sync(arun_config(config, on_event=view))
-        except KeyboardInterrupt:
-            view.progress.stop()
-            err_console.print(
-                f"[yellow]interrupted:[/] everything finished so far is saved in {config.run.dir}; "
-                "run the same command again to continue."
-            )
-            raise typer.Exit(130) from None
+    with view.progress, reporting_stops(view.progress, err_console, lambda: _saved(config.run.dir)):
+        return run_sync(arun_config(config, on_event=view))
 
 
 def _result_json(result: PipelineResult) -> dict[str, Any]:
@@ -120,17 +128,44 @@ RunDirOption = Annotated[
 def run(
     config_file: Annotated[Path, typer.Argument(help="Pipeline configuration (TOML).")],
     run_dir: RunDirOption = None,
+    max_retries: Annotated[
+        int | None, typer.Option("--max-retries", min=0, help="Overrides [llm] max_retries.")
+    ] = None,
+    max_wait: Annotated[
+        float | None, typer.Option("--max-wait", min=0.0, help="Overrides [llm] max_wait_s.")
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", min=0.001, help="Overrides [llm] timeout_s.")
+    ] = None,
+    call_timeout: Annotated[
+        float | None,
+        typer.Option("--call-timeout", min=0.001, help="Overrides [llm] call_timeout_s."),
+    ] = None,
+    max_failures: Annotated[
+        int | None, typer.Option("--max-failures", min=1, help="Overrides [llm] max_failures.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run the whole pipeline described by a TOML file; run it again to resume.
 
     Every step writes into the run directory; a step whose output is up to date is skipped, a
     stopped generation continues from its checkpoint and a started tuning job is followed, never
-    started twice. See the configuration page of the docs for every key.
+    started twice. When the LLM provider stops answering, the run stops with exit code 4 and
+    resumes from where it stopped. See the configuration page of the docs for every key.
     """
     config = load_config(config_file)
     if run_dir is not None:
         config.run.dir = run_dir
+    overrides = {
+        "max_retries": max_retries,
+        "max_wait_s": max_wait,
+        "timeout_s": timeout,
+        "call_timeout_s": call_timeout,
+        "max_failures": max_failures,
+    }
+    for name, value in overrides.items():
+        if value is not None:
+            setattr(config.llm, name, value)
     result = _run(config, quiet=as_json)
     if as_json:
         print_json(_result_json(result))

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from .._files import atomic_write_json
 from .._sync import run_sync
 from ..datasets import iter_records
 from ..errors import ConfigurationError, DataError
@@ -164,8 +165,7 @@ def _show(job: TuningJob, as_json: bool) -> None:
 
 def _write_job_file(path: Path, job: TuningJob, api_url: str, system_prompt: str) -> None:
     data = {**_job_dict(job), "api_url": api_url, "system_prompt": system_prompt}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    atomic_write_json(path, data)
 
 
 def _resolve_job(

@@ -19,6 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from .._files import atomic_write_json
 from .._sync import run_sync
 from ..errors import DataError
 from ..models import QAPair, TuningJob
@@ -81,8 +82,7 @@ def write_local_job_file(path: Path, job: TuningJob) -> None:
     """The ``--job-file``: the job with its full local record (losses, adapter, data hash...)."""
     data = job.model_dump(mode="json")
     data["system_prompt"] = data["raw"].get("system_prompt")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    atomic_write_json(path, data)
 
 
 def local_job_table(job: TuningJob) -> Table:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.table import Table
 
+from .._files import atomic_write_json
 from .._pydantic_errors import describe_validation_error
 from .._record_io import read_text
 from ..datasets import iter_records, write_jsonl
@@ -135,9 +135,7 @@ class FilterReport(BaseModel):
             data = self.model_dump(mode="json", exclude={"dropped"})
             data["dropped"] = []
             data["dropped_path"] = _relative_to(dropped_path, path.parent)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_json(path, data)
 
     @classmethod
     def load(cls, path: str | Path) -> FilterReport:

@@ -15,6 +15,7 @@ from .runner import (
     GenerationSummary,
     ResumableGenerator,
     agenerate_to_file,
+    checkpoint_problem,
     generate_to_file,
     read_checkpoint_state,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "ResumableGenerator",
     "TemplateQAGenerator",
     "agenerate_to_file",
+    "checkpoint_problem",
     "format_examples",
     "generate_to_file",
     "generation_response_format",

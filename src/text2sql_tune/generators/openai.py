@@ -2,21 +2,41 @@
 
 Each call shows the model the annotated schema (system prompt) and ``k`` random seed examples
 (few-shot), and asks for one new pair that is similar to the examples but different, returned
-through a tool call (default) or a JSON-schema structured answer. An unusable answer becomes a
-rejected record with a reason; it never stops the run. Only an authentication failure does.
+through a tool call (default) or a JSON-schema structured answer.
+
+What happens to a failed call depends on whether the provider answered:
+
+* an answer that cannot be used (no tool call, invalid arguments, a content filter, a refusal,
+  invalid Unicode, a missing or empty field) is paid for: it becomes a rejected record with the
+  reason, so a resumed run does not pay for it again;
+* no usable answer at all (network, timeouts, 5xx / 429 after every retry, an unreadable body)
+  is not an answer: nothing is recorded, the attempt is made again, and after
+  ``max_consecutive_failures`` of them in a row the run stops with
+  :class:`~text2sql_tune.errors.ProviderOutageError`;
+* an error that every call would get (a wrong key, a missing model, a redirect) stops the run at
+  once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
+import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Literal
 
-from ..errors import ConfigurationError, DataError, ProviderError
+from ..errors import (
+    ConfigurationError,
+    DataError,
+    ProviderError,
+    ProviderOutageError,
+    ProviderUnavailableError,
+)
 from ..interfaces import QAGenerator
-from ..llm.openai import ChatResponse, OpenAIChatClient
+from ..llm.openai import ChatResponse, OpenAIChatClient, ToolCall
+from ..llm.outage import DEFAULT_MAX_CONSECUTIVE_FAILURES, FailureStreak
 from ..models import QAPair, Usage
 from ..prompts import generation_system_prompt
 from ..schema import DatabaseSchema
@@ -62,6 +82,11 @@ GENERATION_TOOL: dict[str, Any] = {
 
 _MAX_QUESTION_CHARS = 2_000
 _MAX_RAW_KEPT = 1_000
+# Errors every later call would get too: stop instead of recording each call as rejected.
+_FATAL_STATUSES = frozenset({301, 302, 303, 307, 308, 401, 403, 404})
+_SURROGATES = re.compile("[\ud800-\udfff]")
+# C0 controls other than tab, newline and carriage return have no place in a question or SQL.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def generation_response_format() -> dict[str, Any]:
@@ -104,9 +129,12 @@ class OpenAIQAGenerator(QAGenerator):
         mode: ``"tools"`` (a forced tool call) or ``"json_schema"`` (structured output).
         dialect: SQL dialect named in the prompts.
         max_tokens: Longest answer per call.
+        max_consecutive_failures: Calls in a row without a usable answer (each after all of the
+            client's retries) that stop the run with ``ProviderOutageError``; ``None``: never.
 
     Raises:
-        ConfigurationError: ``k`` is negative or ``mode`` is unknown.
+        ConfigurationError: ``k`` is negative, ``mode`` is unknown or
+            ``max_consecutive_failures`` is below 1.
     """
 
     def __init__(
@@ -123,7 +151,9 @@ class OpenAIQAGenerator(QAGenerator):
         mode: Literal["tools", "json_schema"] = "tools",
         dialect: str = "ClickHouse",
         max_tokens: int | None = 1_000,
+        max_consecutive_failures: int | None = DEFAULT_MAX_CONSECUTIVE_FAILURES,
     ) -> None:
+        FailureStreak(max_consecutive_failures)  # validates the limit now, not mid-run
         if k < 0:
             raise ConfigurationError("k (examples per call) must be 0 or more")
         if mode not in ("tools", "json_schema"):
@@ -138,6 +168,7 @@ class OpenAIQAGenerator(QAGenerator):
         self.mode = mode
         self.dialect = dialect
         self.max_tokens = max_tokens
+        self.max_consecutive_failures = max_consecutive_failures
         self.system_prompt = generation_system_prompt(schema, dialect=dialect)
         self.name = f"openai:{client.model}"
         self._rng = random.Random(rng_seed)
@@ -160,8 +191,11 @@ class OpenAIQAGenerator(QAGenerator):
             examples: The few-shot examples; default ``k`` random seed examples.
 
         Raises:
-            ProviderError: Only for authentication / permission errors (HTTP 401 / 403), which
-                would fail every call; other provider errors become rejected records.
+            ProviderUnavailableError: No usable answer after every retry (nothing was answered,
+                so nothing is recorded; the caller decides whether to try again).
+            ProviderError: An error every call would get: authentication / permission (401 /
+                403), an unknown model or path (404), a redirect. Other provider errors (a
+                400, say) become rejected records.
         """
         shown = list(examples) if examples is not None else self._sample()
         questions = [p.question for p in shown]
@@ -178,7 +212,7 @@ class OpenAIQAGenerator(QAGenerator):
                 **kwargs,
             )
         except ProviderError as exc:
-            if exc.status in (401, 403):
+            if isinstance(exc, ProviderUnavailableError) or exc.status in _FATAL_STATUSES:
                 raise
             return QAPair(
                 rejected=f"provider error after retries: {exc}",
@@ -197,7 +231,7 @@ class OpenAIQAGenerator(QAGenerator):
         except DataError as exc:
             metadata: dict[str, Any] = {"finish_reason": response.finish_reason}
             if raw:
-                metadata["raw"] = raw[:_MAX_RAW_KEPT]
+                metadata["raw"] = _SURROGATES.sub("\ufffd", raw[:_MAX_RAW_KEPT])
             return QAPair(
                 rejected=str(exc),
                 source=source,
@@ -210,6 +244,21 @@ class OpenAIQAGenerator(QAGenerator):
         )
 
     def _fields(self, response: ChatResponse) -> tuple[dict[str, Any], str]:
+        if response.finish_reason == "content_filter":
+            raise DataError("the provider's content filter stopped the answer")
+        if response.refusal and not response.tool_calls:
+            raise DataError(f"the model refused: {response.refusal[:200]!r}")
+        try:
+            return self._read_fields(response)
+        except DataError as exc:
+            if response.finish_reason == "length":
+                raise DataError(
+                    f"the answer was cut off at max_tokens={self.max_tokens} "
+                    f"(finish_reason=length): {exc}"
+                ) from exc
+            raise
+
+    def _read_fields(self, response: ChatResponse) -> tuple[dict[str, Any], str]:
         if self.mode == "tools":
             if not response.tool_calls:
                 text = (response.content or "").strip()
@@ -219,18 +268,14 @@ class OpenAIQAGenerator(QAGenerator):
                 )
             call = response.tool_calls[0]
             if call.name != GENERATION_TOOL_NAME:
-                raise DataError(f"the model called an unknown tool {call.name!r}")
+                raise DataError(f"the model called an unknown tool {call.name[:100]!r}")
             return call.parsed_arguments(), call.arguments
         text = response.content or ""
         if not text.strip():
             raise DataError("the model's structured answer is empty")
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"the structured answer is not valid JSON: {exc}") from exc
-        if not isinstance(value, dict):
-            raise DataError("the structured answer is not a JSON object")
-        return value, text
+        # Same reading as tool arguments: duplicate keys, deep nesting and huge numbers refused.
+        value = ToolCall(id="content", name="structured answer", arguments=text)
+        return value.parsed_arguments(), text
 
     def _check(self, fields: Mapping[str, Any]) -> QAPair:
         question = fields.get("question")
@@ -243,6 +288,10 @@ class OpenAIQAGenerator(QAGenerator):
                 raise DataError(f"{name!r} is a {type(value).__name__}, not a string")
             if not value.strip():
                 raise DataError(f"{name!r} is empty")
+            if _SURROGATES.search(value) or "\ufffd" in value:
+                raise DataError(f"{name!r} holds invalid Unicode (a lone surrogate)")
+            if _CONTROL.search(value):
+                raise DataError(f"{name!r} holds control characters")
         assert isinstance(question, str) and isinstance(sql, str)
         if len(sql) > self.max_sql_chars:
             raise DataError(f"'sql_query' is too long ({len(sql)} > {self.max_sql_chars} chars)")
@@ -250,6 +299,8 @@ class OpenAIQAGenerator(QAGenerator):
             raise DataError(f"'question' is too long ({len(question)} > {_MAX_QUESTION_CHARS})")
         if comments is not None and not isinstance(comments, str):
             comments = json.dumps(comments)
+        if isinstance(comments, str):
+            comments = _SURROGATES.sub("\ufffd", comments)
         if isinstance(comments, str) and len(comments) > _MAX_QUESTION_CHARS:
             comments = comments[:_MAX_QUESTION_CHARS]
         return QAPair(question=question.strip(), sql=sql.strip(), comments=comments or None)
@@ -257,35 +308,52 @@ class OpenAIQAGenerator(QAGenerator):
     async def agenerate(self, n: int) -> AsyncIterator[QAPair]:
         """Yield ``n`` pairs (usable or rejected) in the order they arrive.
 
-        Up to ``concurrency`` attempts run at once. Closing the iterator early (or Ctrl-C)
-        cancels the attempts still in flight.
+        Up to ``concurrency`` attempts run at once. An attempt that got no usable answer is made
+        again (it yields nothing); after ``max_consecutive_failures`` of them in a row no new
+        attempt starts, the attempts in flight are finished (their answers are yielded: they
+        are paid for) and the run stops. Closing the iterator early (or Ctrl-C) cancels the
+        attempts still in flight.
 
         Raises:
-            ProviderError: On an authentication / permission error (HTTP 401 / 403).
+            ProviderOutageError: Too many calls in a row got no usable answer.
+            ProviderError: An error every call would get (401 / 403 / 404 / a redirect).
         """
         if n <= 0:
             return
+        streak = FailureStreak(self.max_consecutive_failures)
         pending: set[asyncio.Task[QAPair]] = set()
-        started = 0
-
-        def launch() -> None:
-            nonlocal started
-            # Examples are sampled here, in launch order, so a seeded run is reproducible.
-            pending.add(asyncio.ensure_future(self.agenerate_one(self._sample())))
-            started += 1
+        produced = 0
 
         unread: list[asyncio.Task[QAPair]] = []
+
+        def launch() -> None:
+            # Examples are sampled here, in launch order, so a seeded run is reproducible.
+            while streak.stopped is None:
+                in_flight = len(pending) + len(unread)  # finished but not yet read count too
+                if in_flight >= min(self.concurrency, n - produced):
+                    return
+                pending.add(asyncio.ensure_future(self.agenerate_one(self._sample())))
+
         try:
-            while started < min(n, self.concurrency):
-                launch()
+            launch()
             while pending:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 unread = list(done)
                 while unread:
                     task = unread.pop()
-                    yield task.result()
-                    if started < n:
+                    try:
+                        pair = task.result()
+                    except ProviderUnavailableError as exc:
+                        with contextlib.suppress(ProviderOutageError):
+                            streak.failure(exc)
                         launch()
+                        continue
+                    streak.success()
+                    produced += 1
+                    yield pair
+                    launch()
+            if streak.stopped is not None:
+                raise streak.stopped
         finally:
             for task in pending:
                 task.cancel()

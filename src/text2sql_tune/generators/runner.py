@@ -1,8 +1,14 @@
 """Resumable generation runs: every record is appended to a JSONL checkpoint as it arrives.
 
 Re-running with the same checkpoint counts what is already there (usable and rejected records)
-and generates only the remainder, so nothing saved is paid for twice. A crash or Ctrl-C loses at
-most the calls in flight; a torn last line is cut off before appending.
+and generates only the remainder, so nothing saved is paid for twice. A crash, ``kill -9`` or
+Ctrl-C loses at most the calls in flight; a torn last line is cut off before appending. Calls that
+got no answer at all (the provider was unreachable) are never written, so an outage does not
+count as done: the run stops (``ProviderOutageError``) and a re-run asks again.
+
+One process at a time writes a checkpoint: a second one gets
+:class:`~text2sql_tune.errors.ResourceBusyError` instead of doubling the paid calls. A file that
+was not written by a generator (a golden set, validated pairs) is not taken for a checkpoint.
 """
 
 from __future__ import annotations
@@ -11,12 +17,15 @@ import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
+from .._checkpoint import checkpoint_lock, safe_append
+from .._files import atomic_write_text
 from .._sync import run_sync
 from ..datasets import JsonlAppender, iter_records
+from ..errors import ConfigurationError, DataError
 from ..interfaces import QAGenerator
 from ..models import QAPair, Usage
 
@@ -25,9 +34,12 @@ __all__ = [
     "GenerationSummary",
     "ResumableGenerator",
     "agenerate_to_file",
+    "checkpoint_problem",
     "generate_to_file",
     "read_checkpoint_state",
 ]
+
+IfExists = Literal["resume", "append", "overwrite"]
 
 
 @runtime_checkable
@@ -120,6 +132,35 @@ def read_checkpoint_state(path: str | Path) -> CheckpointState:
     return CheckpointState(records=ok + rejected, ok=ok, rejected=rejected, usage=usage)
 
 
+def checkpoint_problem(path: str | Path) -> str | None:
+    """Why ``path`` cannot be continued as a generation checkpoint; ``None`` when it can.
+
+    A missing or empty file can always be used. Otherwise every record must have been written
+    by a generator: it names its ``source`` and carries no ``validation`` (validated or cleaned
+    files, golden sets and seed files are not checkpoints).
+
+    Args:
+        path: The file to check.
+
+    Returns:
+        A short reason, or ``None``.
+    """
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    if path.suffix.lower() in (".json", ".csv", ".tsv"):
+        return f"it is a {path.suffix} file; checkpoints are JSONL"
+    try:
+        for number, raw in enumerate(iter_records(path), start=1):
+            if raw.get("validation") is not None:
+                return f"record {number} holds a validation result (a validated or cleaned file)"
+            if not raw.get("source"):
+                return f"record {number} names no 'source' (it was not written by a generator)"
+    except (DataError, OSError, UnicodeDecodeError) as exc:
+        return f"it cannot be read as JSONL ({exc})"
+    return None
+
+
 def _reason_key(reason: str) -> str:
     return reason[:80]
 
@@ -131,6 +172,7 @@ async def agenerate_to_file(
     *,
     on_record: Callable[[QAPair], Any] | None = None,
     fsync: bool = False,
+    if_exists: IfExists = "resume",
 ) -> GenerationSummary:
     """Generate until ``path`` holds ``n`` records, appending each one as it arrives.
 
@@ -140,12 +182,58 @@ async def agenerate_to_file(
         path: The JSONL checkpoint; created when missing, continued when present.
         on_record: Called with each new record after it was saved (progress display).
         fsync: Force each line to disk (survives power loss; slower).
+        if_exists: What to do with an existing file: ``"resume"`` continues a checkpoint and
+            refuses any other file (see :func:`checkpoint_problem`), ``"append"`` counts and
+            appends to whatever records the file holds, ``"overwrite"`` starts it over.
 
     Returns:
         Counts and usage of this run and of the whole file.
+
+    Raises:
+        ConfigurationError: ``path`` is named ``.json``, ``.csv`` or ``.tsv`` (checkpoints are
+            JSONL, one record per line).
+        DataError: ``if_exists="resume"`` and the file is not a generation checkpoint.
+        ResourceBusyError: Another process is writing this checkpoint.
+        ProviderOutageError: The provider stopped answering (what completed is saved).
     """
-    started = time.perf_counter()
     path = Path(path)
+    if path.suffix.lower() in (".json", ".csv", ".tsv"):
+        raise ConfigurationError(
+            f"{path}: generated records are written as JSONL, one per line; name the output "
+            f"{path.stem}.jsonl"
+        )
+    created = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
+    existed = path.exists()
+    try:
+        with checkpoint_lock(path, "generation checkpoint"):
+            return await _agenerate_locked(generator, n, path, on_record, fsync, if_exists)
+    finally:
+        # Stopped before the first record: leave no empty file or new folder behind.
+        if not existed and path.exists() and path.stat().st_size == 0:
+            path.unlink()
+        for folder in created:
+            with contextlib.suppress(OSError):  # not empty (it holds records): keep it
+                folder.rmdir()
+
+
+async def _agenerate_locked(
+    generator: QAGenerator,
+    n: int,
+    path: Path,
+    on_record: Callable[[QAPair], Any] | None,
+    fsync: bool,
+    if_exists: IfExists,
+) -> GenerationSummary:
+    started = time.perf_counter()
+    if if_exists == "overwrite" and path.exists():
+        atomic_write_text(path, "")
+    elif if_exists == "resume":
+        problem = checkpoint_problem(path)
+        if problem is not None:
+            raise DataError(
+                f"{path} exists and is not a generation checkpoint: {problem}; refusing to add "
+                "generated records to it"
+            )
     before = read_checkpoint_state(path)
     remaining = max(0, n - before.records)
     usage = Usage()
@@ -158,7 +246,9 @@ async def agenerate_to_file(
             records = generator.agenerate(remaining)
             try:
                 async for pair in records:
-                    appender.append(pair)
+                    if pair.source is None:  # every checkpoint record names its generator
+                        pair = pair.model_copy(update={"source": generator.name})
+                    safe_append(appender, pair)
                     if pair.ok:
                         ok += 1
                     else:
@@ -196,6 +286,9 @@ def generate_to_file(
     *,
     on_record: Callable[[QAPair], Any] | None = None,
     fsync: bool = False,
+    if_exists: IfExists = "resume",
 ) -> GenerationSummary:
     """Sync twin of :func:`agenerate_to_file`."""
-    return run_sync(agenerate_to_file(generator, n, path, on_record=on_record, fsync=fsync))
+    return run_sync(
+        agenerate_to_file(generator, n, path, on_record=on_record, fsync=fsync, if_exists=if_exists)
+    )

@@ -1,4 +1,4 @@
-"""LLM clients: an OpenAI-compatible chat client, prices and client-side rate limits."""
+"""LLM clients: an OpenAI-compatible chat client, prices, client-side rate limits, outages."""
 
 from __future__ import annotations
 
@@ -10,13 +10,16 @@ from .openai import (
     ToolCall,
     resolve_openai_credentials,
 )
+from .outage import DEFAULT_MAX_CONSECUTIVE_FAILURES, FailureStreak
 from .pricing import DEFAULT_PRICES, ModelPrice, PriceTable
 from .ratelimit import RateLimiter, parse_retry_after
 
 __all__ = [
+    "DEFAULT_MAX_CONSECUTIVE_FAILURES",
     "DEFAULT_OPENAI_BASE_URL",
     "DEFAULT_PRICES",
     "ChatResponse",
+    "FailureStreak",
     "ModelPrice",
     "OpenAIChatClient",
     "PriceTable",

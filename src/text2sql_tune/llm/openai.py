@@ -2,9 +2,13 @@
 
 Works with OpenAI and anything that speaks its ``/chat/completions`` wire format (Azure-style
 gateways, vLLM, Ollama, llama.cpp servers): set ``base_url``. It adds what a generation run needs:
-tool calls and JSON-schema output, retries on 429 / 5xx / timeouts that honour ``Retry-After``,
-a concurrency limit, optional requests- and tokens-per-minute limits, and token usage with a cost
-estimate.
+tool calls and JSON-schema output, retries on 429 / 5xx / timeouts / unreadable answers that
+honour ``Retry-After`` within a cap, a deadline per attempt and per call, a concurrency limit,
+optional requests- and tokens-per-minute limits, and token usage with a cost estimate.
+
+Every byte a server sends is treated as hostile input: a body that is not a chat completion is
+retried (and, when it came with a 200, counted as a paid call), and a real answer with broken
+parts is repaired and described in :attr:`ChatResponse.warnings` rather than raising.
 
 Example:
     >>> client = OpenAIChatClient("gpt-4o-mini")                      # doctest: +SKIP
@@ -26,12 +30,18 @@ from typing import Any
 from urllib.parse import urlparse
 
 import httpx
-from pydantic import BaseModel, Field, SecretStr
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from pydantic import SecretStr
 
 from .._sync import run_sync
-from ..errors import ConfigurationError, DataError, ProviderError, RateLimitError
+from ..errors import (
+    ConfigurationError,
+    ProviderError,
+    ProviderUnavailableError,
+    RateLimitError,
+)
 from ..models import Usage
+from ._wire import NotACompletionError, parse_completion
+from .messages import ChatResponse, RetryEvent, ToolCall
 from .pricing import PriceTable
 from .ratelimit import RateLimiter, parse_retry_after
 
@@ -50,7 +60,6 @@ DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 """The official OpenAI API, used when neither ``base_url`` nor ``OPENAI_BASE_URL`` is set."""
 
 _RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529})
-_MAX_RETRY_AFTER_S = 120.0
 # Models that refuse ``max_tokens`` and want ``max_completion_tokens``.
 _COMPLETION_TOKENS_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 
@@ -92,108 +101,34 @@ def resolve_openai_credentials(
     return (SecretStr(key) if key else None), url
 
 
-class ToolCall(BaseModel):
-    """One function call the model asked for.
-
-    Attributes:
-        id: The call id.
-        name: The function name.
-        arguments: The arguments as the model wrote them (JSON text, possibly invalid).
-    """
-
-    id: str
-    name: str
-    arguments: str
-
-    def parsed_arguments(self) -> dict[str, Any]:
-        """The arguments as a dict.
-
-        Raises:
-            DataError: They are not valid JSON or not a JSON object.
-        """
-        try:
-            value = json.loads(self.arguments)
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise DataError(
-                f"tool call {self.name!r}: arguments are not valid JSON: {exc}"
-            ) from exc
-        if not isinstance(value, dict):
-            raise DataError(
-                f"tool call {self.name!r}: arguments are a JSON {type(value).__name__}, "
-                "not an object"
-            )
-        return value
-
-
-class ChatResponse(BaseModel):
-    """The first choice of a chat completion, with usage.
-
-    Attributes:
-        content: The message text (``None`` when the model only called tools).
-        tool_calls: Function calls the model asked for.
-        usage: Tokens and estimated cost of this call (``calls=1``).
-        model: The model that answered (as reported by the server).
-        finish_reason: ``stop``, ``length``, ``tool_calls``, ... when reported.
-        raw: The full response body.
-        latency_s: Seconds from the first attempt to the answer, retries included.
-        attempts: HTTP attempts it took (1 when no retry was needed).
-    """
-
-    content: str | None
-    tool_calls: list[ToolCall] = Field(default_factory=list)
-    usage: Usage
-    model: str
-    finish_reason: str | None = None
-    raw: dict[str, Any] = Field(default_factory=dict)
-    latency_s: float = 0.0
-    attempts: int = 1
-
-
-class RetryEvent(BaseModel):
-    """Passed to ``on_retry`` before the client sleeps and retries a call.
-
-    Attributes:
-        attempt: The attempt that failed (1-based).
-        wait_s: Seconds the client will sleep before the next attempt.
-        status: The HTTP status, or ``None`` for a timeout / network error.
-        reason: Short description of the failure.
-        from_retry_after: True when the wait came from the server's ``Retry-After``.
-    """
-
-    attempt: int
-    wait_s: float
-    status: int | None
-    reason: str
-    from_retry_after: bool
-
-
 class _TransientError(ProviderError):
     """A failure worth retrying; ``retry_after`` is the server's hint, when it gave one."""
 
-    def __init__(self, status: int | None, body: str, retry_after: float | None) -> None:
+    def __init__(
+        self, status: int | None, body: str, retry_after: float | None, *, paid: bool = False
+    ) -> None:
         super().__init__("openai", status, body)
         self.retry_after = retry_after
+        self.paid = paid
 
 
-class _TransientRateLimitError(_TransientError, RateLimitError):
-    """HTTP 429; stays a :class:`RateLimitError` when retries run out."""
+class _ResponseTooLargeError(Exception):
+    pass
 
 
-def _is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, _TransientError)
-
-
-def _error_text(response: httpx.Response) -> str:
+def _error_text(status: int, raw: bytes) -> str:
+    text = raw[:4000].decode("utf-8", "replace")
     try:
-        data = response.json()
-    except ValueError:
-        return response.text[:1000]
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return text[:1000] or f"HTTP {status} with an empty body"
     error = data.get("error") if isinstance(data, dict) else None
-    if isinstance(error, dict) and error.get("message"):
-        return str(error["message"])
+    message = error.get("message") if isinstance(error, dict) else None
+    if isinstance(message, str):
+        return message[:1000]
     if isinstance(error, str):
-        return error
-    return response.text[:1000]
+        return error[:1000]
+    return text[:1000]
 
 
 def _estimate_tokens(body: Mapping[str, Any]) -> int:
@@ -206,23 +141,9 @@ def _estimate_tokens(body: Mapping[str, Any]) -> int:
     return prompt_chars // 4 + int(answer)
 
 
-def _tool_calls(message: Mapping[str, Any]) -> list[ToolCall]:
-    calls = []
-    for index, item in enumerate(message.get("tool_calls") or []):
-        if not isinstance(item, Mapping):
-            raise TypeError("a tool call is not an object")
-        function = item.get("function") or {}
-        arguments = function.get("arguments", "")
-        if not isinstance(arguments, str):  # some servers send an object instead of JSON text
-            arguments = json.dumps(arguments)
-        calls.append(
-            ToolCall(
-                id=str(item.get("id") or f"call_{index}"),
-                name=str(function.get("name") or ""),
-                arguments=arguments,
-            )
-        )
-    return calls
+def _positive(name: str, value: float | None) -> None:
+    if value is not None and not value > 0:
+        raise ConfigurationError(f"{name} must be above 0 (or None for no limit)")
 
 
 class OpenAIChatClient:
@@ -233,8 +154,15 @@ class OpenAIChatClient:
         api_key: The key; default ``OPENAI_API_KEY``. Required for the official API only.
         base_url: API root, e.g. ``http://localhost:11434/v1``; default ``OPENAI_BASE_URL`` or
             ``https://api.openai.com/v1``.
-        timeout_s: Seconds one HTTP attempt may take.
-        max_retries: Retries after the first attempt on 429, 5xx, timeouts and network errors.
+        timeout_s: Longest silence: to connect, or between two reads of the answer.
+        attempt_timeout_s: Longest one HTTP attempt may take in all, from sending the request to
+            the last byte of the answer (a server trickling bytes is cut off); ``None``: no limit.
+        call_timeout_s: Longest one call may take with every retry and wait; a retry whose wait
+            would end past it is not made. ``None``: no limit.
+        max_retries: Retries after the first attempt on 429, 5xx, timeouts, network errors and
+            unreadable answers.
+        max_retry_after_s: The longest wait honoured from a ``Retry-After`` header; longer hints
+            are capped to it.
         concurrency: HTTP requests in flight at once (a client waiting out a ``Retry-After`` does
             not hold a slot).
         requests_per_minute: Client-side request budget; ``None`` for none.
@@ -244,11 +172,16 @@ class OpenAIChatClient:
         extra_headers: Sent with every request (e.g. ``api-key`` for Azure-style gateways).
         backoff_base_s: First backoff when the server gives no ``Retry-After``; doubles per retry.
         max_backoff_s: Longest backoff without a ``Retry-After``.
+        max_response_bytes: A longer answer is cut off and treated as unreadable.
         on_retry: Called with a :class:`RetryEvent` before each retry (progress displays).
 
     Attributes:
-        usage: Running total of tokens and cost over every successful call.
+        usage: Running total of tokens and cost over every call, counting the attempts that got
+            an unreadable 200 (they are billed).
         retries: Number of retries made so far.
+
+    Raises:
+        ConfigurationError: A limit is out of range.
     """
 
     def __init__(
@@ -258,7 +191,10 @@ class OpenAIChatClient:
         api_key: str | SecretStr | None = None,
         base_url: str | None = None,
         timeout_s: float = 60.0,
+        attempt_timeout_s: float | None = 180.0,
+        call_timeout_s: float | None = 300.0,
         max_retries: int = 6,
+        max_retry_after_s: float = 120.0,
         concurrency: int = 8,
         requests_per_minute: float | None = None,
         tokens_per_minute: float | None = None,
@@ -267,21 +203,34 @@ class OpenAIChatClient:
         extra_headers: Mapping[str, str] | None = None,
         backoff_base_s: float = 0.5,
         max_backoff_s: float = 30.0,
+        max_response_bytes: int = 16 * 2**20,
         on_retry: Callable[[RetryEvent], Any] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ConfigurationError("concurrency must be at least 1")
         if max_retries < 0:
             raise ConfigurationError("max_retries must be 0 or more")
+        for name, value in (
+            ("timeout_s", timeout_s),
+            ("attempt_timeout_s", attempt_timeout_s),
+            ("call_timeout_s", call_timeout_s),
+        ):
+            _positive(name, value)
+        if max_retry_after_s < 0:
+            raise ConfigurationError("max_retry_after_s must be 0 or more")
         self.model = model
         self.api_key, self.base_url = resolve_openai_credentials(api_key, base_url)
         self.timeout_s = timeout_s
+        self.attempt_timeout_s = attempt_timeout_s
+        self.call_timeout_s = call_timeout_s
         self.max_retries = max_retries
+        self.max_retry_after_s = max_retry_after_s
         self.concurrency = concurrency
         self.limiter = RateLimiter(requests_per_minute, tokens_per_minute)
         self.prices = prices or PriceTable()
         self.backoff_base_s = backoff_base_s
         self.max_backoff_s = max_backoff_s
+        self.max_response_bytes = max_response_bytes
         self.on_retry = on_retry
         self.usage = Usage()
         self.retries = 0
@@ -380,8 +329,10 @@ class OpenAIChatClient:
 
         Raises:
             RateLimitError: The server still answered 429 after every retry.
-            ProviderError: Any other error status, a timeout or network failure after every retry,
-                or a body that is not a chat completion.
+            ProviderUnavailableError: No usable answer after every retry (5xx, timeouts, network
+                errors, unreadable bodies), or the call's deadline passed; ``.usage`` has the
+                billed but unreadable attempts.
+            ProviderError: Any other error status (400, 401, 403, 404, a redirect), at once.
         """
         body = self._body(
             messages,
@@ -395,23 +346,41 @@ class OpenAIChatClient:
         )
         estimated = _estimate_tokens(body) if self.limiter.tokens_per_minute else 0
         started = time.perf_counter()
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.max_retries + 1),
-            wait=self._wait,
-            retry=retry_if_exception(_is_transient),
-            before_sleep=self._before_sleep,
-            reraise=True,
-        )
-        attempts = 0
-        async for attempt in retrying:
-            with attempt:
-                attempts += 1
+        paid = Usage()  # attempts answered with an unreadable 200: billed, nothing to show
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
                 response = await self._send(body, estimated)
-        result = response.model_copy(
-            update={"latency_s": time.perf_counter() - started, "attempts": attempts}
+                break
+            except _TransientError as exc:
+                if exc.paid:
+                    paid = paid + Usage(calls=1)
+                    self.usage = self.usage + Usage(calls=1)
+                wait = self._wait_s(exc, attempt)
+                elapsed = time.perf_counter() - started
+                if attempt > self.max_retries:
+                    raise self._unavailable(exc, paid, f"after {attempt} attempts") from exc
+                if self.call_timeout_s is not None and elapsed + wait > self.call_timeout_s:
+                    limit = f"the call's {self.call_timeout_s:g} s limit"
+                    raise self._unavailable(
+                        exc, paid, f"gave up after {attempt} attempts: {limit} is near"
+                    ) from exc
+                self._notify(exc, attempt, wait, body["model"])
+                await asyncio.sleep(wait)
+        self.usage = self.usage + response.usage
+        return response.model_copy(
+            update={
+                "latency_s": time.perf_counter() - started,
+                "attempts": attempt,
+                "usage": paid + response.usage,
+            }
         )
-        self.usage = self.usage + result.usage
-        return result
+
+    @staticmethod
+    def _unavailable(exc: _TransientError, paid: Usage, why: str) -> ProviderUnavailableError:
+        error_class = RateLimitError if exc.status == 429 else ProviderUnavailableError
+        return error_class("openai", exc.status, f"{exc.body} ({why})", usage=paid)
 
     def chat(
         self,
@@ -444,31 +413,39 @@ class OpenAIChatClient:
         if self.limiter.active:
             await self.limiter.acquire(estimated)
         model = body["model"]
+        seen: list[int] = []  # the status, once the headers arrived
         async with slot:
             started = time.perf_counter()
             try:
-                response = await http.post("/chat/completions", json=body)
-            except httpx.TimeoutException as exc:
-                logger.info(
-                    "openai chat model=%s status=timeout after %.1fs", model, self.timeout_s
+                status, raw, headers = await asyncio.wait_for(
+                    self._exchange(http, body, seen), timeout=self.attempt_timeout_s
                 )
-                message = f"timed out after {self.timeout_s:g} s"
-                raise _TransientError(None, message, None) from exc
-            except httpx.TransportError as exc:
+            except (asyncio.TimeoutError, httpx.TimeoutException) as exc:
+                took = time.perf_counter() - started
+                logger.info("openai chat model=%s status=timeout after %.1fs", model, took)
+                if isinstance(exc, httpx.TimeoutException):
+                    message = f"timed out: no data for {self.timeout_s:g} s"
+                else:
+                    message = f"timed out: no complete answer within {self.attempt_timeout_s:g} s"
+                raise self._transient_without_answer(seen, message) from exc
+            except _ResponseTooLargeError as exc:
+                message = f"the answer is larger than {self.max_response_bytes:,} bytes"
+                raise self._transient_without_answer(seen, message) from exc
+            except httpx.RequestError as exc:  # network, protocol (cut-off body), decoding
                 logger.info("openai chat model=%s status=network-error (%s)", model, exc)
                 message = f"network error: {type(exc).__name__}: {exc}"
-                raise _TransientError(None, message, None) from exc
+                raise self._transient_without_answer(seen, message) from exc
             latency = time.perf_counter() - started
-        status = response.status_code
-        if status >= 400:
+        if status >= 300:
             logger.info("openai chat model=%s status=%d latency=%.2fs", model, status, latency)
-            text = _error_text(response)
-            if status == 429:
-                raise _TransientRateLimitError(status, text, parse_retry_after(response.headers))
-            if status in _RETRY_STATUSES or status >= 500:
-                raise _TransientError(status, text, parse_retry_after(response.headers))
+            text = _error_text(status, raw)
+            if status < 400:
+                where = headers.get("location") or "another address"
+                text = f"redirected to {where}: set base_url to the final address ({text[:200]})"
+            elif status == 429 or status in _RETRY_STATUSES or status >= 500:
+                raise _TransientError(status, text, parse_retry_after(headers))
             raise ProviderError("openai", status, text)
-        parsed = self._parse(response, model)
+        parsed = self._parse(status, raw, model)
         if estimated:
             self.limiter.correct(estimated, parsed.usage.total_tokens)
         logger.info(
@@ -481,81 +458,89 @@ class OpenAIChatClient:
         )
         return parsed
 
-    def _parse(self, response: httpx.Response, requested_model: str) -> ChatResponse:
-        status = response.status_code
+    async def _exchange(
+        self, http: httpx.AsyncClient, body: dict[str, Any], seen: list[int]
+    ) -> tuple[int, bytes, httpx.Headers]:
+        async with http.stream("POST", "/chat/completions", json=body) as response:
+            seen.append(response.status_code)
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > self.max_response_bytes:
+                    raise _ResponseTooLargeError
+                chunks.append(chunk)
+            return response.status_code, b"".join(chunks), response.headers
+
+    @staticmethod
+    def _transient_without_answer(seen: list[int], message: str) -> _TransientError:
+        status = seen[0] if seen else None
+        if status is not None:
+            message = f"HTTP {status} but {message}"
+        return _TransientError(status, message, None, paid=status is not None and status < 300)
+
+    def _parse(self, status: int, raw: bytes, requested_model: str) -> ChatResponse:
         try:
-            data = response.json()
-            if not isinstance(data, dict):
-                raise TypeError("the body is not a JSON object")
-            choice = data["choices"][0]
-            message = choice["message"]
-            if not isinstance(message, Mapping):
-                raise TypeError("choices[0].message is not an object")
-            content = message.get("content")
-            if content is not None and not isinstance(content, str):
-                content = json.dumps(content)
-            tool_calls = _tool_calls(message)
-            raw_usage = data.get("usage") or {}
-            prompt_tokens = int(raw_usage.get("prompt_tokens") or 0)
-            completion_tokens = int(raw_usage.get("completion_tokens") or 0)
-        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            parsed = parse_completion(raw)
+        except NotACompletionError as exc:
             logger.info("openai chat model=%s status=%d unreadable body", requested_model, status)
-            raise ProviderError(
-                "openai",
-                status,
-                f"the answer is not a chat completion ({type(exc).__name__}: {exc}): "
-                f"{response.text[:300]!r}",
+            shown = raw[:300].decode("utf-8", "replace")
+            raise _TransientError(
+                status, f"the answer is not a chat completion ({exc}): {shown!r}", None, paid=True
             ) from exc
-        model = str(data.get("model") or requested_model)
-        cost = self.prices.cost(requested_model, prompt_tokens, completion_tokens)
-        if cost is None and model != requested_model:
-            cost = self.prices.cost(model, prompt_tokens, completion_tokens)
+        for warning in parsed.warnings:
+            logger.warning("openai chat model=%s: %s", requested_model, warning)
+        model = parsed.model or requested_model
+        prompt_tokens, completion_tokens = parsed.prompt_tokens, parsed.completion_tokens
+        cost = None
+        if parsed.usage_valid:
+            cost = self.prices.cost(requested_model, prompt_tokens, completion_tokens)
+            if cost is None and model != requested_model:
+                cost = self.prices.cost(model, prompt_tokens, completion_tokens)
         usage = Usage(
             calls=1,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             cost_usd=cost,
         )
+        tool_calls = [
+            ToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in parsed.tool_calls
+        ]
         return ChatResponse(
-            content=content,
+            content=parsed.content,
             tool_calls=tool_calls,
             usage=usage,
             model=model,
-            finish_reason=choice.get("finish_reason"),
-            raw=data,
+            finish_reason=parsed.finish_reason,
+            refusal=parsed.refusal,
+            warnings=parsed.warnings,
+            raw=parsed.data,
         )
 
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome is not None else None
-        hint = exc.retry_after if isinstance(exc, _TransientError) else None
-        if hint is not None:
+    def _wait_s(self, exc: _TransientError, attempt: int) -> float:
+        if exc.retry_after is not None:
             # A little jitter so that callers told the same Retry-After do not return in lockstep.
-            return min(hint, _MAX_RETRY_AFTER_S) * random.uniform(1.0, 1.1)
-        ceiling = min(self.max_backoff_s, self.backoff_base_s * 2.0 ** (state.attempt_number - 1))
+            return min(exc.retry_after, self.max_retry_after_s) * random.uniform(1.0, 1.1)
+        ceiling = min(self.max_backoff_s, self.backoff_base_s * 2.0 ** (attempt - 1))
         return ceiling * random.uniform(0.5, 1.0)
 
-    def _before_sleep(self, state: RetryCallState) -> None:
+    def _notify(self, exc: _TransientError, attempt: int, wait: float, model: str) -> None:
         self.retries += 1
-        exc = state.outcome.exception() if state.outcome is not None else None
-        wait = state.next_action.sleep if state.next_action is not None else 0.0
-        status = exc.status if isinstance(exc, ProviderError) else None
-        hinted = isinstance(exc, _TransientError) and exc.retry_after is not None
-        logger.info(
-            "openai chat attempt %d failed (%s); retrying in %.2fs",
-            state.attempt_number,
-            status if status is not None else "no response",
-            wait,
+        event = RetryEvent(
+            attempt=attempt,
+            max_attempts=self.max_retries + 1,
+            wait_s=wait,
+            status=exc.status,
+            reason=exc.body[:200],
+            from_retry_after=exc.retry_after is not None,
+            model=model,
         )
+        logger.info("openai chat: %s", event.describe())
         if self.on_retry is not None:
-            self.on_retry(
-                RetryEvent(
-                    attempt=state.attempt_number,
-                    wait_s=wait,
-                    status=status,
-                    reason=exc.body[:200] if isinstance(exc, ProviderError) else str(exc),
-                    from_retry_after=hinted,
-                )
-            )
+            try:
+                self.on_retry(event)
+            except Exception:  # a broken progress display must not fail the call
+                logger.exception("on_retry callback failed")
 
     async def aclose(self) -> None:
         """Close the HTTP connections (a later call opens new ones)."""

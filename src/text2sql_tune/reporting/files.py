@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from .._files import atomic_write_json
+from .._pydantic_errors import describe_validation_error
 from ..errors import DataError
 from ..models import EvalReport
 
@@ -49,15 +50,15 @@ def load_report(path: str | Path) -> EvalReport:
     try:
         return EvalReport.model_validate_json(path.read_text(encoding="utf-8"))
     except ValidationError as exc:
-        raise DataError(f"{path}: not an evaluation report: {exc}") from exc
+        raise DataError(
+            f"{path}: not an evaluation report: {describe_validation_error(exc)}"
+        ) from None
 
 
 def save_report(report: EvalReport, path: str | Path) -> Path:
-    """Write a report as JSON (``summary`` + ``results``) and return the path."""
+    """Write a report as JSON (``summary`` + ``results``), atomically, and return the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = report.model_dump(mode="json")
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    atomic_write_json(path, report.model_dump(mode="json"))
     return path
 
 

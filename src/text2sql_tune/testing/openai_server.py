@@ -3,7 +3,10 @@
 It speaks the real wire format (``POST /v1/chat/completions`` answering ``chat.completion``
 objects with ``tool_calls``, ``usage`` and OpenAI's ``{"error": {...}}`` bodies) and can be
 scripted: fail the next K calls with 429 + ``Retry-After``, answer 500s, be slow, send garbage,
-drop the connection, or rate-limit a random fraction of calls. Every request is logged.
+drop the connection, or rate-limit a random fraction of calls. :meth:`FakeOpenAIServer.fault_next`
+plays any of the named faults in :data:`~text2sql_tune.testing.FAULT_MODES` (a TCP reset
+mid-body, a 1 byte/s trickle, ``Infinity`` tokens, a lone surrogate in the tool arguments ...).
+Every request is logged.
 
 Extend it with :meth:`FakeOpenAIServer.add_route` (another endpoint) or by overriding
 :meth:`FakeOpenAIServer.handle` (everything), and change answers with a ``responder``.
@@ -35,6 +38,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from ._faults import FAULT_MODES, FaultContext
 from ._http import LocalServer
 
 __all__ = [
@@ -112,11 +116,14 @@ class ScriptedFailure:
         status: HTTP status to answer (ignored for ``disconnect``).
         kind: ``error`` (OpenAI error body), ``garbage`` (``body`` sent as is with status 200
             unless ``status`` says otherwise), ``slow`` (wait ``delay_s`` then answer normally),
-            ``disconnect`` (close the connection without answering).
+            ``disconnect`` (close the connection without answering), ``fault`` (the named
+            fault ``mode`` of :data:`~text2sql_tune.testing.FAULT_MODES`, with ``params``).
         headers: Extra response headers (e.g. ``Retry-After``).
         body: Raw body for ``garbage``.
         delay_s: Extra wait for ``slow``.
         message: The error message for ``error``.
+        mode: The fault mode for ``fault``.
+        params: Keyword arguments of the fault mode.
     """
 
     times: int
@@ -126,6 +133,8 @@ class ScriptedFailure:
     body: bytes = b""
     delay_s: float = 0.0
     message: str = "injected failure"
+    mode: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 _ERROR_TYPES = {
@@ -181,6 +190,9 @@ def default_responder(body: dict[str, Any], number: int) -> FakeReply:
 Route = Callable[["FakeOpenAIServer", ReceivedRequest], tuple[int, Any, dict[str, str]]]
 """A route handler: ``(server, request) -> (status, JSON-able body or bytes, headers)``."""
 
+RawAnswer = Callable[[BaseHTTPRequestHandler], None]
+"""Writes a whole answer (status line, headers, body, or nothing) to the handler itself."""
+
 
 class FakeOpenAIServer:
     """A threaded fake OpenAI-compatible server on a free port of 127.0.0.1.
@@ -229,6 +241,7 @@ class FakeOpenAIServer:
         self._answered = 0
         self._lock = threading.Lock()
         self._server: LocalServer | None = None
+        self.stopping = threading.Event()
 
     # -- scripting -------------------------------------------------------------------------
 
@@ -267,6 +280,26 @@ class FakeOpenAIServer:
     def disconnect_next(self, times: int = 1) -> None:
         """Close the connection without answering on the next ``times`` chat calls."""
         self._script(ScriptedFailure(times, kind="disconnect"))
+
+    def fault_next(self, mode: str, times: int = 1, **params: Any) -> None:
+        """Answer the next ``times`` chat calls with the named fault (see ``FAULT_MODES``).
+
+        Args:
+            mode: A key of :data:`~text2sql_tune.testing.FAULT_MODES`, e.g. ``"trickle"``.
+            times: How many calls it applies to.
+            **params: The mode's options, e.g. ``byte_interval_s=0.2`` for ``trickle``.
+
+        Raises:
+            KeyError: Unknown mode (the message lists the known ones).
+        """
+        if mode not in FAULT_MODES:
+            raise KeyError(f"unknown fault mode {mode!r}; known: {', '.join(sorted(FAULT_MODES))}")
+        self._script(ScriptedFailure(times, kind="fault", mode=mode, params=dict(params)))
+
+    def clear_failures(self) -> None:
+        """Forget every scripted failure not played yet (the provider is back)."""
+        with self._lock:
+            self._failures.clear()
 
     def _script(self, failure: ScriptedFailure) -> None:
         with self._lock:
@@ -322,11 +355,13 @@ class FakeOpenAIServer:
 
     def start(self) -> FakeOpenAIServer:
         """Start serving on a free port in a daemon thread."""
+        self.stopping.clear()
         self._server = LocalServer(self._dispatch, name=type(self).__name__)
         return self
 
     def stop(self) -> None:
-        """Stop serving."""
+        """Stop serving (answers still trickling or stalled end at once)."""
+        self.stopping.set()
         if self._server is not None:
             self._server.close()
             self._server = None
@@ -360,6 +395,9 @@ class FakeOpenAIServer:
         if result is None:  # drop the connection without an answer
             handler.close_connection = True
             return
+        if callable(result):
+            result(handler)
+            return
         status, payload, headers = result
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         handler.send_response(status)
@@ -370,11 +408,14 @@ class FakeOpenAIServer:
         handler.end_headers()
         handler.wfile.write(data)
 
-    def handle(self, request: ReceivedRequest) -> tuple[int, Any, dict[str, str]] | None:
-        """Answer one request: ``(status, body, headers)``, or ``None`` to drop the connection.
+    def handle(
+        self, request: ReceivedRequest
+    ) -> tuple[int, Any, dict[str, str]] | RawAnswer | None:
+        """Answer one request (the status, body and headers, or how to misbehave).
 
-        Checks the key (when one is set) and dispatches on :attr:`routes`. Override for full
-        control.
+        Returns ``(status, body, headers)``, ``None`` to drop the connection, or a
+        :data:`RawAnswer` that writes the bytes itself (the fault modes). Checks the key (when
+        one is set) and dispatches on :attr:`routes`. Override for full control.
         """
         expected = None if self.api_key is None else f"Bearer {self.api_key}"
         if expected is not None and request.headers.get("authorization") != expected:
@@ -393,9 +434,13 @@ class FakeOpenAIServer:
 
     def _misbehave(
         self, failure: ScriptedFailure, request: ReceivedRequest
-    ) -> tuple[int, Any, dict[str, str]] | None:
+    ) -> tuple[int, Any, dict[str, str]] | RawAnswer | None:
         if failure.kind == "disconnect":
             return None
+        if failure.kind == "fault":
+            mode = FAULT_MODES[failure.mode]
+            params = failure.params
+            return lambda handler: mode.write(FaultContext(self, request, handler, params))
         if failure.kind == "garbage":
             return failure.status, failure.body, dict(failure.headers)
         if failure.kind == "slow":
@@ -422,13 +467,18 @@ class FakeOpenAIServer:
             return 400, self.error_body(400, "'messages' is a required property"), {}
         if self.latency_s:
             time.sleep(self.latency_s)
+        return 200, self.answer_for(request), {}
+
+    def answer_for(self, request: ReceivedRequest) -> dict[str, Any]:
+        """The next numbered answer to a chat request, as a full ``chat.completion`` body."""
+        body = request.body if isinstance(request.body, dict) else {}
         with self._lock:
             self._answered += 1
             number = self._answered
         reply = self.responder(body, number)
         if isinstance(reply, dict):
-            return 200, reply, {}
-        return 200, self.completion(body, reply), {}
+            return reply
+        return self.completion(body, reply)
 
     def completion(self, body: Mapping[str, Any], reply: FakeReply) -> dict[str, Any]:
         """Wrap a reply in a ``chat.completion`` object, as OpenAI sends it."""

@@ -6,7 +6,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from ..errors import ConfigurationError, MissingExtraError, ProviderError
+from ..errors import (
+    ConfigurationError,
+    MissingExtraError,
+    ProviderError,
+    ProviderUnavailableError,
+)
 from ..models import Prediction, Usage
 from ..prompts import answering_system_prompt
 from ..schema import DatabaseSchema
@@ -64,6 +69,8 @@ async def predict_with(
     """Run one model call and turn its answer (or provider error) into a :class:`Prediction`.
 
     Missing credentials and missing extras still raise: they are set-up mistakes, not answers.
+    So does :class:`~text2sql_tune.errors.ProviderUnavailableError` (no answer arrived at all):
+    the evaluator counts it towards an outage and a checkpoint never saves it as an answer.
 
     Args:
         question: The question.
@@ -73,7 +80,7 @@ async def predict_with(
     started = time.perf_counter()
     try:
         raw, usage = await call()
-    except (ConfigurationError, MissingExtraError):
+    except (ConfigurationError, MissingExtraError, ProviderUnavailableError):
         raise
     except ProviderError as exc:
         return Prediction(

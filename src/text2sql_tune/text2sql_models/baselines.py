@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from ..errors import ProviderUnavailableError
 from ..interfaces import SQLExecutor, Text2SQLModel
 from ..models import EvalCase, Prediction, QAPair, Usage
 from ..retrieval import LexicalIndex
@@ -222,9 +223,12 @@ class SelfReflectionModel(Text2SQLModel):
             {"role": "assistant", "content": first.raw_output},
             {"role": "user", "content": reflection_message(error)},
         ]
-        second = await predict_with(
-            question, lambda: self.first._ask(retry_messages), keep_format=self.keep_format
-        )
+        try:
+            second = await predict_with(
+                question, lambda: self.first._ask(retry_messages), keep_format=self.keep_format
+            )
+        except ProviderUnavailableError:  # no answer to the retry: the first one still counts
+            second = Prediction(question=question)
         if second.raw_output is None:  # the retry failed at the provider: keep the first answer
             return first.model_copy(update={"latency_s": time.perf_counter() - started})
         return second.model_copy(

@@ -16,7 +16,8 @@ spec                      model
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..errors import ConfigurationError
 from ..interfaces import Text2SQLModel
@@ -29,7 +30,11 @@ MODEL_KINDS = ("retrieval", "lamini", "openai", "zero-shot", "few-shot", "local"
 
 
 def model_from_spec(
-    spec: str, schema: DatabaseSchema, *, train: Sequence[QAPair] = ()
+    spec: str,
+    schema: DatabaseSchema,
+    *,
+    train: Sequence[QAPair] = (),
+    client_options: Mapping[str, Any] | None = None,
 ) -> Text2SQLModel:
     """Build the text-to-SQL model a spec names.
 
@@ -41,6 +46,10 @@ def model_from_spec(
             tuned with).
         train: Training pairs: what ``retrieval`` answers from and ``few-shot`` picks examples
             from.
+        client_options: Keyword arguments for the
+            :class:`~text2sql_tune.llm.OpenAIChatClient` of ``openai``, ``zero-shot`` and
+            ``few-shot`` models (retries, waits, deadlines, ``on_retry``); ``lamini`` takes
+            ``max_retries`` and ``attempt_timeout_s`` (as its call time limit) from them.
 
     Returns:
         The model. Keys come from the environment (``OPENAI_API_KEY``, ``LAMINI_API_KEY``).
@@ -64,22 +73,29 @@ def model_from_spec(
         return RetrievalModel(train)
     if not name:
         raise ConfigurationError(f"model {spec!r}: name the model after the colon, e.g. {kind}:…")
+    options = dict(client_options or {})
     if kind == "lamini":
         from .lamini import LaminiModel
 
-        return LaminiModel(name, schema)
+        lamini: dict[str, Any] = {}
+        if "max_retries" in options:
+            lamini["max_retries"] = options["max_retries"]
+        if options.get("attempt_timeout_s"):
+            lamini["timeout_s"] = options["attempt_timeout_s"]
+        return LaminiModel(name, schema, **lamini)
     if kind == "local":
         from .local import LocalModel
 
         return LocalModel.from_path(name, schema)
+    from ..llm import OpenAIChatClient
+
+    client = OpenAIChatClient(name, **options)
     if kind == "openai":
         from .openai import OpenAIText2SQL
 
-        return OpenAIText2SQL(name, schema)
-    from ..llm import OpenAIChatClient
+        return OpenAIText2SQL(name, schema, client=client)
     from .baselines import FewShotModel, ZeroShotModel
 
-    client = OpenAIChatClient(name)
     if kind == "zero-shot":
         return ZeroShotModel(client, schema, model=name)
     return FewShotModel(client, schema, list(train), model=name)

@@ -30,7 +30,13 @@ from tenacity import (
     wait_exponential,
 )
 
-from ..errors import ConfigurationError, MissingExtraError, ProviderError, RateLimitError
+from ..errors import (
+    ConfigurationError,
+    MissingExtraError,
+    ProviderError,
+    ProviderUnavailableError,
+    RateLimitError,
+)
 
 __all__ = [
     "DEFAULT_LAMINI_BASE_MODEL",
@@ -182,10 +188,14 @@ def _to_provider_error(exc: BaseException) -> ProviderError:
     if module.startswith("lamini"):
         detail = str(exc) or type(exc).__name__
         status = _status_of(exc)
-        error_class = RateLimitError if status == 429 else ProviderError
+        error_class: type[ProviderError] = ProviderError
+        if status == 429:
+            error_class = RateLimitError
+        elif status in _RETRYABLE:  # the API had no answer (5xx, timeout): not a final one
+            error_class = ProviderUnavailableError
         return error_class("lamini", status, f"{type(exc).__name__}: {detail}")
     # requests' network errors (connection refused / reset) never reached the API handler.
-    return ProviderError("lamini", None, f"{type(exc).__name__}: {exc}")
+    return ProviderUnavailableError("lamini", None, f"{type(exc).__name__}: {exc}")
 
 
 def _is_transport_error(exc: BaseException) -> bool:
@@ -279,7 +289,7 @@ class LaminiSDK:
         try:
             return await asyncio.wait_for(asyncio.to_thread(fn), timeout=self.timeout_s)
         except asyncio.TimeoutError as exc:
-            raise ProviderError(
+            raise ProviderUnavailableError(
                 "lamini", None, f"{what}: no answer within {self.timeout_s:g} s"
             ) from exc
         except ProviderError:
