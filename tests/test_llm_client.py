@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import json
 import logging
@@ -490,7 +491,7 @@ def test_the_cli_and_configuration_defaults_are_the_clients() -> None:
         name: defaults[name].default
         for name in ("max_retries", "max_retry_after_s", "attempt_timeout_s", "call_timeout_s")
     }
-    assert LLMConfig() == cli.DEFAULTS
+    assert LLMConfig().model_dump() == dataclasses.asdict(cli.DEFAULTS)
     limit = DEFAULT_MAX_CONSECUTIVE_FAILURES
     assert LLMConfig().max_failures == limit
     evaluator_default = inspect.signature(Evaluator).parameters["max_consecutive_failures"]

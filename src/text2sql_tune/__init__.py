@@ -6,128 +6,138 @@ format them for tuning, tune a model (Lamini, OpenAI or your own), and evaluate 
 
 from __future__ import annotations
 
-from .adapters import (
-    FunctionExecutor,
-    FunctionFilter,
-    FunctionGenerator,
-    FunctionJudge,
-    FunctionModel,
-    FunctionTuner,
-)
-from .config import PipelineConfig, load_config
-from .datasets import JsonlAppender, iter_pairs, read_cases, read_pairs, write_jsonl
-from .demo import (
-    abuild_demo_database,
-    build_demo_database,
-    default_database_url,
-    demo_schema,
-    load_golden_set,
-    load_seed_examples,
-)
-from .errors import (
-    ConfigurationError,
-    DataError,
-    EvaluationError,
-    GoldenSetError,
-    MissingExtraError,
-    ProviderError,
-    ProviderOutageError,
-    ProviderUnavailableError,
-    RateLimitError,
-    ResourceBusyError,
-    SQLError,
-    SQLExecutionError,
-    SQLSyntaxError,
-    SQLTimeoutError,
-    Text2SQLTuneError,
-    TooManyRowsError,
-    TuningError,
-    UnknownFunctionError,
-    UnsafeSQLError,
-)
-from .evaluation import Evaluator, evaluate_predictions
-from .executors import ChDBExecutor, ClickHouseExecutor, open_executor
-from .exports import (
-    ExportFormat,
-    ExportResult,
-    export_file,
-    export_pairs,
-    hf_messages_records,
-    lamini_records,
-    openai_chat_records,
-    split_train_validation,
-)
-from .filters import (
-    DuplicateQuestionFilter,
-    DuplicateSQLFilter,
-    FilterChain,
-    FilterReport,
-    LeakageFilter,
-    NearDuplicateQuestionFilter,
-    RowCountFilter,
-    SafetyFilter,
-    SQLLengthFilter,
-    ValidSQLFilter,
-    default_filters,
-)
-from .generators import (
-    GenerationSummary,
-    OpenAIQAGenerator,
-    TemplateQAGenerator,
-    agenerate_to_file,
-    generate_to_file,
-)
-from .golden_lint import GoldenLintReport, alint_golden, lint_golden
-from .interfaces import (
-    DatasetFilter,
-    ExecutionLimits,
-    Judge,
-    QAGenerator,
-    SQLExecutor,
-    Text2SQLModel,
-    Tuner,
-)
-from .judges import CascadeJudge, ExecutionMatchJudge, LLMJudge, MatchRules
-from .llm import ChatResponse, OpenAIChatClient, PriceTable, ToolCall, resolve_openai_credentials
-from .models import (
-    EvalCase,
-    EvalReport,
-    EvalResult,
-    EvalSummary,
-    ExecutionOutcome,
-    FilterDecision,
-    JudgeInput,
-    OutcomeStatus,
-    Prediction,
-    QAPair,
-    QueryResult,
-    ResultPreview,
-    TuningJob,
-    TuningStatus,
-    Usage,
-    ValidationInfo,
-    Verdict,
-)
-from .normalize import normalize_question, normalize_sql
-from .pipeline import Pipeline, PipelineEvent, PipelineResult
-from .pipeline_factory import arun_config, run_config
-from .reporting import compare_reports, compare_runs, load_report, report_html, report_markdown
-from .retrieval import RetrievalModel
-from .safety import SQLGuard, strip_format_clause
-from .schema import Column, DatabaseSchema, Table
-from .sql_extract import extract_sql
-from .stats import DatasetStats, dataset_stats
-from .text2sql_models import (
-    CheckpointedModel,
-    FewShotModel,
-    LaminiModel,
-    LocalModel,
-    OpenAIText2SQL,
-    SelfReflectionModel,
-    ZeroShotModel,
-)
-from .tuners import LaminiTuner, LocalLoRATuner, OpenAITuner
-from .validation import avalidate_pairs, validate_pairs
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .adapters import (
+        FunctionExecutor,
+        FunctionFilter,
+        FunctionGenerator,
+        FunctionJudge,
+        FunctionModel,
+        FunctionTuner,
+    )
+    from .config import PipelineConfig, load_config
+    from .datasets import JsonlAppender, iter_pairs, read_cases, read_pairs, write_jsonl
+    from .demo import (
+        abuild_demo_database,
+        build_demo_database,
+        default_database_url,
+        demo_schema,
+        load_golden_set,
+        load_seed_examples,
+    )
+    from .errors import (
+        ConfigurationError,
+        DataError,
+        EvaluationError,
+        GoldenSetError,
+        MissingExtraError,
+        ProviderError,
+        ProviderOutageError,
+        ProviderUnavailableError,
+        RateLimitError,
+        ResourceBusyError,
+        SQLError,
+        SQLExecutionError,
+        SQLSyntaxError,
+        SQLTimeoutError,
+        Text2SQLTuneError,
+        TooManyRowsError,
+        TuningError,
+        UnknownFunctionError,
+        UnsafeSQLError,
+    )
+    from .evaluation import Evaluator, evaluate_predictions
+    from .executors import ChDBExecutor, ClickHouseExecutor, open_executor
+    from .exports import (
+        ExportFormat,
+        ExportResult,
+        export_file,
+        export_pairs,
+        hf_messages_records,
+        lamini_records,
+        openai_chat_records,
+        split_train_validation,
+    )
+    from .filters import (
+        DuplicateQuestionFilter,
+        DuplicateSQLFilter,
+        FilterChain,
+        FilterReport,
+        LeakageFilter,
+        NearDuplicateQuestionFilter,
+        RowCountFilter,
+        SafetyFilter,
+        SQLLengthFilter,
+        ValidSQLFilter,
+        default_filters,
+    )
+    from .generators import (
+        GenerationSummary,
+        OpenAIQAGenerator,
+        TemplateQAGenerator,
+        agenerate_to_file,
+        generate_to_file,
+    )
+    from .golden_lint import GoldenLintReport, alint_golden, lint_golden
+    from .interfaces import (
+        DatasetFilter,
+        ExecutionLimits,
+        Judge,
+        QAGenerator,
+        SQLExecutor,
+        Text2SQLModel,
+        Tuner,
+    )
+    from .judges import CascadeJudge, ExecutionMatchJudge, LLMJudge, MatchRules
+    from .llm import (
+        ChatResponse,
+        OpenAIChatClient,
+        PriceTable,
+        ToolCall,
+        resolve_openai_credentials,
+    )
+    from .models import (
+        EvalCase,
+        EvalReport,
+        EvalResult,
+        EvalSummary,
+        ExecutionOutcome,
+        FilterDecision,
+        JudgeInput,
+        OutcomeStatus,
+        Prediction,
+        QAPair,
+        QueryResult,
+        ResultPreview,
+        TuningJob,
+        TuningStatus,
+        Usage,
+        ValidationInfo,
+        Verdict,
+    )
+    from .normalize import normalize_question, normalize_sql
+    from .pipeline import Pipeline, PipelineEvent, PipelineResult
+    from .pipeline_factory import arun_config, run_config
+    from .reporting import compare_reports, compare_runs, load_report, report_html, report_markdown
+    from .retrieval import RetrievalModel
+    from .safety import SQLGuard, strip_format_clause
+    from .schema import Column, DatabaseSchema, Table
+    from .sql_extract import extract_sql
+    from .stats import DatasetStats, dataset_stats
+    from .text2sql_models import (
+        CheckpointedModel,
+        FewShotModel,
+        LaminiModel,
+        LocalModel,
+        OpenAIText2SQL,
+        SelfReflectionModel,
+        ZeroShotModel,
+    )
+    from .tuners import LaminiTuner, LocalLoRATuner, OpenAITuner
+    from .validation import avalidate_pairs, validate_pairs
 
 __version__ = "0.1.0"
 
@@ -270,3 +280,158 @@ __all__ = [
     "validate_pairs",
     "write_jsonl",
 ]
+
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "adapters": (
+        "FunctionExecutor",
+        "FunctionFilter",
+        "FunctionGenerator",
+        "FunctionJudge",
+        "FunctionModel",
+        "FunctionTuner",
+    ),
+    "config": ("PipelineConfig", "load_config"),
+    "datasets": ("JsonlAppender", "iter_pairs", "read_cases", "read_pairs", "write_jsonl"),
+    "demo": (
+        "abuild_demo_database",
+        "build_demo_database",
+        "default_database_url",
+        "demo_schema",
+        "load_golden_set",
+        "load_seed_examples",
+    ),
+    "errors": (
+        "ConfigurationError",
+        "DataError",
+        "EvaluationError",
+        "GoldenSetError",
+        "MissingExtraError",
+        "ProviderError",
+        "ProviderOutageError",
+        "ProviderUnavailableError",
+        "RateLimitError",
+        "ResourceBusyError",
+        "SQLError",
+        "SQLExecutionError",
+        "SQLSyntaxError",
+        "SQLTimeoutError",
+        "Text2SQLTuneError",
+        "TooManyRowsError",
+        "TuningError",
+        "UnknownFunctionError",
+        "UnsafeSQLError",
+    ),
+    "evaluation": ("Evaluator", "evaluate_predictions"),
+    "executors": ("ChDBExecutor", "ClickHouseExecutor", "open_executor"),
+    "exports": (
+        "ExportFormat",
+        "ExportResult",
+        "export_file",
+        "export_pairs",
+        "hf_messages_records",
+        "lamini_records",
+        "openai_chat_records",
+        "split_train_validation",
+    ),
+    "filters": (
+        "DuplicateQuestionFilter",
+        "DuplicateSQLFilter",
+        "FilterChain",
+        "FilterReport",
+        "LeakageFilter",
+        "NearDuplicateQuestionFilter",
+        "RowCountFilter",
+        "SafetyFilter",
+        "SQLLengthFilter",
+        "ValidSQLFilter",
+        "default_filters",
+    ),
+    "generators": (
+        "GenerationSummary",
+        "OpenAIQAGenerator",
+        "TemplateQAGenerator",
+        "agenerate_to_file",
+        "generate_to_file",
+    ),
+    "golden_lint": ("GoldenLintReport", "alint_golden", "lint_golden"),
+    "interfaces": (
+        "DatasetFilter",
+        "ExecutionLimits",
+        "Judge",
+        "QAGenerator",
+        "SQLExecutor",
+        "Text2SQLModel",
+        "Tuner",
+    ),
+    "judges": ("CascadeJudge", "ExecutionMatchJudge", "LLMJudge", "MatchRules"),
+    "llm": (
+        "ChatResponse",
+        "OpenAIChatClient",
+        "PriceTable",
+        "ToolCall",
+        "resolve_openai_credentials",
+    ),
+    "models": (
+        "EvalCase",
+        "EvalReport",
+        "EvalResult",
+        "EvalSummary",
+        "ExecutionOutcome",
+        "FilterDecision",
+        "JudgeInput",
+        "OutcomeStatus",
+        "Prediction",
+        "QAPair",
+        "QueryResult",
+        "ResultPreview",
+        "TuningJob",
+        "TuningStatus",
+        "Usage",
+        "ValidationInfo",
+        "Verdict",
+    ),
+    "normalize": ("normalize_question", "normalize_sql"),
+    "pipeline": ("Pipeline", "PipelineEvent", "PipelineResult"),
+    "pipeline_factory": ("arun_config", "run_config"),
+    "reporting": (
+        "compare_reports",
+        "compare_runs",
+        "load_report",
+        "report_html",
+        "report_markdown",
+    ),
+    "retrieval": ("RetrievalModel",),
+    "safety": ("SQLGuard", "strip_format_clause"),
+    "schema": ("Column", "DatabaseSchema", "Table"),
+    "sql_extract": ("extract_sql",),
+    "stats": ("DatasetStats", "dataset_stats"),
+    "text2sql_models": (
+        "CheckpointedModel",
+        "FewShotModel",
+        "LaminiModel",
+        "LocalModel",
+        "OpenAIText2SQL",
+        "SelfReflectionModel",
+        "ZeroShotModel",
+    ),
+    "tuners": ("LaminiTuner", "LocalLoRATuner", "OpenAITuner"),
+    "validation": ("avalidate_pairs", "validate_pairs"),
+}
+
+
+_MODULE_OF: dict[str, str] = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    # Public names are imported on first use (PEP 562), so `import text2sql_tune` and the CLI's
+    # `--help` stay fast and the heavy dependencies (sqlglot, httpx, chdb...) load only when used.
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

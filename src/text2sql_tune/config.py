@@ -47,6 +47,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ._defaults import LLM_DEFAULTS
 from ._pydantic_errors import describe_validation_error
 from ._record_io import read_text
 from .errors import ConfigurationError, DataError
@@ -215,11 +216,11 @@ class LLMConfig(_Section):
             stops with exit code 4; everything completed is kept and a re-run resumes.
     """
 
-    max_retries: int = Field(default=6, ge=0)
-    max_wait_s: float = Field(default=120.0, ge=0)
-    timeout_s: float = Field(default=180.0, gt=0)
-    call_timeout_s: float = Field(default=300.0, gt=0)
-    max_failures: int = Field(default=5, ge=1)
+    max_retries: int = Field(default=LLM_DEFAULTS.max_retries, ge=0)
+    max_wait_s: float = Field(default=LLM_DEFAULTS.max_wait_s, ge=0)
+    timeout_s: float = Field(default=LLM_DEFAULTS.timeout_s, gt=0)
+    call_timeout_s: float = Field(default=LLM_DEFAULTS.call_timeout_s, gt=0)
+    max_failures: int = Field(default=LLM_DEFAULTS.max_failures, ge=1)
 
     def client_options(self) -> dict[str, Any]:
         """Keyword arguments for :class:`~text2sql_tune.llm.OpenAIChatClient`."""

@@ -23,17 +23,17 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from enum import Enum
 from pathlib import Path
 from typing import IO, Any
 
 from pydantic import BaseModel, Field
 
+from ._defaults import MAX_SQL_LENGTH, ExportFormat
 from ._files import atomic_open
 from ._paths import refuse_overwriting
 from .datasets import _dump, iter_pairs, iter_records
 from .errors import ConfigurationError
-from .models import MAX_SQL_LENGTH, QAPair
+from .models import QAPair
 from .prompts import chat_messages, llama3_prompt
 
 __all__ = [
@@ -51,15 +51,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("text2sql_tune")
-
-
-class ExportFormat(str, Enum):
-    """The training-file formats :func:`export_pairs` writes."""
-
-    LAMINI = "lamini"
-    OPENAI = "openai"
-    HF = "hf"
-    JSONL = "jsonl"
 
 
 def _lamini(pair: QAPair, system_prompt: str) -> dict[str, str]:

@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ._defaults import MAX_SQL_LENGTH
+
 __all__ = [
     "MAX_SQL_LENGTH",
     "EvalCase",
@@ -32,14 +34,6 @@ __all__ = [
     "ValidationInfo",
     "Verdict",
 ]
-
-
-MAX_SQL_LENGTH = 100_000
-"""Longest SQL, in characters, that validation, cleaning and export accept by default.
-
-Longer SQL is refused before anything tokenises it (lexing 10 MB of SQL takes many seconds); the
-safety guard's default limit is the same.
-"""
 
 
 class _Record(BaseModel):

@@ -3,7 +3,7 @@
 The LLM options bound retries, waits and deadlines and set the outage stop. Their defaults are
 those of the ``[llm]`` section of a run's configuration (:class:`~text2sql_tune.config.LLMConfig`),
 which match :class:`~text2sql_tune.llm.OpenAIChatClient`'s (a test checks it); importing this
-module does not import httpx, so ``--help`` stays fast.
+module imports neither httpx nor pydantic, so ``--help`` stays fast.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
-from ..config import LLMConfig
+from .._defaults import LLM_DEFAULTS
 from ..errors import ProviderOutageError
 
 if TYPE_CHECKING:
+    from ..config import LLMConfig
     from ..llm import RetryEvent
 
 __all__ = [
@@ -34,7 +35,7 @@ __all__ = [
     "retry_printer",
 ]
 
-DEFAULTS = LLMConfig()
+DEFAULTS = LLM_DEFAULTS
 """The default settings (``[llm]`` of a configuration without one)."""
 
 # Waits shorter than this are not printed (they show in the retry count); all are logged.

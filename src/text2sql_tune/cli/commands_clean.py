@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .._paths import refuse_overwriting
-from .._sync import run_sync
-from ..datasets import read_cases, read_pairs, write_jsonl
-from ..models import MAX_SQL_LENGTH, QAPair
+from .._defaults import MAX_SQL_LENGTH
 from ._app import DatabaseOption, JsonOption, app, console, err_console, print_json
+
+if TYPE_CHECKING:
+    from ..models import QAPair
 
 __all__ = ["MaxSQLLengthOption", "clean", "validate"]
 
@@ -64,6 +64,7 @@ def _validated(
     Each outcome is appended to ``checkpoint`` as its query finishes; a re-run after Ctrl-C or a
     crash runs only the queries not saved there.
     """
+    from .._sync import run_sync
     from ..executors import open_executor
     from ..validation import avalidate_pairs
     from ._llm_options import reporting_stops
@@ -150,6 +151,9 @@ def validate(
     dropped: that is what `clean` does. Outcomes are saved as they finish in
     <output stem>.checkpoint.jsonl, so an interrupted run resumes where it stopped.
     """
+    from .._paths import refuse_overwriting
+    from ..datasets import read_pairs, write_jsonl
+
     refuse_overwriting({"--output": output}, {"--input": input_path})
     pairs = read_pairs(input_path)
     usable = sum(1 for pair in pairs if pair.ok)
@@ -233,6 +237,8 @@ def clean(
     SQL. Writes the kept pairs to --output, a JSON report (counts per filter and reason, dataset
     statistics) to --report and every dropped pair with its filter and reason to --dropped.
     """
+    from .._paths import refuse_overwriting
+    from ..datasets import read_cases, read_pairs, write_jsonl
     from ..filters import FilterChain, default_filters
 
     if near_dup_threshold <= 0.0:

@@ -12,13 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from .._paths import refuse_overwriting
-from .._sync import run_sync
-from ..config import LLMConfig
-from ..datasets import read_cases
 from ..errors import ConfigurationError
-from ..evaluation import Evaluator, read_predictions
-from ..interfaces import Judge, SQLExecutor, Text2SQLModel
-from ..models import EvalCase, EvalReport, EvalResult
 from . import _llm_options as llm_options
 from ._app import (
     DatabaseOption,
@@ -30,7 +24,9 @@ from ._app import (
     print_json,
 )
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the command imports what it runs when it runs, so --help stays fast
+    from ..interfaces import Judge, SQLExecutor, Text2SQLModel
+    from ..models import EvalCase, EvalReport
     from ..text2sql_models import CheckpointedModel
 
 __all__ = ["evaluate"]
@@ -110,6 +106,7 @@ def _lint_first(
     cases: list[EvalCase], executor: SQLExecutor, judge: Judge, *, quiet: bool
 ) -> list[dict[str, object]]:
     """Lint the golden set; print what it found (on stderr) and return it for the report."""
+    from .._sync import run_sync
     from ..golden_lint import alint_golden
 
     found = run_sync(alint_golden(cases, executor, judge=judge))
@@ -214,6 +211,9 @@ def evaluate(
     model), so a stopped evaluation resumes without asking twice; when the provider stops
     answering (--max-failures calls in a row) the command stops with exit code 4.
     """
+    from ..config import LLMConfig
+    from ..datasets import read_cases
+    from ..evaluation import read_predictions
     from ..reporting import save_report
 
     if (predictions is None) == (model is None):
@@ -298,7 +298,10 @@ class _EvaluationRun:
     findings: list[dict[str, object]] | None = None
 
     def evaluate(self, answers: CheckpointedModel | None) -> EvalReport:
+        from .._sync import run_sync
+        from ..evaluation import Evaluator
         from ..executors import open_executor
+        from ..models import EvalResult
 
         cases, quiet = self.cases, self.quiet
         if answers is not None and answers.loaded and not quiet:

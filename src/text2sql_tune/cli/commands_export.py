@@ -7,10 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .._paths import refuse_overwriting
-from ..exports import ExportFormat, export_file, validation_path_for
-from ..models import MAX_SQL_LENGTH
-from ..prompts import answering_system_prompt
+from .._defaults import MAX_SQL_LENGTH, ExportFormat
 from ._app import (
     DatabaseOption,
     JsonOption,
@@ -62,6 +59,10 @@ def export(
     are replaced only once they are complete. Pairs the generator rejected and pairs whose SQL is
     longer than --max-sql-length are left out and counted.
     """
+    from .._paths import refuse_overwriting
+    from ..exports import export_file, validation_path_for
+    from ..prompts import answering_system_prompt
+
     refuse_overwriting(
         {"--output": output, "the validation file": validation_path_for(output)},
         {"--input": input_path, "--schema": schema_file, "--schema-notes": annotations},

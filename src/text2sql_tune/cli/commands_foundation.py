@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from .._sync import run_sync
 from ..errors import ConfigurationError
 from ._app import DatabaseOption, JsonOption, app, console, err_console, print_json
 
@@ -56,6 +55,7 @@ def demo_db(
     Nothing is rebuilt when the folder already holds the demo database built with the same
     parameters. Pass the URL to --database, or to open_executor() in Python.
     """
+    from .._sync import run_sync
     from ..demo import _abuild, default_database_path
 
     build = run_sync(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.progress import (
@@ -18,11 +18,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .._sync import run_sync
-from ..config import LLMConfig
 from ..errors import ConfigurationError, DataError
-from ..interfaces import QAGenerator
-from ..models import QAPair, Usage
 from . import _llm_options as llm_options
 from ._app import (
     DatabaseOption,
@@ -33,6 +29,10 @@ from ._app import (
     err_console,
     print_json,
 )
+
+if TYPE_CHECKING:
+    from ..interfaces import QAGenerator
+    from ..models import QAPair, Usage
 
 __all__ = ["generate"]
 
@@ -154,6 +154,8 @@ def generate(
     re-run continues. An existing --output that is not a generation checkpoint (a golden set,
     validated pairs) is refused unless --append or --force says what to do with it.
     """
+    from .._sync import run_sync
+    from ..config import LLMConfig
     from ..executors import open_executor
     from ..generators import (
         OpenAIQAGenerator,
@@ -162,6 +164,7 @@ def generate(
         checkpoint_problem,
     )
     from ..llm import OpenAIChatClient, PriceTable
+    from ..models import Usage
 
     if append and force:
         raise ConfigurationError("--append and --force contradict each other: pick one")

@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from .._sync import run_sync
-from ..datasets import read_cases
 from ._app import DatabaseOption, JsonOption, app, console, print_json
 
 __all__ = ["lint_golden"]
@@ -43,6 +41,8 @@ def lint_golden(
     after normalisation). Warnings: no rows, approximate functions (median, quantile, uniq...),
     LIMIT without ORDER BY, any()/rand()/groupArray(). Each finding comes with a fix hint.
     """
+    from .._sync import run_sync
+    from ..datasets import read_cases
     from ..executors import open_executor
     from ..golden_lint import alint_golden
 

@@ -11,12 +11,11 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
-from .._sync import run_sync
-from ..config import PipelineConfig, load_config
 from ..errors import ConfigurationError
 from ._app import DatabaseOption, JsonOption, app, console, err_console, print_json
 
 if TYPE_CHECKING:  # the pipeline imports every step; load it only when a command runs
+    from ..config import PipelineConfig
     from ..pipeline import PipelineEvent, PipelineResult
 
 __all__ = ["demo", "run"]
@@ -65,6 +64,7 @@ def _saved(run_dir: Path) -> str:
 
 
 def _run(config: PipelineConfig, quiet: bool) -> PipelineResult:
+    from .._sync import run_sync
     from ..pipeline_factory import arun_config
     from ._llm_options import reporting_stops
 
@@ -153,6 +153,8 @@ def run(
     started twice. When the LLM provider stops answering, the run stops with exit code 4 and
     resumes from where it stopped. See the configuration page of the docs for every key.
     """
+    from ..config import load_config
+
     config = load_config(config_file)
     if run_dir is not None:
         config.run.dir = run_dir
@@ -249,6 +251,8 @@ def demo(
     With --generator openai and --tuner lamini|openai it uses the real services instead;
     --tuner local --base-model DIR tunes a LoRA adapter on this machine and evaluates it.
     """
+    from ..config import PipelineConfig
+
     if fresh and run_dir.exists():
         shutil.rmtree(run_dir)
     config = PipelineConfig()

@@ -13,18 +13,12 @@ import json
 import time
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from .._files import atomic_write_json
-from .._sync import run_sync
-from ..datasets import iter_records
 from ..errors import ConfigurationError, DataError
-from ..interfaces import Tuner
-from ..models import QAPair, TuningJob
-from ..schema import DatabaseSchema
 from ._app import (
     DatabaseOption,
     JsonOption,
@@ -34,6 +28,10 @@ from ._app import (
     console,
     print_json,
 )
+
+if TYPE_CHECKING:
+    from ..interfaces import Tuner
+    from ..models import QAPair, TuningJob
 
 __all__ = ["tune_app"]
 
@@ -85,6 +83,8 @@ def _parse_args(values: list[str]) -> dict[str, Any]:
 
 
 def _schema(database: str | None, schema_file: Path | None, annotations: Path | None) -> Any:
+    from ..schema import DatabaseSchema
+
     if schema_file is not None:
         schema = DatabaseSchema.from_file(schema_file)
     elif database is not None:
@@ -103,6 +103,8 @@ def _schema(database: str | None, schema_file: Path | None, annotations: Path | 
 
 def _read_data(path: Path) -> tuple[str, list[dict[str, Any]]]:
     """Read ``--data``: ``("lamini" | "openai" | "pairs", records)`` by the first record's keys."""
+    from ..datasets import iter_records
+
     records = list(iter_records(path))
     if not records:
         raise DataError(f"{path}: no records: nothing to tune on")
@@ -164,6 +166,8 @@ def _show(job: TuningJob, as_json: bool) -> None:
 
 
 def _write_job_file(path: Path, job: TuningJob, api_url: str, system_prompt: str) -> None:
+    from .._files import atomic_write_json
+
     data = {**_job_dict(job), "api_url": api_url, "system_prompt": system_prompt}
     atomic_write_json(path, data)
 
@@ -293,6 +297,8 @@ def tune(
     --tuner local trains a LoRA adapter here (CPU or GPU) with a live progress bar; Ctrl-C stops
     after the current step and the same command resumes from the last checkpoint.
     """
+    from .._sync import run_sync
+
     if ctx.invoked_subcommand is not None:
         return
     if data is None:
@@ -359,6 +365,7 @@ def _start_local(
     epochs: int | None,
     as_json: bool,
 ) -> None:
+    from ..datasets import iter_records
     from ..prompts import answering_system_prompt
     from .commands_tune_local import start_local
 
@@ -397,6 +404,7 @@ async def _start(
     records: list[dict[str, Any]],
     validation: Path | None,
 ) -> TuningJob:
+    from ..datasets import iter_records
     from ..tuners.lamini import LaminiTuner
     from ..tuners.openai import OpenAITuner
 
@@ -417,6 +425,7 @@ def _as_pairs(path: Path | None, records: list[dict[str, Any]]) -> list[QAPair]:
     from pydantic import ValidationError
 
     from .._pydantic_errors import describe_validation_error
+    from ..models import QAPair
 
     pairs = []
     for number, record in enumerate(records, start=1):

@@ -19,12 +19,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .._files import atomic_write_json
-from .._sync import run_sync
 from ..errors import DataError
-from ..models import QAPair, TuningJob
 from ._app import JsonOption, console, err_console, print_json
 from .commands_tune import tune_app
+
+if TYPE_CHECKING:
+    from ..models import QAPair, TuningJob
 
 if TYPE_CHECKING:  # the tuner is imported when a command runs, not when the CLI starts
     from ..tuners.local import LocalLoRATuner
@@ -80,6 +80,8 @@ class _TrainingView:
 
 def write_local_job_file(path: Path, job: TuningJob) -> None:
     """The ``--job-file``: the job with its full local record (losses, adapter, data hash...)."""
+    from .._files import atomic_write_json
+
     data = job.model_dump(mode="json")
     data["system_prompt"] = data["raw"].get("system_prompt")
     atomic_write_json(path, data)
@@ -230,6 +232,8 @@ def start_local(
 
 def follow_local(job: Path, action: str, *, as_json: bool) -> TuningJob:
     """``tune status|wait|cancel`` on a local job."""
+    from .._sync import run_sync
+
     job_id, tuner = tuner_for_local_job(job)
     if action == "status":
         return tuner.status(job_id)
