@@ -61,6 +61,16 @@ def _same_file_cases(tmp: Path, pairs: Path, db: str) -> list[tuple[list[str], s
          "--output .* --predictions"),
         (["evaluate", "-g", str(golden), "-p", str(pairs), "--judge-cache", str(golden),
           "-d", db], "--judge-cache .* --golden"),
+        (["validate", "-i", str(_jsonl(tmp / "v.checkpoint.jsonl", PAIRS)),
+          "-o", str(tmp / "v.jsonl"), "-d", db], "the validation checkpoint .* --input"),
+        (["clean", "-i", str(_jsonl(tmp / "k.checkpoint.jsonl", PAIRS)),
+          "-o", str(tmp / "k.jsonl"), "-d", db], "the validation checkpoint .* --input"),
+        (["tune", "--tuner", "lamini", "--data", str(pairs), "--job-file", str(pairs)],
+         "--job-file .* --data"),
+        (["report", str(tmp / "report.json"), "--html", str(tmp / "report.json")],
+         "--html .* report 0"),
+        (["report", str(tmp / "report.json"), "--markdown", str(pairs), "--training", str(pairs)],
+         "--markdown .* --training"),
     ]  # fmt: skip
 
 

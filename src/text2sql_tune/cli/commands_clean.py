@@ -154,10 +154,12 @@ def validate(
     from .._paths import refuse_overwriting
     from ..datasets import read_pairs, write_jsonl
 
-    refuse_overwriting({"--output": output}, {"--input": input_path})
+    checkpoint = _checkpoint_for(output)
+    refuse_overwriting(
+        {"--output": output, "the validation checkpoint": checkpoint}, {"--input": input_path}
+    )
     pairs = read_pairs(input_path)
     usable = sum(1 for pair in pairs if pair.ok)
-    checkpoint = _checkpoint_for(output)
     validated = _validated(
         pairs,
         database,
@@ -245,14 +247,19 @@ def clean(
         raise typer.BadParameter("must be above 0", param_hint="--near-dup-threshold")
     report_path = report or output.with_name(f"{output.stem}.report.json")
     dropped_path = dropped or output.with_name(f"{output.stem}.dropped.jsonl")
+    checkpoint = _checkpoint_for(output)
     refuse_overwriting(
-        {"--output": output, "--report": report_path, "--dropped": dropped_path},
+        {
+            "--output": output,
+            "--report": report_path,
+            "--dropped": dropped_path,
+            "the validation checkpoint": checkpoint,
+        },
         {"--input": input_path, "--eval-set": eval_set},
     )
     pairs = read_pairs(input_path)
     cases = read_cases(eval_set) if eval_set is not None else None
     todo = [i for i, pair in enumerate(pairs) if pair.ok and pair.validation is None]
-    checkpoint = _checkpoint_for(output)
     if todo and not skip_validation:
         validated = _validated(
             [pairs[i] for i in todo],

@@ -89,6 +89,13 @@ def report(
         run_label,
     )
 
+    from .._paths import refuse_overwriting
+
+    sources_read = {f"report {i}": p for i, p in enumerate(paths) if str(p) != "compare"}
+    refuse_overwriting(
+        {"--html": html_out, "--markdown": markdown_out},
+        {**sources_read, "--training": training},
+    )
     payload: dict[str, Any]
     if paths and str(paths[0]) == "compare":
         sources = paths[1:]

@@ -304,6 +304,12 @@ def tune(
     if data is None:
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
+    from .._paths import refuse_overwriting
+
+    refuse_overwriting(
+        {"--job-file": job_file},
+        {"--data": data, "--schema": schema_file, "--schema-notes": annotations},
+    )
     lamini_only = {"--max-steps": max_steps, "--learning-rate": learning_rate, "--arg": arg}
     openai_only = {"--epochs": epochs, "--lr-multiplier": lr_multiplier, "--validation": validation}
     wrong: dict[str, Any] = lamini_only if tuner is TunerKind.openai else openai_only
