@@ -77,6 +77,7 @@ def report(
     broken, still-failing and still-correct cases with an exact McNemar test. --json prints the
     comparison (runs, steps, cases) or, for one report, its summary.
     """
+    from .._paths import refuse_overwriting
     from ..datasets import read_pairs
     from ..reporting import (
         TrainingIndex,
@@ -88,8 +89,6 @@ def report(
         report_markdown,
         run_label,
     )
-
-    from .._paths import refuse_overwriting
 
     sources_read = {f"report {i}": p for i, p in enumerate(paths) if str(p) != "compare"}
     refuse_overwriting(
