@@ -29,11 +29,16 @@ Example ``pipeline.toml``::
     model = "retrieval"                   # "tuned", "zero-shot", "few-shot" or "none"
     judge = "execution"
 
+    [next]                                # used when [run] parent is set (or --next-from)
+    n = 200                               # targeted pairs for the gaps the analysis finds
+    min_examples = 3
+
 Relative paths in the file are resolved against the file's folder.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -52,6 +57,7 @@ __all__ = [
     "EvaluateConfig",
     "ExportConfig",
     "GenerateConfig",
+    "NextConfig",
     "PipelineConfig",
     "RunConfig",
     "TuneConfig",
@@ -71,12 +77,16 @@ class RunConfig(_Section):
         database: Database URL; ``None`` means the embedded demo database.
         schema_notes: YAML/TOML/JSON file with table/column descriptions and example values.
         concurrency: Queries run at once during validation and evaluation.
+        parent: Make this run the next iteration of that run directory: start from its kept
+            pairs, add pairs targeted at what the analysis of its evaluation found (``[next]``),
+            clean and evaluate again.
     """
 
     dir: Path = Path("runs/latest")
     database: str | None = None
     schema_notes: Path | None = None
     concurrency: int = Field(default=4, ge=1)
+    parent: Path | None = None
 
 
 class GenerateConfig(_Section):
@@ -185,6 +195,23 @@ class EvaluateConfig(_Section):
     html: bool = True
 
 
+class NextConfig(_Section):
+    """A next iteration (``[run] parent``): what to generate for the analysis's targets.
+
+    Attributes:
+        n: Targeted pairs to generate (validated and cleaned like the rest).
+        generator: ``"template"`` or ``"openai"``; default: the ``[generate]`` generator (the
+            template generator when that is ``"none"``).
+        min_examples: Training pairs a golden concept needs to count as covered.
+        max_targets: Most generation targets (default: every gap and inconsistency).
+    """
+
+    n: int = Field(default=200, ge=0)
+    generator: Literal["template", "openai"] | None = None
+    min_examples: int = Field(default=3, ge=1)
+    max_targets: int | None = Field(default=None, ge=1)
+
+
 class PipelineConfig(_Section):
     """The whole pipeline, section by section (see the module docstring for a TOML example)."""
 
@@ -194,16 +221,18 @@ class PipelineConfig(_Section):
     export: ExportConfig = Field(default_factory=ExportConfig)
     tune: TuneConfig = Field(default_factory=TuneConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    next: NextConfig = Field(default_factory=NextConfig)
 
     def resolve_paths(self, base: Path) -> PipelineConfig:
         """Return a copy with relative file paths made absolute against ``base``."""
         config = self.model_copy(deep=True)
 
         def fix(path: Path | None) -> Path | None:
-            return None if path is None or path.is_absolute() else base / path
+            return path if path is None or path.is_absolute() else base / path
 
         config.run.dir = fix(config.run.dir) or config.run.dir
         config.run.schema_notes = fix(config.run.schema_notes)
+        config.run.parent = fix(config.run.parent)
         config.generate.seed_examples = fix(config.generate.seed_examples)
         config.clean.eval_set = fix(config.clean.eval_set)
         config.evaluate.golden = fix(config.evaluate.golden)
@@ -211,21 +240,25 @@ class PipelineConfig(_Section):
 
 
 def load_config(path: str | Path) -> PipelineConfig:
-    """Read a pipeline configuration from a TOML file.
+    """Read a pipeline configuration from a TOML file (or a run's ``config.json`` snapshot).
 
     Args:
-        path: The TOML file; relative paths inside are resolved against its folder.
+        path: The TOML file; relative paths inside are resolved against its folder. A ``.json``
+            file is read as JSON (the snapshot every run directory keeps).
 
     Raises:
         ConfigurationError: The file is missing, not TOML, or has unknown or invalid settings.
     """
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except OSError as exc:
         raise ConfigurationError(f"cannot read {path}: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{path}: not valid TOML: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"{path}: not valid JSON: {exc}") from exc
     try:
         config = PipelineConfig.model_validate(data)
     except ValidationError as exc:

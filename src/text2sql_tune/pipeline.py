@@ -12,10 +12,16 @@ Every step writes its output into the run directory before the next one starts::
       export/<format>.jsonl  training files (lamini, openai, hf, jsonl)
       tuning_job.json        the tuning job, saved the moment it is created
       eval/report.json       the evaluation report (+ report.md, report.html)
+      iteration.json         a next iteration only: its parent run and iteration number
+      analysis.json          a next iteration only: the analysis its targeted pairs came from
 
 A step whose output is newer than its input is not run again, so a stopped run resumes where it
 stopped: generation continues from its checkpoint (paid calls are never repeated) and a tuning job
 that was already started is followed, never started twice.
+
+A *next iteration* (``parent=``) starts from its parent run's kept pairs, reusing their
+validations, adds new (targeted) pairs, cleans everything again with the same filters (leakage
+included) and evaluates again; ``iteration.json`` records the parent.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,12 +37,13 @@ from pydantic import BaseModel, ConfigDict
 
 from ._sync import run_sync
 from .datasets import read_pairs, write_jsonl
-from .errors import MissingExtraError
+from .errors import ConfigurationError, MissingExtraError
 from .evaluation import Evaluator
 from .exports import export_pairs, split_train_validation
 from .filters import FilterChain, FilterReport, default_filters
 from .generators import agenerate_to_file, read_checkpoint_state
 from .interfaces import DatasetFilter, Judge, QAGenerator, SQLExecutor, Text2SQLModel, Tuner
+from .iteration import ITERATION_FILE, inherit
 from .models import EvalCase, EvalReport, QAPair, TuningJob, Usage, ValidationInfo
 from .normalize import normalize_sql
 from .prompts import answering_system_prompt
@@ -106,6 +113,16 @@ class RunPaths:
         """Evaluation reports."""
         return self.root / "eval"
 
+    @property
+    def iteration(self) -> Path:
+        """A next iteration's parent and number."""
+        return self.root / ITERATION_FILE
+
+    @property
+    def analysis(self) -> Path:
+        """The analysis a next iteration's targeted pairs came from."""
+        return self.root / "analysis.json"
+
 
 class PipelineResult(BaseModel):
     """What a pipeline run produced.
@@ -123,6 +140,10 @@ class PipelineResult(BaseModel):
         report: The evaluation report, when evaluation ran.
         report_files: Report format -> file.
         usage: Tokens and cost spent on generation.
+        parent: The run this iteration continues from (``None`` for a first run).
+        iteration: 1 for a first run, the parent's plus one for a next iteration.
+        parent_pairs: Kept pairs taken over from the parent.
+        parent_report: The parent's evaluation report, when it has one.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -139,6 +160,10 @@ class PipelineResult(BaseModel):
     report: EvalReport | None = None
     report_files: dict[str, Path] = {}
     usage: Usage = Usage()
+    parent: Path | None = None
+    iteration: int = 1
+    parent_pairs: int = 0
+    parent_report: EvalReport | None = None
 
 
 @dataclass
@@ -228,6 +253,10 @@ class Pipeline:
         html_report: Also write the HTML report.
         concurrency: Queries run at once during validation and evaluation.
         on_event: Called with progress events (the CLI draws progress bars from them).
+        parent: Make this run the next iteration of that run directory: its kept pairs come
+            first in the training data (their validations are reused when the row bounds are
+            the same), and ``iteration.json`` records it. Usually with a targeted generator.
+        iteration_notes: More facts for ``iteration.json`` (e.g. the analysis summary).
     """
 
     run_dir: Path
@@ -253,6 +282,8 @@ class Pipeline:
     html_report: bool = True
     concurrency: int = 4
     on_event: Callable[[PipelineEvent], None] | None = None
+    parent: Path | None = None
+    iteration_notes: Mapping[str, object] = field(default_factory=dict)
     paths: RunPaths = field(init=False)
     _state: _StepState = field(init=False, repr=False)
 
@@ -260,6 +291,10 @@ class Pipeline:
         self.run_dir = Path(self.run_dir)
         self.paths = RunPaths(self.run_dir)
         self._state = _StepState(self.paths.state)
+        if self.parent is not None:
+            self.parent = Path(self.parent)
+            if self.parent.resolve() == self.run_dir.resolve():
+                raise ConfigurationError("a next iteration needs its own run directory")
 
     @staticmethod
     def fixed_model(model: Text2SQLModel) -> ModelFactory:
@@ -278,7 +313,8 @@ class Pipeline:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._state = _StepState(self.paths.state)
         result = PipelineResult(run_dir=self.run_dir)
-        raw = await self._agenerate(result)
+        inherited = self._start_iteration(result)
+        raw = inherited + await self._agenerate(result)
         validated = await self._avalidate(raw, result)
         kept = self._clean(validated, result)
         self._export(kept, result)
@@ -289,6 +325,20 @@ class Pipeline:
     def run(self) -> PipelineResult:
         """Sync twin of :meth:`arun`."""
         return run_sync(self.arun())
+
+    def _start_iteration(self, result: PipelineResult) -> list[QAPair]:
+        """A next iteration: record the parent, return its kept pairs (else nothing)."""
+        if self.parent is None:
+            return []
+        found = inherit(self.parent, self.run_dir, self.iteration_notes)
+        result.parent, result.iteration = self.parent, found.record.iteration
+        result.parent_pairs, result.parent_report = len(found.pairs), found.parent_report
+        self._emit(
+            "iterate",
+            f"iteration {result.iteration}: starting from the {len(found.pairs)} pairs kept in "
+            f"{self.parent}",
+        )
+        return found.pairs
 
     async def _agenerate(self, result: PipelineResult) -> list[QAPair]:
         if self.generator is not None and self.n > 0:
@@ -329,14 +379,24 @@ class Pipeline:
         }
 
     def _earlier_validations(self, bounds: dict[str, object]) -> dict[str, ValidationInfo]:
-        """Outcomes already in ``validated.jsonl`` when they were made with the same row bounds."""
-        if not self._state.same("validate:bounds", bounds) or not self.paths.validated.exists():
-            return {}
-        return {
-            normalize_sql(p.sql): p.validation
-            for p in read_pairs(self.paths.validated)
-            if p.ok and p.validation is not None
-        }
+        """Outcomes already in ``validated.jsonl`` when they were made with the same row bounds.
+
+        A next iteration also reuses its parent's when the parent validated with these bounds.
+        """
+        earlier: dict[str, ValidationInfo] = {}
+        sources = []
+        if self.parent is not None and _StepState(RunPaths(self.parent).state).same(
+            "validate:bounds", bounds
+        ):
+            sources.append(RunPaths(self.parent).validated)
+        if self._state.same("validate:bounds", bounds):
+            sources.append(self.paths.validated)
+        for source in sources:
+            if source.exists():
+                for p in read_pairs(source):
+                    if p.ok and p.validation is not None:
+                        earlier[normalize_sql(p.sql)] = p.validation
+        return earlier
 
     async def _avalidate(self, pairs: list[QAPair], result: PipelineResult) -> list[QAPair]:
         settings = self._validation_settings(pairs)
@@ -517,6 +577,8 @@ class Pipeline:
 
         evaluator = Evaluator(self.executor, self.judge, concurrency=self.concurrency)
         report = await evaluator.aevaluate(model, self.eval_cases, on_done=advance)
+        if self.parent is not None:
+            report.metadata.setdefault("parent", str(self.parent.resolve()))
         eval_dir.mkdir(parents=True, exist_ok=True)
         files = {"json": save_report(report, report_path)}
         files["markdown"] = eval_dir / "report.md"

@@ -24,6 +24,7 @@ from . import commands_clean  # noqa: F401  isort: skip
 from . import commands_evaluate  # noqa: F401  isort: skip
 from . import commands_tune  # noqa: F401  isort: skip
 from . import commands_export  # noqa: F401  isort: skip
+from . import commands_analyze  # noqa: F401  isort: skip
 
 __all__ = ["EXIT_CODES", "app", "exit_code_for", "main"]
 
