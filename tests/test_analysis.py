@@ -294,3 +294,26 @@ def test_the_tables_show_the_gaps_and_the_inconsistencies() -> None:
     assert "function uniqExactIf" in text
     assert "fraud rate" in text and "sessions vs distinct user_id" in text
     assert f"{result.summary.covered} covered" in text
+
+
+# -- the documentation ----------------------------------------------------------------------------
+
+DOCS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "analysis.md"
+FENCE = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def test_the_analysis_page_prints_what_it_shows(capsys: pytest.CaptureFixture[str]) -> None:
+    fences = FENCE.findall(DOCS_PAGE.read_text(encoding="utf-8"))
+    runnable = [
+        (i, code) for i, (lang, info, code) in enumerate(fences)
+        if lang == "python" and "excerpt" not in info
+    ]  # fmt: skip
+    assert len(runnable) == 2
+    (_, concepts), (second, fraud) = runnable
+    exec(compile(concepts, "analysis.md", "exec"), {})
+    shown = [line[2:] for line in concepts.splitlines() if line.startswith("# ")]
+    assert capsys.readouterr().out.splitlines() == shown
+    exec(compile(fraud, "analysis.md", "exec"), {})
+    lang, _, expected = fences[second + 1]
+    assert lang == "text"
+    assert capsys.readouterr().out.splitlines() == expected.splitlines()

@@ -14,6 +14,7 @@ from .adapters import (
     FunctionModel,
     FunctionTuner,
 )
+from .analysis import Analysis, GenerationTarget, analyze
 from .config import PipelineConfig, load_config
 from .datasets import JsonlAppender, read_cases, read_pairs, write_jsonl
 from .demo import (
@@ -121,6 +122,7 @@ from .validation import avalidate_pairs, validate_pairs
 __version__ = "0.1.0"
 
 __all__ = [
+    "Analysis",
     "CascadeJudge",
     "ChDBExecutor",
     "ChatResponse",
@@ -155,6 +157,7 @@ __all__ = [
     "FunctionModel",
     "FunctionTuner",
     "GenerationSummary",
+    "GenerationTarget",
     "JsonlAppender",
     "Judge",
     "JudgeInput",
@@ -210,6 +213,7 @@ __all__ = [
     "__version__",
     "abuild_demo_database",
     "agenerate_to_file",
+    "analyze",
     "arun_config",
     "avalidate_pairs",
     "build_demo_database",

@@ -165,6 +165,5 @@ class EvaluationError(Text2SQLTuneError):
 class ResourceBusyError(Text2SQLTuneError):
     """Another process holds a resource this one needs to write (a lock file, a chDB data path).
 
-    Args:
-        message: Which resource is held, by whom when known, and what to do.
+    The message says which resource is held, by whom when known, and what to do.
     """

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from ._sql import SQLConcepts, sql_concepts
 from ._terms import question_terms
-from .analyze import Analysis, AnalysisSummary, analyze
+from .coverage import Analysis, AnalysisSummary, analyze
 from .models import (
     CaseCoverage,
     ConceptGap,

@@ -17,43 +17,21 @@ as much as :func:`~text2sql_tune.sql_profile.profile_sql` and is cached per stat
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 from sqlglot.errors import SqlglotError
 from sqlglot.tokenizer_core import TokenType
 
 from .._sql_lexer import tokenize
-from ..sql_profile import CASE_INSENSITIVE_FUNCTIONS, aggregate_family, profile_sql
+from ..sql_profile import aggregate_family, profile_sql
 from ._terms import stem
+from ._tokens import COMPARISONS, NAMES, Query, Walker, render
 
 __all__ = ["SQLConcepts", "sql_concepts"]
 
-_NAMES = frozenset({TokenType.VAR, TokenType.IDENTIFIER})
-_COMPARISONS = {
-    TokenType.EQ: "=",
-    TokenType.NEQ: "!=",
-    TokenType.LT: "<",
-    TokenType.GT: ">",
-    TokenType.LTE: "<=",
-    TokenType.GTE: ">=",
-}
+
 _FLIPPED = {"=": "=", "!=": "!=", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
-_CLAUSES = {
-    TokenType.SELECT: "select",
-    TokenType.FROM: "from",
-    TokenType.JOIN: "from",
-    TokenType.ON: "on",
-    TokenType.USING: "on",
-    TokenType.WHERE: "where",
-    TokenType.PREWHERE: "where",
-    TokenType.GROUP_BY: "group",
-    TokenType.HAVING: "having",
-    TokenType.ORDER_BY: "order",
-    TokenType.LIMIT: "limit",
-    TokenType.SETTINGS: "settings",
-    TokenType.UNION: "union",
-}
 _GRAINS = {
     **dict.fromkeys(("tostartofyear", "toyear"), "year"),
     **dict.fromkeys(("tostartofquarter", "toquarter"), "quarter"),
@@ -134,19 +112,6 @@ class SQLConcepts:
         return f"{self.measure_text} where {' and '.join(self.conditions)}"
 
 
-@dataclass
-class _Query:
-    """One SELECT: the token ranges of its clauses (at the SELECT's own depth)."""
-
-    depth: int
-    start: int
-    select: list[tuple[int, int]] = field(default_factory=list)
-    group: list[tuple[int, int]] = field(default_factory=list)
-    clauses: dict[int, str] = field(default_factory=dict)  # token index -> clause
-    tables: list[str] = field(default_factory=list)
-    subquery_source: bool = False  # FROM (SELECT ...)
-
-
 @dataclass(frozen=True)
 class _Comparison:
     column: str | None
@@ -158,180 +123,18 @@ class _Comparison:
     in_call: str | None  # innermost enclosing function (countIf, multiIf, ...)
 
 
-class _Walker:
-    """Token-level structure of one statement: parenthesis matches, calls, queries, clauses."""
-
-    def __init__(self, kinds: list[TokenType], texts: list[str]) -> None:
-        self.kinds = kinds
-        self.texts = texts
-        n = len(kinds)
-        self.depth = [0] * n
-        self.match = [-1] * n
-        self.call_of = [None] * n  # type: list[str | None]
-        self.queries: list[_Query] = []
-        self.clause_of: dict[int, str] = {}
-        self._scan()
-        self._split_queries()
-
-    def kind(self, index: int) -> TokenType | None:
-        return self.kinds[index] if 0 <= index < len(self.kinds) else None
-
-    def is_call(self, index: int) -> bool:
-        """True when the token at ``index`` is a function name followed by ``(``."""
-        if self.kind(index + 1) is not TokenType.L_PAREN:
-            return False
-        kind = self.kinds[index]
-        text = self.texts[index]
-        return kind in _NAMES or (text[:1].isalpha() and text.lower() in CASE_INSENSITIVE_FUNCTIONS)
-
-    def _scan(self) -> None:
-        stack: list[tuple[int, str | None]] = []
-        for i, kind in enumerate(self.kinds):
-            if kind is TokenType.R_PAREN and stack:
-                opened, _ = stack.pop()
-                self.match[opened], self.match[i] = i, opened
-            self.depth[i] = len(stack)
-            self.call_of[i] = next((name for _, name in reversed(stack) if name), None)
-            if kind is TokenType.L_PAREN:
-                name: str | None = None
-                if i > 0 and self.is_call(i - 1):
-                    name = self.texts[i - 1]
-                elif self.kind(i - 1) is TokenType.R_PAREN and self.match[i - 1] > 0:
-                    opener = self.match[i - 1] - 1  # quantile(0.9)(x): the parametric call
-                    if self.is_call(opener):
-                        name = self.texts[opener]
-                stack.append((i, name))
-
-    def _split_queries(self) -> None:
-        for start, kind in enumerate(self.kinds):
-            if kind is not TokenType.SELECT:
-                continue
-            depth = self.depth[start]
-            query = _Query(depth=depth, start=start)
-            end = len(self.kinds)
-            if depth > 0:  # the query ends where its parenthesis closes
-                openers = [
-                    j
-                    for j in range(start)
-                    if self.kinds[j] is TokenType.L_PAREN and self.match[j] > start
-                ]
-                if openers:
-                    end = self.match[max(openers)]
-            clause = "select"
-            piece_start = start + 1
-            for i in range(start + 1, end):
-                if self.depth[i] != depth:
-                    query.clauses.setdefault(i, clause)
-                    continue
-                found = _CLAUSES.get(self.kinds[i])
-                if self.kinds[i] is TokenType.WITH and self.totals(i):
-                    query.clauses[i] = "modifier"
-                    found = "modifier"
-                if self.kinds[i] is TokenType.SELECT or found == "union":
-                    end = i
-                    break
-                if found is not None:
-                    self._close_piece(query, clause, piece_start, i)
-                    clause, piece_start = found, i + 1
-                    if found == "from" and self.kind(i + 1) is TokenType.L_PAREN:
-                        query.subquery_source = query.subquery_source or not query.tables
-                elif self.kinds[i] is TokenType.COMMA and clause in ("select", "group"):
-                    self._close_piece(query, clause, piece_start, i)
-                    piece_start = i + 1
-                query.clauses[i] = clause
-            self._close_piece(query, clause, piece_start, end)
-            query.tables = [
-                t for t in profile_tables(self.kinds, self.texts, start, end, depth) if t
-            ]
-            self.queries.append(query)
-        # inner queries were appended after outer ones; inner clause labels win
-        for query in self.queries:
-            self.clause_of.update(query.clauses)
-
-    def totals(self, index: int) -> bool:
-        """True for ``WITH TOTALS`` / ``ROLLUP`` / ``CUBE`` at ``index`` (not a CTE)."""
-        following = index + 1
-        return self.kind(following) in _NAMES and self.texts[following].lower() in (
-            "totals",
-            "rollup",
-            "cube",
-        )
-
-    @staticmethod
-    def _close_piece(query: _Query, clause: str, start: int, end: int) -> None:
-        if end <= start:
-            return
-        if clause == "select":
-            query.select.append((start, end))
-        elif clause == "group":
-            query.group.append((start, end))
-
-
-def profile_tables(
-    kinds: list[TokenType], texts: list[str], start: int, end: int, depth: int
-) -> list[str]:
-    """``[db.]table`` names after FROM / JOIN at ``depth`` between ``start`` and ``end``."""
-    tables = []
-    for i in range(start, end):
-        if kinds[i] not in (TokenType.FROM, TokenType.JOIN):
-            continue
-        j = i + 1
-        parts: list[str] = []
-        while j < end and kinds[j] in _NAMES:
-            parts.append(texts[j])
-            if j + 2 < end and kinds[j + 1] is TokenType.DOT and kinds[j + 2] in _NAMES:
-                j += 2
-            else:
-                break
-        if parts and not (j + 1 < len(kinds) and kinds[j + 1] is TokenType.L_PAREN):
-            tables.append(".".join(parts))
-    return tables
-
-
-def _render(
-    kinds: list[TokenType], texts: list[str], start: int, end: int, *, abstract: bool = False
-) -> str:
-    """Tokens as compact text, qualifiers dropped (``s.revenue`` -> ``revenue``).
-
-    With ``abstract``, strings and the numbers compared with (other than 0 and 1) are written
-    ``?``: ``countIf(os = 'iOS')`` -> ``countIf(os = ?)``, ``revenue > 1000`` -> ``revenue > ?``.
-    """
-    out: list[str] = []
-    previous: TokenType | None = None
-    for i in range(start, end):
-        kind = kinds[i]
-        if kind in _NAMES and i + 1 < end and kinds[i + 1] is TokenType.DOT:
-            continue  # a qualifier
-        if kind is TokenType.DOT:
-            continue
-        text = "'" + texts[i].replace("'", "\\'") + "'" if kind is TokenType.STRING else texts[i]
-        compared = previous in _COMPARISONS or previous is TokenType.DASH
-        value = kind is TokenType.NUMBER and compared and text not in ("0", "1")
-        if abstract and (kind is TokenType.STRING or value):
-            text = "?"
-        if kind in _COMPARISONS:
-            text = _COMPARISONS[kind]
-        tight = kind in (TokenType.R_PAREN, TokenType.COMMA) or previous is TokenType.L_PAREN
-        tight = tight or (kind is TokenType.L_PAREN and previous in _NAMES | {TokenType.R_PAREN})
-        if out and not tight:
-            out.append(" ")
-        out.append(text)
-        previous = kind
-    return "".join(out)
-
-
 class _Extractor:
     def __init__(self, sql: str, kinds: list[TokenType], texts: list[str]) -> None:
         self.kinds = kinds
         self.texts = texts
-        self.walk = _Walker(kinds, texts)
+        self.walk = Walker(kinds, texts)
         self.profile = profile_sql(sql)
 
     # -- operands ---------------------------------------------------------------------------
 
     def _column_at(self, index: int) -> str | None:
         """The column named at ``index`` (a name not called and not a qualifier)."""
-        if self.kinds[index] not in _NAMES or self.walk.is_call(index):
+        if self.kinds[index] not in NAMES or self.walk.is_call(index):
             return None
         if self.walk.kind(index + 1) is TokenType.DOT:
             return None
@@ -348,14 +151,14 @@ class _Extractor:
         """``(column, function, literal kind)`` of the operand ending before ``index``."""
         before = index - 1
         kind = self.walk.kind(before)
-        if kind in _NAMES:
+        if kind in NAMES:
             return self._column_at(before), None, None
         if kind is TokenType.R_PAREN:
             opener = self.walk.match[before]
             if opener > 0 and self.walk.is_call(opener - 1):
                 function = self.texts[opener - 1]
                 if aggregate_family(function) is not None:  # HAVING countIf(x > 0) > 0
-                    text = _render(self.kinds, self.texts, opener - 1, index, abstract=True)
+                    text = render(self.kinds, self.texts, opener - 1, index, abstract=True)
                     return text, None, None
                 if function.lower() in ("datetrunc", "date_trunc"):
                     units = [self.texts[j].lower() for j in range(opener + 1, before)]
@@ -389,7 +192,7 @@ class _Extractor:
             if strings and _DATE_TEXT.match(strings[0]):
                 return "string", strings[0]
             return "expression", name
-        if kind in _NAMES:
+        if kind in NAMES:
             return "column", self.texts[after]
         return "expression", ""
 
@@ -398,7 +201,7 @@ class _Extractor:
     def comparisons(self) -> list[_Comparison]:
         found = []
         for i, kind in enumerate(self.kinds):
-            op = _COMPARISONS.get(kind)
+            op = COMPARISONS.get(kind)
             if op is None:
                 continue
             column, function, left_literal = self._left(i)
@@ -464,7 +267,7 @@ class _Extractor:
 
     # -- measures and groups ----------------------------------------------------------------
 
-    def _alias_map(self, query: _Query) -> dict[str, tuple[int, int]]:
+    def _alias_map(self, query: Query) -> dict[str, tuple[int, int]]:
         aliases = {}
         for start, end in query.select:
             if end - start >= 3 and self.kinds[end - 2] is TokenType.ALIAS:
@@ -547,7 +350,7 @@ class _Extractor:
         return f"{family}({subject}{suffix})"
 
     def _condition_text(self, start: int, end: int) -> str:
-        return _render(self.kinds, self.texts, start, end, abstract=True)
+        return render(self.kinds, self.texts, start, end, abstract=True)
 
     def measures(self, semantic_where: list[str]) -> tuple[list[str], str, bool]:
         """Descriptors, display text and the ratio flag of the outermost SELECT."""
@@ -572,7 +375,7 @@ class _Extractor:
             divides = slash and len(calls) >= 2
             ratio = ratio or divides
             descriptors.append(" / ".join(parts) if divides else " , ".join(parts))
-            texts.append(_render(self.kinds, self.texts, start, value_end, abstract=True))
+            texts.append(render(self.kinds, self.texts, start, value_end, abstract=True))
         return descriptors, ", ".join(texts), ratio
 
     # -- all together -----------------------------------------------------------------------

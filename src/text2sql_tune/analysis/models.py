@@ -164,7 +164,14 @@ class CaseCoverage(_Model):
 
 
 class PairRef(_Model):
-    """A training pair named by an analysis finding (its position in the training data)."""
+    """A training pair named by an analysis finding.
+
+    Attributes:
+        index: Its position among the usable training pairs given to :func:`analyze` (counting
+            from 0; for a run's ``clean.jsonl``, its line number minus one).
+        question: Its question.
+        sql: Its SQL.
+    """
 
     index: int
     question: str

@@ -128,7 +128,7 @@ def _show(result: PipelineResult) -> None:
 
 RunDirOption = Annotated[
     Path | None,
-    typer.Option("--run-dir", help="Run directory (overrides the config's [run] dir)."),
+    typer.Option("--run-dir", help="Run directory (overrides the config's \\[run] dir)."),
 ]
 
 
@@ -182,7 +182,7 @@ def run(
     ] = None,
     next_n: Annotated[
         int | None,
-        typer.Option("--next-n", min=0, help="Targeted pairs to generate ([next] n)."),
+        typer.Option("--next-n", min=0, help="Targeted pairs to generate (\\[next] n)."),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:

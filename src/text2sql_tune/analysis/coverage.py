@@ -258,8 +258,8 @@ def analyze(
         ...     sql="select count() from ecommerce.sessions "
         ...         "where toStartOfYear(action_date) = '2023-01-01'")]
         >>> result = analyze(golden, training, min_examples=1)
-        >>> [g.concept for g in result.gaps if g.kind == "filter"]
-        ['filter:revenue > 0']
+        >>> print(*(g.concept for g in result.gaps if g.kind == "filter"))
+        filter:revenue > 0
     """
     if min_examples < 1:
         raise ValueError("min_examples must be at least 1")
