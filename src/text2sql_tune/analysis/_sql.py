@@ -24,7 +24,7 @@ from sqlglot.errors import SqlglotError
 from sqlglot.tokenizer_core import TokenType
 
 from .._sql_lexer import tokenize
-from ..sql_profile import aggregate_family, profile_sql
+from ..sql_profile import aggregate_family, profile_tokens
 from ._terms import stem
 from ._tokens import COMPARISONS, NAMES, Query, Walker, render
 
@@ -124,11 +124,11 @@ class _Comparison:
 
 
 class _Extractor:
-    def __init__(self, sql: str, kinds: list[TokenType], texts: list[str]) -> None:
+    def __init__(self, kinds: list[TokenType], texts: list[str]) -> None:
         self.kinds = kinds
         self.texts = texts
         self.walk = Walker(kinds, texts)
-        self.profile = profile_sql(sql)
+        self.profile = profile_tokens(kinds, texts)
 
     # -- operands ---------------------------------------------------------------------------
 
@@ -470,4 +470,4 @@ def sql_concepts(sql: str) -> SQLConcepts:
         del kinds[-2:], texts[-2:]
     if not kinds:
         return SQLConcepts(parsed=False)
-    return _Extractor(sql, kinds, texts).concepts()
+    return _Extractor(kinds, texts).concepts()
