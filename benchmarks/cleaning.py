@@ -186,8 +186,8 @@ def naive_near_duplicates(questions: list[str], threshold: float) -> list[bool]:
         for other in kept_sets:
             common = len(tokens & other)
             union = len(tokens) + len(other) - common
-            same = distinguishing_tokens(tokens) == distinguishing_tokens(other)
-            if union and common / union >= threshold and same:
+            similar = union and common / union >= threshold
+            if similar and distinguishing_tokens(tokens) == distinguishing_tokens(other):
                 duplicate = True
                 break
         if not duplicate:

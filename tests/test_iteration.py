@@ -212,6 +212,18 @@ def test_a_toml_next_section_and_run_parent(tmp_path: Path, demo_db_url: str) ->
     assert record is not None and record.notes["targets"] == 2
     table = invoke(["run", str(second)])
     assert "continuing" in table.stdout and "before" in table.stdout
+    # --next-from with a file: the file's own run directory, unless it is the parent's
+    third = tmp_path / "third.toml"
+    third.write_text(
+        f'[run]\ndir = "third"\ndatabase = "{demo_db_url}"\n[evaluate]\nhtml = false\n',
+        encoding="utf-8",
+    )
+    result = invoke(["run", str(third), "--next-from", str(tmp_path / "first"), "--next-n", "5"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "third" / "iteration.json").exists()
+    result = invoke(["run", str(config), "--next-from", str(tmp_path / "first"), "--next-n", "5"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "first-2" / "iteration.json").exists()
 
 
 def test_run_explains_what_it_needs(tmp_path: Path) -> None:

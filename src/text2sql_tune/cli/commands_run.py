@@ -137,8 +137,9 @@ def next_config(
 ) -> PipelineConfig:
     """The configuration of the next iteration of ``parent``.
 
-    Without a configuration file, the parent's own (its ``config.json``) is reused. The run
-    directory defaults to the next sibling name (``runs/iter1`` -> ``runs/iter2``).
+    Without a configuration, the parent's own (its ``config.json``) is reused. The run directory
+    is ``run_dir``, else the configuration's own when that is not the parent's, else the next
+    sibling name (``runs/iter1`` -> ``runs/iter2``).
 
     Raises:
         ConfigurationError: ``parent`` is not a run directory, or is the new run directory.
@@ -155,7 +156,10 @@ def next_config(
             )
         config = load_config(snapshot)
     config.run.parent = parent.resolve()
-    config.run.dir = run_dir if run_dir is not None else next_run_dir(parent)
+    if run_dir is not None:
+        config.run.dir = run_dir
+    elif Path(config.run.dir).resolve() == parent.resolve():
+        config.run.dir = next_run_dir(parent)
     if Path(config.run.dir).resolve() == parent.resolve():
         raise ConfigurationError("--run-dir must differ from --next-from")
     return config
@@ -177,7 +181,7 @@ def run(
             "--next-from",
             help="Run the next iteration of this run directory: its kept pairs plus pairs "
             "targeted at the gaps and inconsistencies its analysis finds, cleaned and evaluated "
-            "again (default --run-dir: runs/iter1 -> runs/iter2).",
+            "again (default run directory: the configuration's, else runs/iter1 -> runs/iter2).",
         ),
     ] = None,
     next_n: Annotated[

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from itertools import combinations
 
 __all__ = [
@@ -101,9 +102,12 @@ def distinguishing_tokens(tokens: Iterable[str]) -> frozenset[str]:
     Args:
         tokens: Case-folded question tokens (see :func:`~text2sql_tune.normalize.question_tokens`).
     """
-    return frozenset(
-        t for t in tokens if t in DISTINGUISHING_WORDS or any(ch.isdigit() for ch in t)
-    )
+    return frozenset(filter(_distinguishing, tokens))
+
+
+@lru_cache(maxsize=1 << 16)
+def _distinguishing(token: str) -> bool:
+    return token in DISTINGUISHING_WORDS or any(ch.isdigit() for ch in token)
 
 
 class JaccardIndex:
@@ -124,6 +128,8 @@ class JaccardIndex:
         self._prefixes: dict[str, list[int]] = {}
         self._sets: list[tuple[str, ...]] = []  # tuples: a quarter of a frozenset's memory
         self._keys: list[int] = []
+        self._marks: list[frozenset[str]] = []  # distinguishing tokens, one shared copy each
+        self._shared_marks: dict[frozenset[str], frozenset[str]] = {}
 
     def __len__(self) -> int:
         return len(self._sets)
@@ -168,6 +174,8 @@ class JaccardIndex:
         slot = len(self._sets)
         self._sets.append(tuple(tokens))
         self._keys.append(key)
+        marks = distinguishing_tokens(tokens)
+        self._marks.append(self._shared_marks.setdefault(marks, marks))
         size = len(tokens)
         low = math.ceil(self.threshold * size - _EPS)
         high = math.floor(size / self.threshold + _EPS)
@@ -214,6 +222,6 @@ class JaccardIndex:
                 continue
             if distinct is None:
                 distinct = distinguishing_tokens(tokens)
-            if distinguishing_tokens(other) == distinct:
+            if self._marks[slot] == distinct:
                 best, best_slot = (self._keys[slot], similarity), slot
         return best if best_slot >= 0 else None
