@@ -58,13 +58,22 @@ def iteration_lines(
     results: Sequence[PipelineResult], golden: Sequence[EvalCase], min_examples: int = 3
 ) -> list[IterationLine]:
     """Each run's kept pairs, score and concept coverage of ``golden`` (an analysis per run)."""
-    from ..analysis import analyze
+    from ..analysis import Analysis, analyze
     from ..datasets import read_pairs
 
     lines = []
-    for result in results:
-        kept = read_pairs(result.run_dir / "clean.jsonl")
-        coverage = analyze(golden, kept, report=result.report, min_examples=min_examples).summary
+    for position, result in enumerate(results):
+        # the next iteration analysed this run already (same pairs, report and golden set)
+        saved = (
+            results[position + 1].run_dir / "analysis.json" if position + 1 < len(results) else None
+        )
+        if saved is not None and saved.exists():
+            coverage = Analysis.load(saved).summary
+        else:
+            kept = read_pairs(result.run_dir / "clean.jsonl")
+            coverage = analyze(
+                golden, kept, report=result.report, min_examples=min_examples
+            ).summary
         summary = result.report.summary if result.report is not None else None
         lines.append(
             IterationLine(

@@ -282,7 +282,7 @@ def demo(
     ] = 2,
     next_n: Annotated[
         int, typer.Option("--next-n", min=0, help="Targeted pairs per further iteration.")
-    ] = 200,
+    ] = 150,
     as_json: JsonOption = False,
 ) -> None:
     """Run the whole loop on the embedded demo database, offline by default.
