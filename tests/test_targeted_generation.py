@@ -68,6 +68,17 @@ def test_extended_templates_only_when_asked() -> None:
         assert fragment in sqls
 
 
+async def test_extended_templates_with_values_from_the_database(
+    demo_executor: ChDBExecutor,
+) -> None:
+    generator = await TemplateQAGenerator.afrom_database(
+        demo_executor, demo_schema(), extended=True
+    )
+    assert generator.extended
+    assert set(generator.values["ecommerce.users.country"]) >= {"France", "Germany"}
+    assert any(p.metadata["template"] == "percentiles" for p in generator.pairs(200))
+
+
 def test_relative_windows_only_when_the_data_reaches_today() -> None:
     today = dt.date.today()
     recent = TemplateQAGenerator(demo_schema(), extended=True, date_range=(RANGE[0], today))

@@ -114,6 +114,7 @@ class TemplateQAGenerator(_ExtendedTemplates, QAGenerator):
         *,
         seed: int = 0,
         max_values: int = 12,
+        extended: bool = False,
     ) -> TemplateQAGenerator:
         """Build a generator whose filter values and date range come from the data.
 
@@ -125,6 +126,7 @@ class TemplateQAGenerator(_ExtendedTemplates, QAGenerator):
             schema: The schema; default introspected from the executor.
             seed: Random seed.
             max_values: Most common values kept per text column.
+            extended: Also use the extended templates.
         """
         schema = schema or await executor.aget_schema()
         probe = cls(schema, seed=seed)
@@ -152,7 +154,7 @@ class TemplateQAGenerator(_ExtendedTemplates, QAGenerator):
                         first = low if first is None else min(first, low)
                         last = high if last is None else max(last, high)
         date_range = (first, last) if first and last else None
-        return cls(schema, seed=seed, date_range=date_range, values=values)
+        return cls(schema, seed=seed, date_range=date_range, values=values, extended=extended)
 
     # -- templates ------------------------------------------------------------------------------
 
