@@ -128,8 +128,6 @@ class JaccardIndex:
         self._prefixes: dict[str, list[int]] = {}
         self._sets: list[tuple[str, ...]] = []  # tuples: a quarter of a frozenset's memory
         self._keys: list[int] = []
-        self._marks: list[frozenset[str]] = []  # distinguishing tokens, one shared copy each
-        self._shared_marks: dict[frozenset[str], frozenset[str]] = {}
 
     def __len__(self) -> int:
         return len(self._sets)
@@ -174,8 +172,6 @@ class JaccardIndex:
         slot = len(self._sets)
         self._sets.append(tuple(tokens))
         self._keys.append(key)
-        marks = distinguishing_tokens(tokens)
-        self._marks.append(self._shared_marks.setdefault(marks, marks))
         size = len(tokens)
         low = math.ceil(self.threshold * size - _EPS)
         high = math.floor(size / self.threshold + _EPS)
@@ -222,6 +218,6 @@ class JaccardIndex:
                 continue
             if distinct is None:
                 distinct = distinguishing_tokens(tokens)
-            if self._marks[slot] == distinct:
+            if distinguishing_tokens(other) == distinct:
                 best, best_slot = (self._keys[slot], similarity), slot
         return best if best_slot >= 0 else None
