@@ -15,7 +15,8 @@ definitions differ in exactly one way:
 and nothing in the questions explains the difference: no word that changes the computation
 ("distinct", "average", "total", ...) and no "counted thing" ("many sessions", "share of
 customers") separates the groups, and for a condition no term that goes with that condition
-elsewhere in the training data ("paying" -> ``revenue > 0``). Each difference is reported once,
+elsewhere in the training data ("paying" -> ``revenue > 0``) and no number the questions state
+("with revenue above 1" -> ``revenue > 1``). Each difference is reported once,
 under the term that names it best (the most of whose pairs it covers, two-word terms first).
 """
 
@@ -190,6 +191,18 @@ class _Separators:
         return False
 
 
+def _stated(items: Sequence[Item], group: list[int], condition: str) -> bool:
+    """True when every question of ``group`` names the number ``condition`` compares with.
+
+    "With revenue above 1" states its ``revenue > 1``: a value the question gives, not a
+    definition the SQL adds.
+    """
+    number = condition.rsplit(" ", 1)[-1]
+    if not number.isdigit():
+        return False
+    return all(number in re.findall(r"\d+", items[i].question) for i in group)
+
+
 @dataclass
 class _Finding:
     term: str
@@ -239,6 +252,8 @@ def find_inconsistencies(
             if axis == "condition":
                 condition = difference.removeprefix("with vs without ")
                 if separators.condition_explained(items, group_a, group_b, condition):
+                    continue
+                if _stated(items, group_a, condition) or _stated(items, group_b, condition):
                     continue
             purity = (len(group_a) + len(group_b)) / len(positions)
             key = (axis, frozenset((def_a, def_b)))
