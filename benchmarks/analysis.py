@@ -19,12 +19,9 @@ from __future__ import annotations
 import argparse
 import platform
 import random
-import time
-import tracemalloc
-from collections.abc import Callable
 
 import sqlglot
-from cleaning import base_pair
+from cleaning import base_pair, peak_memory, timed
 from sqlglot import exp
 
 from text2sql_tune import QAPair, load_golden_set
@@ -55,21 +52,6 @@ def build(n: int, seed: int = 3) -> list[QAPair]:
             question, sql = base_pair(rng)
             pairs.append(QAPair(question=question, sql=sql))
     return pairs
-
-
-def timed(fn: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
-
-
-def peak_memory(fn: Callable[[], object]) -> int:
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 def parsed_concepts(sql: str) -> frozenset[str]:
