@@ -28,7 +28,12 @@ from collections.abc import Callable
 import sqlglot
 
 from text2sql_tune import EvalCase, OutcomeStatus, QAPair, ValidationInfo
-from text2sql_tune.filters import FilterChain, NearDuplicateQuestionFilter, default_filters
+from text2sql_tune.filters import (
+    FilterChain,
+    NearDuplicateQuestionFilter,
+    default_filters,
+    distinguishing_tokens,
+)
 from text2sql_tune.normalize import question_tokens
 from text2sql_tune.sql_profile import profile_sql
 
@@ -171,10 +176,6 @@ def peak_memory(fn: Callable[[], object]) -> int:
         tracemalloc.stop()
 
 
-def digits(tokens: frozenset[str]) -> frozenset[str]:
-    return frozenset(t for t in tokens if any(c.isdigit() for c in t))
-
-
 def naive_near_duplicates(questions: list[str], threshold: float) -> list[bool]:
     """Baseline: compare each question with every kept one (O(n²)); True means kept."""
     kept_sets: list[frozenset[str]] = []
@@ -185,7 +186,8 @@ def naive_near_duplicates(questions: list[str], threshold: float) -> list[bool]:
         for other in kept_sets:
             common = len(tokens & other)
             union = len(tokens) + len(other) - common
-            if union and common / union >= threshold and digits(tokens) == digits(other):
+            similar = union and common / union >= threshold
+            if similar and distinguishing_tokens(tokens) == distinguishing_tokens(other):
                 duplicate = True
                 break
         if not duplicate:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+import yaml
 from rich.console import Console
 
 from text2sql_tune import (
@@ -34,6 +35,7 @@ from text2sql_tune import (
     normalize_question,
     validate_pairs,
 )
+from text2sql_tune.filters import distinguishing_tokens
 from text2sql_tune.filters._similarity import JaccardIndex, jaccard, token_order
 from text2sql_tune.normalize import question_tokens
 
@@ -220,16 +222,56 @@ def test_near_duplicate_questions() -> None:
         NearDuplicateQuestionFilter(threshold=0.0)
 
 
+NEAR_DUPLICATES: dict[str, object] = yaml.safe_load(
+    (Path(__file__).parent / "data" / "near_duplicates.yaml").read_text(encoding="utf-8")
+)
+NEAR_THRESHOLD = float(NEAR_DUPLICATES["threshold"])  # type: ignore[arg-type]
+
+
+def fixture_pairs(kind: str) -> list[tuple[str, str]]:
+    return [(a, b) for a, b in NEAR_DUPLICATES[kind]]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("kind", ["distinct", "duplicates"])
+def test_every_fixture_pair_is_similar_enough_to_exercise_the_rule(kind: str) -> None:
+    for first, second in fixture_pairs(kind):
+        assert jaccard(question_tokens(first), question_tokens(second)) >= NEAR_THRESHOLD
+
+
+@pytest.mark.parametrize(("first", "second"), fixture_pairs("distinct"))
+def test_questions_differing_in_a_date_or_number_are_both_kept(first: str, second: str) -> None:
+    near = NearDuplicateQuestionFilter(threshold=NEAR_THRESHOLD)
+    assert [d.keep for d in near.decide([qa(first), qa(second)])] == [True, True]
+    assert [d.keep for d in near.decide([qa(second), qa(first)])] == [True, True]
+    # ... and a training question that differs from a golden one there does not leak it
+    leakage = LeakageFilter([EvalCase(question=first, sql="SELECT 1")], NEAR_THRESHOLD)
+    assert leakage.decide([qa(second, "SELECT 2")])[0].keep
+
+
+@pytest.mark.parametrize(("first", "second"), fixture_pairs("duplicates"))
+def test_rewordings_with_the_same_dates_are_still_near_duplicates(first: str, second: str) -> None:
+    decisions = NearDuplicateQuestionFilter(threshold=NEAR_THRESHOLD).decide(
+        [qa(first), qa(second)]
+    )
+    assert [d.reason for d in decisions] == [None, "near_duplicate_question"]
+    leakage = LeakageFilter([EvalCase(question=first, sql="SELECT 1")], NEAR_THRESHOLD)
+    assert leakage.decide([qa(second, "SELECT 2")])[0].reason == "leaks_eval_question"
+
+
+def test_distinguishing_tokens() -> None:
+    tokens = question_tokens("How many sessions on Monday, in Q3 2024 and last week, top five?")
+    assert distinguishing_tokens(tokens) == {"monday", "q3", "2024", "last", "week", "five"}
+    assert distinguishing_tokens(question_tokens("How many customers use Chrome?")) == set()
+
+
 def naive_best(
     probe: frozenset[str], indexed: list[tuple[int, frozenset[str]]], threshold: float
 ) -> tuple[int, float] | None:
-    def digits(tokens: frozenset[str]) -> frozenset[str]:
-        return frozenset(t for t in tokens if any(c.isdigit() for c in t))
-
     best: tuple[int, float] | None = None
     for key, tokens in indexed:
         similarity = jaccard(probe, tokens)
-        matches = similarity >= threshold - 1e-9 and digits(tokens) == digits(probe)
+        same = distinguishing_tokens(tokens) == distinguishing_tokens(probe)
+        matches = similarity >= threshold - 1e-9 and same
         if matches and (best is None or similarity > best[1]):
             best = (key, similarity)
     return best
@@ -238,7 +280,7 @@ def naive_best(
 @pytest.mark.parametrize("threshold", [1.0, 0.9, 0.8, 0.7, 0.5, 0.3])
 def test_jaccard_index_finds_exactly_what_a_full_scan_finds(threshold: float) -> None:
     rng = random.Random(int(threshold * 100))
-    vocabulary = [f"w{i}" for i in range(40)] + ["2023", "2024"]
+    vocabulary = [f"w{i}" for i in range(40)] + ["2023", "2024", "march", "yesterday"]
     sets: list[frozenset[str]] = []
     for _ in range(600):
         if sets and rng.random() < 0.4:  # a small edit of an earlier set

@@ -11,6 +11,7 @@ from typer.testing import CliRunner, Result
 from fresh_process import run_python
 from text2sql_tune import ConfigurationError, load_config, load_golden_set, read_pairs
 from text2sql_tune.cli import app
+from text2sql_tune.normalize import normalize_sql
 from text2sql_tune.prompts import llama3_prompt
 from text2sql_tune.testing import FakeLaminiServer, FakeOpenAIServer
 
@@ -108,6 +109,34 @@ def test_demo_runs_the_whole_loop_offline(tmp_path: Path, demo_db_url: str) -> N
     report = json.loads((run_dir / "eval" / "report.json").read_text(encoding="utf-8"))
     assert report["summary"]["total"] == len(load_golden_set())
     assert str(run_dir) in result.stdout
+    # ... then the loop: analysis, targeted pairs, a second evaluation
+    second = run_dir / "iteration-2"
+    for name in ("analysis.json", "iteration.json", "clean.jsonl", "eval/report.json"):
+        assert (second / name).exists(), name
+    assert "The loop" in result.stdout and "coverage, not a model" in result.stdout
+
+
+def test_the_demo_loop_improves_coverage_without_leaking(tmp_path: Path, demo_db_url: str) -> None:
+    run_dir = tmp_path / "demo"
+    args = ["demo", "--database", demo_db_url, "--n", "80", "--next-n", "120"]
+    result = invoke([*args, "--run-dir", str(run_dir), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    first, second = summary["loop"]
+    assert (first["iteration"], second["iteration"]) == (1, 2)
+    assert second["covered"] > first["covered"] and second["missing"] < first["missing"]
+    assert second["correct"] >= first["correct"]
+    assert summary["iterations"][0]["generated"] == 120
+    assert any("coverage, not a model" in line for line in summary["headline"])
+    golden = load_golden_set()
+    golden_sql = {normalize_sql(c.sql) for c in golden}
+    for folder in (run_dir, run_dir / "iteration-2"):
+        kept = read_pairs(folder / "clean.jsonl")
+        assert not {p.question.lower() for p in kept} & {c.question.lower() for c in golden}
+        assert not {normalize_sql(p.sql) for p in kept} & golden_sql
+    one = invoke([*args, "--run-dir", str(tmp_path / "one"), "--iterations", "1", "--json"])
+    assert "loop" not in json.loads(one.stdout)
+    assert not (tmp_path / "one" / "iteration-2").exists()
 
 
 def test_demo_with_lamini_tunes_and_evaluates_the_tuned_model(
@@ -135,13 +164,16 @@ def test_demo_with_lamini_tunes_and_evaluates_the_tuned_model(
             env,
         )
         assert result.exit_code == 0, result.output
-        (job,) = server.jobs.values()
+        first_job, second_job = server.jobs.values()  # each iteration tunes its own model
+        datasets = list(server.datasets.values())
     summary = json.loads(result.stdout)
     assert summary["tuning_job"]["status"] == "completed"
-    assert job["finetune_args"]["max_steps"] == 7
+    assert first_job["finetune_args"]["max_steps"] == second_job["finetune_args"]["max_steps"] == 7
     assert summary["evaluation"]["correct"] == len(golden)
-    uploaded = next(iter(server.datasets.values()))
-    assert len(uploaded) == summary["kept"]
+    assert len(datasets[0]) == summary["kept"]
+    (child,) = summary["iterations"]
+    assert len(datasets[1]) == child["kept"] > summary["kept"]
+    assert child["evaluation"]["correct"] == len(golden)
 
 
 @pytest.mark.slow
@@ -170,16 +202,20 @@ def test_demo_with_the_openai_generator_uses_the_configured_endpoint(
         result = invoke(
             [
                 *("demo", "--database", demo_db_url, "--n", "12", "--run-dir", str(tmp_path)),
-                *("--generator", "openai", "--model", "gpt-4o-mini", "--json"),
+                *("--generator", "openai", "--model", "gpt-4o-mini", "--json", "--next-n", "6"),
             ],
             env,
         )
         assert result.exit_code == 0, result.output
-        assert server.chat_calls == 12
+        assert server.chat_calls == 12 + 6  # the second iteration asks for targeted pairs
         body = server.chat_requests[0].body
+        targeted = server.chat_requests[-1].body["messages"][1]["content"]
+        assert "must teach it" in targeted
     assert body["model"] == "gpt-4o-mini"
     assert "ecommerce.sessions" in body["messages"][0]["content"]  # the schema prompt
     summary = json.loads(result.stdout)
     assert summary["usage"]["calls"] == 12 and summary["usage"]["prompt_tokens"] > 0
     sources = {p.source for p in read_pairs(tmp_path / "raw.jsonl")}
     assert sources == {"openai:gpt-4o-mini"}
+    second = read_pairs(tmp_path / "iteration-2" / "raw.jsonl")
+    assert len(second) == 6 and all(p.metadata.get("target") for p in second)

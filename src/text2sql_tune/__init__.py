@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         FunctionModel,
         FunctionTuner,
     )
+    from .analysis import Analysis, GenerationTarget, analyze
     from .config import PipelineConfig, load_config
     from .datasets import JsonlAppender, iter_pairs, read_cases, read_pairs, write_jsonl
     from .demo import (
@@ -142,6 +143,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "Analysis",
     "CascadeJudge",
     "ChDBExecutor",
     "ChatResponse",
@@ -177,6 +179,7 @@ __all__ = [
     "FunctionModel",
     "FunctionTuner",
     "GenerationSummary",
+    "GenerationTarget",
     "GoldenLintReport",
     "GoldenSetError",
     "JsonlAppender",
@@ -243,6 +246,7 @@ __all__ = [
     "abuild_demo_database",
     "agenerate_to_file",
     "alint_golden",
+    "analyze",
     "arun_config",
     "avalidate_pairs",
     "build_demo_database",
@@ -282,6 +286,7 @@ __all__ = [
 ]
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
+    "analysis": ("Analysis", "GenerationTarget", "analyze"),
     "adapters": (
         "FunctionExecutor",
         "FunctionFilter",

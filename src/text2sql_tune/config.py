@@ -35,12 +35,16 @@ Example ``pipeline.toml``::
     timeout_s = 180                       # one HTTP attempt, a trickle included
     call_timeout_s = 300                  # one call with all its retries
     max_failures = 5                      # calls in a row without an answer: stop, exit 4
+    [next]                                # used when [run] parent is set (or --next-from)
+    n = 200                               # targeted pairs for the gaps the analysis finds
+    min_examples = 3
 
 Relative paths in the file are resolved against the file's folder.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -63,6 +67,7 @@ __all__ = [
     "ExportConfig",
     "GenerateConfig",
     "LLMConfig",
+    "NextConfig",
     "PipelineConfig",
     "RunConfig",
     "TuneConfig",
@@ -82,12 +87,16 @@ class RunConfig(_Section):
         database: Database URL; ``None`` means the embedded demo database.
         schema_notes: YAML/TOML/JSON file with table/column descriptions and example values.
         concurrency: Queries run at once during validation and evaluation.
+        parent: Make this run the next iteration of that run directory: start from its kept
+            pairs, add pairs targeted at what the analysis of its evaluation found (``[next]``),
+            clean and evaluate again.
     """
 
     dir: Path = Path("runs/latest")
     database: str | None = None
     schema_notes: Path | None = None
     concurrency: int = Field(default=4, ge=1)
+    parent: Path | None = None
 
 
 class GenerateConfig(_Section):
@@ -232,6 +241,23 @@ class LLMConfig(_Section):
         }
 
 
+class NextConfig(_Section):
+    """A next iteration (``[run] parent``): what to generate for the analysis's targets.
+
+    Attributes:
+        n: Targeted pairs to generate (validated and cleaned like the rest).
+        generator: ``"template"`` or ``"openai"``; default: the ``[generate]`` generator (the
+            template generator when that is ``"none"``).
+        min_examples: Training pairs a golden concept needs to count as covered.
+        max_targets: Most generation targets (default: every gap and inconsistency).
+    """
+
+    n: int = Field(default=200, ge=0)
+    generator: Literal["template", "openai"] | None = None
+    min_examples: int = Field(default=3, ge=1)
+    max_targets: int | None = Field(default=None, ge=1)
+
+
 class PipelineConfig(_Section):
     """The whole pipeline, section by section (see the module docstring for a TOML example)."""
 
@@ -242,16 +268,18 @@ class PipelineConfig(_Section):
     tune: TuneConfig = Field(default_factory=TuneConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
+    next: NextConfig = Field(default_factory=NextConfig)
 
     def resolve_paths(self, base: Path) -> PipelineConfig:
         """Return a copy with relative file paths made absolute against ``base``."""
         config = self.model_copy(deep=True)
 
         def fix(path: Path | None) -> Path | None:
-            return None if path is None or path.is_absolute() else base / path
+            return path if path is None or path.is_absolute() else base / path
 
         config.run.dir = fix(config.run.dir) or config.run.dir
         config.run.schema_notes = fix(config.run.schema_notes)
+        config.run.parent = fix(config.run.parent)
         config.generate.seed_examples = fix(config.generate.seed_examples)
         config.clean.eval_set = fix(config.clean.eval_set)
         config.evaluate.golden = fix(config.evaluate.golden)
@@ -260,10 +288,11 @@ class PipelineConfig(_Section):
 
 
 def load_config(path: str | Path) -> PipelineConfig:
-    """Read a pipeline configuration from a TOML file.
+    """Read a pipeline configuration from a TOML file (or a run's ``config.json`` snapshot).
 
     Args:
-        path: The TOML file; relative paths inside are resolved against its folder.
+        path: The TOML file; relative paths inside are resolved against its folder. A ``.json``
+            file is read as JSON (the snapshot every run directory keeps).
 
     Raises:
         ConfigurationError: The file is missing, empty, not TOML, or has unknown or invalid
@@ -271,11 +300,14 @@ def load_config(path: str | Path) -> PipelineConfig:
     """
     path = Path(path)
     try:
-        data = tomllib.loads(read_text(path))
+        text = read_text(path)
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except DataError as exc:
         raise ConfigurationError(str(exc)) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{path}: not valid TOML: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"{path}: not valid JSON: {exc}") from exc
     if not data:
         raise ConfigurationError(
             f"{path}: no settings in it (an empty file?); a pipeline configuration is a TOML file "

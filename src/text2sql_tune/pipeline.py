@@ -13,6 +13,8 @@ Every step writes its output into the run directory before the next one starts::
       tuning_job.json        the tuning job, saved the moment it is created
       eval/answers.jsonl     the model's answers, appended as they arrive (the checkpoint)
       eval/report.json       the evaluation report (+ report.md, report.html)
+      iteration.json         a next iteration only: its parent run and iteration number
+      analysis.json          a next iteration only: the analysis its targeted pairs came from
       state.json             the settings each step's output was made with
 
 A step whose output is newer than its input is not run again, so a stopped run resumes where it
@@ -23,13 +25,17 @@ started twice. Whole files are written to a temporary file and renamed into plac
 leaves the old file or the new one. A damaged ``state.json`` is set aside and rebuilt: every step
 re-derives its output from the append-only files above, without repeating a paid call. One
 process at a time runs in a run directory (``.lock``); a second one gets ``ResourceBusyError``.
+
+A *next iteration* (``parent=``) starts from its parent run's kept pairs, reusing their
+validations, adds new (targeted) pairs, cleans everything again with the same filters (leakage
+included) and evaluates again; ``iteration.json`` records the parent.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,12 +45,13 @@ from ._files import FileLock, atomic_write_json, atomic_write_text
 from ._run_state import StepState
 from ._sync import run_sync
 from .datasets import read_pairs, write_jsonl
-from .errors import MissingExtraError
+from .errors import ConfigurationError, MissingExtraError
 from .evaluation import Evaluator
 from .exports import export_pairs, split_train_validation
 from .filters import FilterChain, FilterReport, default_filters
 from .generators import agenerate_to_file, read_checkpoint_state
 from .interfaces import DatasetFilter, Judge, QAGenerator, SQLExecutor, Text2SQLModel, Tuner
+from .iteration import ITERATION_FILE, inherit
 from .models import EvalCase, EvalReport, QAPair, TuningJob, Usage, ValidationInfo
 from .normalize import normalize_sql
 from .prompts import answering_system_prompt
@@ -130,6 +137,16 @@ class RunPaths:
         """Held by the process running in this directory."""
         return self.root / ".lock"
 
+    @property
+    def iteration(self) -> Path:
+        """A next iteration's parent and number."""
+        return self.root / ITERATION_FILE
+
+    @property
+    def analysis(self) -> Path:
+        """The analysis a next iteration's targeted pairs came from."""
+        return self.root / "analysis.json"
+
 
 class PipelineResult(BaseModel):
     """What a pipeline run produced.
@@ -147,6 +164,10 @@ class PipelineResult(BaseModel):
         report: The evaluation report, when evaluation ran.
         report_files: Report format -> file.
         usage: Tokens and cost spent on generation.
+        parent: The run this iteration continues from (``None`` for a first run).
+        iteration: 1 for a first run, the parent's plus one for a next iteration.
+        parent_pairs: Kept pairs taken over from the parent.
+        parent_report: The parent's evaluation report, when it has one.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -163,6 +184,10 @@ class PipelineResult(BaseModel):
     report: EvalReport | None = None
     report_files: dict[str, Path] = {}
     usage: Usage = Usage()
+    parent: Path | None = None
+    iteration: int = 1
+    parent_pairs: int = 0
+    parent_report: EvalReport | None = None
 
 
 @dataclass
@@ -219,6 +244,10 @@ class Pipeline:
         max_consecutive_failures: Model calls in a row without an answer from the provider
             before evaluation stops with ``ProviderOutageError`` (generators have their own).
         on_event: Called with progress events (the CLI draws progress bars from them).
+        parent: Make this run the next iteration of that run directory: its kept pairs come
+            first in the training data (their validations are reused when the row bounds are
+            the same), and ``iteration.json`` records it. Usually with a targeted generator.
+        iteration_notes: More facts for ``iteration.json`` (e.g. the analysis summary).
     """
 
     run_dir: Path
@@ -245,6 +274,8 @@ class Pipeline:
     concurrency: int = 4
     max_consecutive_failures: int | None = 5
     on_event: Callable[[PipelineEvent], None] | None = None
+    parent: Path | None = None
+    iteration_notes: Mapping[str, object] = field(default_factory=dict)
     paths: RunPaths = field(init=False)
     _state: StepState = field(init=False, repr=False)
 
@@ -252,6 +283,10 @@ class Pipeline:
         self.run_dir = Path(self.run_dir)
         self.paths = RunPaths(self.run_dir)
         self._state = StepState(self.paths.state)
+        if self.parent is not None:
+            self.parent = Path(self.parent)
+            if self.parent.resolve() == self.run_dir.resolve():
+                raise ConfigurationError("a next iteration needs its own run directory")
 
     @staticmethod
     def fixed_model(model: Text2SQLModel) -> ModelFactory:
@@ -280,7 +315,8 @@ class Pipeline:
     async def _arun(self) -> PipelineResult:
         self._state = StepState(self.paths.state)
         result = PipelineResult(run_dir=self.run_dir)
-        raw = await self._agenerate(result)
+        inherited = self._start_iteration(result)
+        raw = inherited + await self._agenerate(result)
         validated = await self._avalidate(raw, result)
         kept = self._clean(validated, result)
         self._export(kept, result)
@@ -291,6 +327,20 @@ class Pipeline:
     def run(self) -> PipelineResult:
         """Sync twin of :meth:`arun`."""
         return run_sync(self.arun())
+
+    def _start_iteration(self, result: PipelineResult) -> list[QAPair]:
+        """A next iteration: record the parent, return its kept pairs (else nothing)."""
+        if self.parent is None:
+            return []
+        found = inherit(self.parent, self.run_dir, self.iteration_notes)
+        result.parent, result.iteration = self.parent, found.record.iteration
+        result.parent_pairs, result.parent_report = len(found.pairs), found.parent_report
+        self._emit(
+            "iterate",
+            f"iteration {result.iteration}: starting from the {len(found.pairs)} pairs kept in "
+            f"{self.parent}",
+        )
+        return found.pairs
 
     async def _agenerate(self, result: PipelineResult) -> list[QAPair]:
         if self.generator is not None and self.n > 0:
@@ -334,14 +384,24 @@ class Pipeline:
         }
 
     def _earlier_validations(self, bounds: dict[str, object]) -> dict[str, ValidationInfo]:
-        """Outcomes already in ``validated.jsonl`` when they were made with the same row bounds."""
-        if not self._state.same("validate:bounds", bounds) or not self.paths.validated.exists():
-            return {}
-        return {
-            normalize_sql(p.sql): p.validation
-            for p in read_pairs(self.paths.validated, allow_empty=True)
-            if p.ok and p.validation is not None
-        }
+        """Outcomes already in ``validated.jsonl`` when they were made with the same row bounds.
+
+        A next iteration also reuses its parent's when the parent validated with these bounds.
+        """
+        earlier: dict[str, ValidationInfo] = {}
+        sources = []
+        if self.parent is not None and StepState(RunPaths(self.parent).state).same(
+            "validate:bounds", bounds
+        ):
+            sources.append(RunPaths(self.parent).validated)
+        if self._state.same("validate:bounds", bounds):
+            sources.append(self.paths.validated)
+        for source in sources:
+            if source.exists():
+                for p in read_pairs(source, allow_empty=True):
+                    if p.ok and p.validation is not None:
+                        earlier[normalize_sql(p.sql)] = p.validation
+        return earlier
 
     async def _avalidate(self, pairs: list[QAPair], result: PipelineResult) -> list[QAPair]:
         settings = self._validation_settings(pairs)
@@ -537,6 +597,8 @@ class Pipeline:
         tuning_record = getattr(model, "training", None)  # a local model: loss curve and recall
         if tuning_record:
             report.metadata["training"] = tuning_record
+        if self.parent is not None:
+            report.metadata.setdefault("parent", str(self.parent.resolve()))
         eval_dir.mkdir(parents=True, exist_ok=True)
         files = {"json": save_report(report, report_path)}
         files["markdown"] = eval_dir / "report.md"

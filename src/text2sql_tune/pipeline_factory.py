@@ -4,6 +4,11 @@ The configuration names components (``generator = "openai"``, ``tuner = "lamini"
 module turns the names into objects, resolves the demo defaults (schema, seed examples, golden set)
 when the run uses the embedded demo database, and owns the clients it creates so they are closed
 when the run ends.
+
+With ``[run] parent`` the run is a next iteration: the parent's kept pairs are analysed against
+the golden set (weighted by the parent's evaluation), the analysis is saved as ``analysis.json``
+and its targets drive the ``[next]`` generator. A resumed iteration reuses that analysis, so its
+targets (and a seeded generator's sequence) do not change under it.
 """
 
 from __future__ import annotations
@@ -15,18 +20,28 @@ from pathlib import Path
 from typing import Any
 
 from ._sync import run_sync
+from .analysis import Analysis, analyze
 from .config import PipelineConfig
 from .datasets import read_cases, read_pairs
 from .errors import ConfigurationError
 from .interfaces import Judge, QAGenerator, SQLExecutor, Text2SQLModel, Tuner
 from .models import EvalCase, QAPair, TuningJob, TuningStatus
-from .pipeline import ModelFactory, Pipeline, PipelineEvent, PipelineResult, save_config_snapshot
+from .pipeline import (
+    ModelFactory,
+    Pipeline,
+    PipelineEvent,
+    PipelineResult,
+    RunPaths,
+    save_config_snapshot,
+)
+from .reporting import load_report
 from .schema import DatabaseSchema
 
 __all__ = [
     "abuild_pipeline",
     "arun_config",
     "aschema_and_seeds",
+    "next_analysis",
     "run_config",
 ]
 
@@ -116,14 +131,18 @@ class _Builder:
         return client
 
     async def generator(
-        self, schema: DatabaseSchema, seeds: Sequence[QAPair]
+        self, schema: DatabaseSchema, seeds: Sequence[QAPair], kind: str | None = None
     ) -> QAGenerator | None:
         from .generators import OpenAIQAGenerator, TemplateQAGenerator
 
         generate = self.config.generate
-        if generate.generator == "none" or generate.n == 0:
+        if kind is None:  # the [generate] generator; an explicit kind is built regardless
+            kind = generate.generator
+            if generate.n == 0:
+                return None
+        if kind == "none":
             return None
-        if generate.generator == "template":
+        if kind == "template":
             return await TemplateQAGenerator.afrom_database(
                 self.executor, schema, seed=generate.seed
             )
@@ -292,13 +311,20 @@ async def abuild_pipeline(
     tuner = build.tuner(schema)
     if on_event is not None and tuner is not None and tuner.name == "local":
         tuner.on_progress = _training_events(on_event)  # type: ignore[attr-defined]
+    golden = build.golden(is_demo)
+    if run.parent is not None:
+        generator, n, notes = await _next_generator(build, schema, seeds, golden)
+        extra: list[QAPair] = []  # the seed examples are among the parent's kept pairs
+    else:
+        generator, n, notes = await build.generator(schema, seeds), config.generate.n, {}
+        extra = seeds if config.generate.include_seed_examples else []
     return Pipeline(
         run_dir=run.dir,
         executor=executor,
         schema=schema,
-        generator=await build.generator(schema, seeds),
-        n=config.generate.n,
-        seed_pairs=seeds if config.generate.include_seed_examples else (),
+        generator=generator,
+        n=n,
+        seed_pairs=extra,
         min_rows=clean.min_rows,
         max_rows=clean.max_rows,
         near_dup_threshold=clean.near_dup_threshold,
@@ -309,14 +335,83 @@ async def abuild_pipeline(
         tuner=tuner,
         wait_for_tuning=tune.wait,
         poll_interval_s=tune.poll_interval_s,
-        eval_cases=build.golden(is_demo),
+        eval_cases=golden,
         model=build.model(schema, tuner, seeds),
         judge=build.judge(Path(run.dir)),
         html_report=config.evaluate.html,
         concurrency=run.concurrency,
         max_consecutive_failures=config.llm.max_failures,
         on_event=on_event,
+        parent=run.parent,
+        iteration_notes=notes,
     )
+
+
+async def _next_generator(
+    build: _Builder, schema: DatabaseSchema, seeds: Sequence[QAPair], golden: Sequence[EvalCase]
+) -> tuple[QAGenerator | None, int, dict[str, object]]:
+    """The targeted generator of a next iteration, from the analysis of its parent."""
+    config = build.config
+    parent = config.run.parent
+    assert parent is not None
+    analysis = next_analysis(
+        parent,
+        RunPaths(config.run.dir).analysis,
+        golden,
+        min_examples=config.next.min_examples,
+        max_targets=config.next.max_targets,
+    )
+    notes: dict[str, object] = {
+        "analysis": analysis.summary.model_dump(mode="json"),
+        "targets": len(analysis.targets),
+        "targeted_pairs": config.next.n,
+    }
+    if not analysis.targets or config.next.n == 0:
+        return None, 0, notes
+    kind = config.next.generator or config.generate.generator
+    base = await build.generator(schema, seeds, "template" if kind == "none" else kind)
+    targeted = getattr(base, "targeted", None)
+    if targeted is None:  # pragma: no cover - both built-in generators can target
+        raise ConfigurationError(f"the {kind} generator cannot generate for targets")
+    generator: QAGenerator = targeted(analysis.targets)
+    notes["generator"] = generator.name
+    return generator, config.next.n, notes
+
+
+def next_analysis(
+    parent: Path,
+    path: Path,
+    golden: Sequence[EvalCase],
+    *,
+    min_examples: int = 3,
+    max_targets: int | None = None,
+) -> Analysis:
+    """The analysis a next iteration generates for: ``path`` when it exists, else made now.
+
+    The parent's kept pairs are analysed against ``golden``, weighted by the parent's evaluation
+    report when there is one, and saved to ``path``.
+
+    Raises:
+        ConfigurationError: The parent has not finished cleaning.
+    """
+    if path.exists():
+        return Analysis.load(path)
+    paths = RunPaths(parent)
+    if not paths.clean.exists():
+        raise ConfigurationError(
+            f"{parent} has no clean.jsonl: run it to the end before its next iteration"
+        )
+    report_path = paths.eval_dir / "report.json"
+    report = load_report(report_path) if report_path.exists() else None
+    analysis = analyze(
+        golden,
+        read_pairs(paths.clean, allow_empty=True),
+        report=report,
+        min_examples=min_examples,
+        max_targets=max_targets,
+    )
+    analysis.save(path)
+    return analysis
 
 
 async def arun_config(
@@ -339,6 +434,7 @@ async def arun_config(
 
         # Built (or found) here, in the running loop: the sync path would wait on this loop.
         url = await adefault_database_url()
+    config = config.resolve_paths(Path.cwd())  # the snapshot must not depend on the cwd
     async with AsyncExitStack() as stack:
         executor = open_executor(url, concurrency=config.run.concurrency)
         stack.push_async_callback(executor.aclose)

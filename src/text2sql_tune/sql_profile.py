@@ -42,6 +42,7 @@ __all__ = [
     "aggregate_family",
     "is_date_function",
     "profile_sql",
+    "profile_tokens",
 ]
 
 CASE_INSENSITIVE_FUNCTIONS: frozenset[str] = frozenset(
@@ -189,6 +190,14 @@ def profile_sql(sql: str) -> SQLProfile:
         texts.pop()
     if len(kinds) > 2 and kinds[-2] is TokenType.FORMAT:
         del kinds[-2:], texts[-2:]  # the trailing FORMAT clause, which executors strip too
+    return _Lexed(kinds, texts).profile()
+
+
+def profile_tokens(kinds: list[TokenType], texts: list[str]) -> SQLProfile:
+    """The profile of an already tokenized statement (no trailing ``;`` or ``FORMAT`` clause).
+
+    For callers that lex the statement themselves (the concept analysis); not cached.
+    """
     return _Lexed(kinds, texts).profile()
 
 

@@ -16,6 +16,7 @@ from ._app import DatabaseOption, JsonOption, app, console, err_console, print_j
 
 if TYPE_CHECKING:  # the pipeline imports every step; load it only when a command runs
     from ..config import PipelineConfig
+    from ..models import EvalSummary
     from ..pipeline import PipelineEvent, PipelineResult
 
 __all__ = ["demo", "run"]
@@ -74,12 +75,18 @@ def _run(config: PipelineConfig, quiet: bool) -> PipelineResult:
 
 
 def _result_json(result: PipelineResult) -> dict[str, Any]:
-    data = result.model_dump(mode="json", exclude={"report", "filter_report"})
+    data = result.model_dump(mode="json", exclude={"report", "filter_report", "parent_report"})
     if result.report is not None:
         data["evaluation"] = result.report.summary.model_dump(mode="json")
+    if result.parent_report is not None:
+        data["parent_evaluation"] = result.parent_report.summary.model_dump(mode="json")
     if result.filter_report is not None:
         data["dropped"] = result.filter_report.by_reason
     return data
+
+
+def _score(summary: EvalSummary) -> str:
+    return f"correct {summary.correct}/{summary.total} ({summary.accuracy:.0%})"
 
 
 def _show(result: PipelineResult) -> None:
@@ -88,6 +95,11 @@ def _show(result: PipelineResult) -> None:
     table = Table(title=f"Run {result.run_dir}", show_header=False)
     table.add_column("step", style="bold")
     table.add_column("result")
+    if result.parent is not None:
+        table.add_row(
+            "iteration",
+            f"{result.iteration}, continuing {result.parent} ({result.parent_pairs} kept pairs)",
+        )
     generated = f"{result.generated} records ({result.rejected} rejected by the generator)"
     table.add_row("generated", generated)
     table.add_row("seed examples", str(result.seed_pairs))
@@ -110,6 +122,10 @@ def _show(result: PipelineResult) -> None:
             f"({summary.validity_rate:.0%}), correct {summary.correct}/{summary.total} "
             f"({summary.accuracy:.0%})",
         )
+        if result.parent_report is not None:
+            table.add_row(
+                "before", f"{result.parent_report.model}: {_score(result.parent_report.summary)}"
+            )
     for kind, path in result.report_files.items():
         table.add_row(f"report {kind}", str(path))
     if result.usage.calls:
@@ -120,13 +136,53 @@ def _show(result: PipelineResult) -> None:
 
 RunDirOption = Annotated[
     Path | None,
-    typer.Option("--run-dir", help="Run directory (overrides the config's [run] dir)."),
+    typer.Option("--run-dir", help="Run directory (overrides the config's \\[run] dir)."),
 ]
+
+
+def next_config(
+    config: PipelineConfig | None, parent: Path, run_dir: Path | None
+) -> PipelineConfig:
+    """The configuration of the next iteration of ``parent``.
+
+    Without a configuration, the parent's own (its ``config.json``) is reused. The run directory
+    is ``run_dir``, else the configuration's own when that is not the parent's, else the next
+    sibling name (``runs/iter1`` -> ``runs/iter2``).
+
+    Raises:
+        ConfigurationError: ``parent`` is not a run directory, or is the new run directory.
+    """
+    from ..config import load_config
+    from ..iteration import next_run_dir
+
+    if not (parent / "clean.jsonl").exists():
+        raise ConfigurationError(f"--next-from {parent}: no clean.jsonl there (not a finished run)")
+    if config is None:
+        snapshot = parent / "config.json"
+        if not snapshot.exists():
+            raise ConfigurationError(
+                f"--next-from {parent}: it has no config.json; pass the configuration file too"
+            )
+        config = load_config(snapshot)
+    config.run.parent = parent.resolve()
+    if run_dir is not None:
+        config.run.dir = run_dir
+    elif Path(config.run.dir).resolve() == parent.resolve():
+        config.run.dir = next_run_dir(parent)
+    if Path(config.run.dir).resolve() == parent.resolve():
+        raise ConfigurationError("--run-dir must differ from --next-from")
+    return config
 
 
 @app.command()
 def run(
-    config_file: Annotated[Path, typer.Argument(help="Pipeline configuration (TOML).")],
+    config_file: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Pipeline configuration (TOML, or a run's config.json). Optional with "
+            "--next-from: the parent's configuration is reused."
+        ),
+    ] = None,
     run_dir: RunDirOption = None,
     max_retries: Annotated[
         int | None, typer.Option("--max-retries", min=0, help="Overrides [llm] max_retries.")
@@ -144,6 +200,19 @@ def run(
     max_failures: Annotated[
         int | None, typer.Option("--max-failures", min=1, help="Overrides [llm] max_failures.")
     ] = None,
+    next_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--next-from",
+            help="Run the next iteration of this run directory: its kept pairs plus pairs "
+            "targeted at the gaps and inconsistencies its analysis finds, cleaned and evaluated "
+            "again (default run directory: the configuration's, else runs/iter1 -> runs/iter2).",
+        ),
+    ] = None,
+    next_n: Annotated[
+        int | None,
+        typer.Option("--next-n", min=0, help="Targeted pairs to generate (\\[next] n)."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run the whole pipeline described by a TOML file; run it again to resume.
@@ -152,12 +221,25 @@ def run(
     stopped generation continues from its checkpoint and a started tuning job is followed, never
     started twice. When the LLM provider stops answering, the run stops with exit code 4 and
     resumes from where it stopped. See the configuration page of the docs for every key.
+
+    With --next-from DIR it runs the next iteration of DIR in a new run directory that records
+    its parent (iteration.json): the analysis of DIR's kept pairs against the golden set (saved
+    as analysis.json) drives a targeted generator, and everything is validated, cleaned (the
+    leakage filter included), exported, tuned and evaluated again.
     """
     from ..config import load_config
 
-    config = load_config(config_file)
-    if run_dir is not None:
-        config.run.dir = run_dir
+    if config_file is None and next_from is None:
+        raise ConfigurationError("give a configuration file, or --next-from DIR")
+    config = load_config(config_file) if config_file is not None else None
+    if next_from is not None:
+        config = next_config(config, next_from, run_dir)
+    else:
+        assert config is not None
+        if run_dir is not None:
+            config.run.dir = run_dir
+    if next_n is not None:
+        config.next.n = next_n
     overrides = {
         "max_retries": max_retries,
         "max_wait_s": max_wait,
@@ -238,6 +320,18 @@ def demo(
         bool, typer.Option("--fresh", help="Delete the run directory first (no resume).")
     ] = False,
     seed: Annotated[int, typer.Option("--seed", help="Random seed of the generator.")] = 0,
+    iterations: Annotated[
+        int,
+        typer.Option(
+            "--iterations",
+            min=1,
+            help="1: the baseline only; 2 or more: then analyse, add targeted pairs and "
+            "evaluate again, once per further iteration (each one in <run-dir>/iteration-N).",
+        ),
+    ] = 2,
+    next_n: Annotated[
+        int, typer.Option("--next-n", min=0, help="Targeted pairs per further iteration.")
+    ] = 150,
     as_json: JsonOption = False,
 ) -> None:
     """Run the whole loop on the embedded demo database, offline by default.
@@ -248,8 +342,14 @@ def demo(
     (it answers with the SQL of the most similar training question, so its score shows how well
     the training set covers the golden set) with the execution judge. No key, no network.
 
-    With --generator openai and --tuner lamini|openai it uses the real services instead;
-    --tuner local --base-model DIR tunes a LoRA adapter on this machine and evaluates it.
+    Then the article's loop: the analysis of what the golden set needs and the training data
+    lacks (saved as analysis.json), pairs targeted at those gaps (the template generator picks
+    the templates that use the missing concepts; the leakage filter still runs), and a second
+    evaluation in <run-dir>/iteration-2, with a summary of what changed and what it means.
+
+    With --generator openai and --tuner lamini|openai it uses the real services instead (each
+    iteration then tunes its own model); --tuner local --base-model DIR tunes a LoRA adapter on
+    this machine and evaluates it.
     """
     from ..config import PipelineConfig
 
@@ -275,12 +375,42 @@ def demo(
             config.tune.recipe = "memory" if recipe == "memory" else "standard"
         if wait or tuner is DemoTuner.local:
             config.evaluate.model = "tuned"
-    result = _run(config, quiet=as_json)
+    results = [_run(config, quiet=as_json)]
+    for number in range(2, iterations + 1):
+        if not as_json:
+            _show(results[-1])
+        child = next_config(config.model_copy(deep=True), results[-1].run_dir, None)
+        child.run.dir = run_dir / f"iteration-{number}"
+        child.next.n = next_n
+        results.append(_run(child, quiet=as_json))
+    _finish_demo(results, run_dir, as_json)
+
+
+def _finish_demo(results: list[PipelineResult], run_dir: Path, as_json: bool) -> None:
+    from ..demo import load_golden_set
+    from ._headline import headline_lines, headline_table, iteration_lines
+
+    lines = iteration_lines(results, load_golden_set()) if len(results) > 1 else []
     if as_json:
-        print_json(_result_json(result))
+        data = _result_json(results[0])
+        if lines:
+            data["iterations"] = [_result_json(r) for r in results[1:]]
+            data["loop"] = [line.to_dict() for line in lines]
+            data["headline"] = headline_lines(lines)
+        print_json(data)
         return
-    _show(result)
+    _show(results[-1])
     console.print(
         f"Everything is in [bold]{run_dir}[/]: clean.jsonl (training pairs), dropped.jsonl and "
-        "filter_report.json (what was removed and why), export/ (training files), eval/ (reports)."
+        "filter_report.json (what was removed and why), export/ (training files), eval/ (reports)"
+        + (
+            "; each further iteration in iteration-N/ with analysis.json (the gaps it targeted) "
+            "and iteration.json (its parent)."
+            if len(results) > 1
+            else "."
+        )
     )
+    if lines:
+        console.print(headline_table(lines))
+        for sentence in headline_lines(lines):
+            console.print(sentence, highlight=False)

@@ -23,6 +23,7 @@ Pairs their generator rejected are dropped first (step ``generator``,
 
 from __future__ import annotations
 
+from ._similarity import DISTINGUISHING_WORDS, distinguishing_tokens
 from .chain import FilterChain, default_filters
 from .dedupe import DuplicateQuestionFilter, DuplicateSQLFilter, NearDuplicateQuestionFilter
 from .leakage import LeakageFilter
@@ -33,6 +34,7 @@ from .safety import SafetyFilter
 from .validity import ValidSQLFilter
 
 __all__ = [
+    "DISTINGUISHING_WORDS",
     "DroppedPair",
     "DuplicateQuestionFilter",
     "DuplicateSQLFilter",
@@ -46,4 +48,5 @@ __all__ = [
     "SafetyFilter",
     "ValidSQLFilter",
     "default_filters",
+    "distinguishing_tokens",
 ]

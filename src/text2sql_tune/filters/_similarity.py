@@ -17,8 +17,10 @@ Order tokens globally (rarest first); two sets with ``J >= t`` share a token amo
 ``|x| - ceil(t * |x|) + 1`` tokens. Only such "flagged" sets go in the prefix index, and every
 probe also looks there, so each pair is found by one filter or the other.
 
-Questions that differ only in a number ("... in 2023" / "... in 2024") ask different things, so a
-match also needs the same digit-bearing tokens.
+Questions that differ only in a number, a month, a weekday, a quarter or a relative date ("... in
+2023" / "... in 2024", "... in March 2024" / "... in 2024", "yesterday" / "last week") ask
+different things with different answers, so a match also needs the same *distinguishing tokens*
+(:func:`distinguishing_tokens`).
 """
 
 from __future__ import annotations
@@ -26,11 +28,50 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from itertools import combinations
 
-__all__ = ["JaccardIndex", "jaccard", "token_order"]
+__all__ = [
+    "DISTINGUISHING_WORDS",
+    "JaccardIndex",
+    "distinguishing_tokens",
+    "jaccard",
+    "token_order",
+]
 
 _EPS = 1e-9
+
+_MONTHS = (
+    *("january", "february", "march", "april", "may", "june", "july", "august", "september"),
+    *("october", "november", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep"),
+    *("sept", "oct", "nov", "dec"),
+)
+_WEEKDAYS = (
+    *("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"),
+    *("mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun"),
+    *("weekday", "weekdays", "weekend", "weekends"),
+)
+_PERIODS = (
+    *("day", "days", "daily", "week", "weeks", "weekly", "month", "months", "monthly"),
+    *("quarter", "quarters", "quarterly", "year", "years", "yearly", "annual", "annually"),
+    *("hour", "hours", "hourly", "minute", "minutes", "half", "fortnight", "decade", "ytd"),
+    *("mtd", "qtd", "wtd"),
+)
+_RELATIVE = (
+    *("yesterday", "today", "tonight", "tomorrow", "now", "current", "this", "last", "next"),
+    *("previous", "prior", "past", "ago", "recent", "recently", "latest", "since", "until"),
+    *("before", "after", "earlier", "later"),
+)
+_NUMBER_WORDS = (
+    *("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"),
+    *("eleven", "twelve", "fifteen", "twenty", "thirty", "fifty", "hundred", "thousand"),
+    *("million", "billion", "dozen", "first", "second", "third", "fourth", "fifth", "tenth"),
+)
+DISTINGUISHING_WORDS: frozenset[str] = frozenset(
+    (*_MONTHS, *_WEEKDAYS, *_PERIODS, *_RELATIVE, *_NUMBER_WORDS)
+)
+"""Words that change a question's answer when they change: months, weekdays, periods, relative
+dates ("yesterday", "last", "this"), number words and ordinals (case-folded)."""
 
 
 def jaccard(a: frozenset[str], b: frozenset[str] | tuple[str, ...]) -> float:
@@ -50,8 +91,23 @@ def token_order(token_sets: Iterable[Iterable[str]]) -> dict[str, int]:
     return {token: rank for rank, (token, _) in enumerate(ranked)}
 
 
-def _numbers(tokens: Iterable[str]) -> frozenset[str]:
-    return frozenset(t for t in tokens if any(ch.isdigit() for ch in t))
+def distinguishing_tokens(tokens: Iterable[str]) -> frozenset[str]:
+    """The tokens two questions must share to count as near duplicates.
+
+    Tokens with a digit (``2024``, ``q3``, ``10th``) and the :data:`DISTINGUISHING_WORDS`
+    (months, weekdays, periods, relative dates, number words): "sessions in March 2024" and
+    "sessions in 2024", or "revenue yesterday" and "revenue last week", differ only there and
+    have different answers.
+
+    Args:
+        tokens: Case-folded question tokens (see :func:`~text2sql_tune.normalize.question_tokens`).
+    """
+    return frozenset(filter(_distinguishing, tokens))
+
+
+@lru_cache(maxsize=1 << 16)
+def _distinguishing(token: str) -> bool:
+    return token in DISTINGUISHING_WORDS or any(ch.isdigit() for ch in token)
 
 
 class JaccardIndex:
@@ -147,20 +203,21 @@ class JaccardIndex:
     def best(self, tokens: frozenset[str]) -> tuple[int, float] | None:
         """The most similar indexed set at or above the threshold, as ``(key, similarity)``.
 
-        Ties go to the set indexed first. Sets with different digit-bearing tokens never match.
+        Ties go to the set indexed first. Sets with different distinguishing tokens (numbers,
+        months, weekdays, periods, relative dates: :func:`distinguishing_tokens`) never match.
         """
         if not tokens:
             return None
         best: tuple[int, float] | None = None
         best_slot = -1
-        numbers: frozenset[str] | None = None
+        distinct: frozenset[str] | None = None
         for slot in sorted(self._candidates(tokens)):
             other = self._sets[slot]
             similarity = jaccard(tokens, other)
             if similarity < self.threshold - _EPS or (best is not None and similarity <= best[1]):
                 continue
-            if numbers is None:
-                numbers = _numbers(tokens)
-            if _numbers(other) == numbers:
+            if distinct is None:
+                distinct = distinguishing_tokens(tokens)
+            if distinguishing_tokens(other) == distinct:
                 best, best_slot = (self._keys[slot], similarity), slot
         return best if best_slot >= 0 else None

@@ -80,10 +80,12 @@ class NearDuplicateQuestionFilter(DatasetFilter):
 
     "How many users are in Germany?" and "How many users are there in Germany?" teach nothing
     new. Two questions match when the Jaccard similarity of their word sets is at least
-    ``threshold`` and they contain the same numbers ("... in 2023" and "... in 2024" are
-    different questions). Search is exact and sub-quadratic (prefix filtering on an inverted
-    index; see ``filters/_similarity.py``): 100,000 questions take a few seconds. No model
-    download.
+    ``threshold`` and they share the same distinguishing tokens: numbers, month names, weekdays,
+    periods and relative dates ("... in 2023" and "... in 2024", "... in March 2024" and "... in
+    2024", "... yesterday" and "... last week" are different questions with different answers;
+    see :func:`~text2sql_tune.filters.distinguishing_tokens`). Search is exact and sub-quadratic
+    (prefix filtering on an inverted index; see ``filters/_similarity.py``): 100,000 questions
+    take a few seconds. No model download.
 
     Args:
         threshold: Similarity in ``(0, 1]`` at which a question counts as a near duplicate.

@@ -19,8 +19,9 @@ class LeakageFilter(DatasetFilter):
     A model tuned on its own test questions scores well and learns nothing about its real
     accuracy. A pair leaks when its question equals a golden question (after
     :func:`~text2sql_tune.normalize.normalize_question`), when it nearly duplicates one (word-set
-    Jaccard similarity at least ``near_dup_threshold``, same numbers; as in
-    :class:`~text2sql_tune.filters.NearDuplicateQuestionFilter`), or when its SQL equals a golden
+    Jaccard similarity at least ``near_dup_threshold``, same numbers, months and relative dates;
+    as in :class:`~text2sql_tune.filters.NearDuplicateQuestionFilter`), or when its SQL equals a
+    golden
     SQL (after :func:`~text2sql_tune.normalize.normalize_sql`), whatever the question says.
 
     Args:

@@ -15,6 +15,10 @@ What happens to a failed call depends on whether the provider answered:
   :class:`~text2sql_tune.errors.ProviderOutageError`;
 * an error that every call would get (a wrong key, a missing model, a redirect) stops the run at
   once.
+
+:meth:`OpenAIQAGenerator.targeted` makes a generator for analysis targets: each call names one
+target's concepts and query pattern (tables, columns, functions, filters, period grain; never a
+golden question's text or values) and shows the seed examples closest to it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Literal
 
+from ..analysis import GenerationTarget, sql_concepts
 from ..errors import (
     ConfigurationError,
     DataError,
@@ -48,6 +53,7 @@ __all__ = [
     "format_examples",
     "generation_response_format",
     "generation_user_prompt",
+    "targeted_user_prompt",
 ]
 
 GENERATION_TOOL_NAME = "generate_question_and_answer"
@@ -113,6 +119,30 @@ def generation_user_prompt(examples: Sequence[QAPair], *, dialect: str = "ClickH
     )
 
 
+def targeted_user_prompt(
+    target: GenerationTarget, examples: Sequence[QAPair], *, dialect: str = "ClickHouse"
+) -> str:
+    """The user message asking for one new pair that teaches ``target``.
+
+    It states the target's concepts and query pattern (see
+    :meth:`GenerationTarget.describe <text2sql_tune.analysis.GenerationTarget.describe>`) and
+    shows ``examples`` for style; it never contains a golden question.
+    """
+    prompt = (
+        f"Write one new question and the {dialect} SQL query that answers it. The training data "
+        "lacks examples of the concept below: the new pair must teach it. Pick your own values "
+        "(dates, periods, categories, thresholds) and your own wording; ask something different "
+        "from the examples.\n\n"
+        f"{target.describe()}"
+    )
+    if examples:
+        prompt += (
+            "\n\nExamples of questions and the SQL queries that answer them (for style):\n\n"
+            f"{format_examples(examples)}"
+        )
+    return prompt
+
+
 class OpenAIQAGenerator(QAGenerator):
     """Few-shot question/SQL generation with an OpenAI-compatible model.
 
@@ -172,23 +202,85 @@ class OpenAIQAGenerator(QAGenerator):
         self.system_prompt = generation_system_prompt(schema, dialect=dialect)
         self.name = f"openai:{client.model}"
         self._rng = random.Random(rng_seed)
+        self._rng_seed = rng_seed
+        self.targets: list[GenerationTarget] = []
+        self._schedule: list[int] = []  # target index per attempt, by weight
+        self._started = 0
+
+    def targeted(
+        self, targets: Sequence[GenerationTarget], *, rng_seed: int | None = None
+    ) -> OpenAIQAGenerator:
+        """A generator whose calls teach ``targets`` (same client, schema and settings).
+
+        Attempts go to the targets in proportion to their weights, in a fixed rotation; each
+        call's prompt is :func:`targeted_user_prompt` with the ``k`` seed examples whose SQL
+        shares most concepts with the target. Pairs carry ``metadata["target"]`` and
+        ``metadata["reason"]``.
+
+        Args:
+            targets: From :attr:`Analysis.targets <text2sql_tune.analysis.Analysis.targets>`.
+            rng_seed: Seed for the example choice (default: this generator's).
+        """
+        clone = OpenAIQAGenerator(
+            self.client,
+            self.schema,
+            self.seed_examples,
+            k=self.k,
+            temperature=self.temperature,
+            concurrency=self.concurrency,
+            rng_seed=self._rng_seed if rng_seed is None else rng_seed,
+            max_sql_chars=self.max_sql_chars,
+            mode=self.mode,
+            dialect=self.dialect,
+            max_tokens=self.max_tokens,
+        )
+        clone.targets = list(targets)
+        clone._schedule = _schedule([t.weight for t in clone.targets])
+        clone.name = f"openai:{self.client.model}:targeted"
+        return clone
+
+    def resume_after(self, count: int) -> None:
+        """Continue the target rotation after ``count`` attempts (resumed runs)."""
+        self._started = max(0, count)
+
+    def _examples_for(self, target: GenerationTarget) -> list[QAPair]:
+        """The ``k`` seed examples closest to a target (most shared concepts), ties at random."""
+        count = min(self.k, len(self.seed_examples))
+        if count == 0:
+            return []
+        wanted = set(target.concepts)
+        ranked = sorted(
+            self.seed_examples,
+            key=lambda p: (-len(wanted & sql_concepts(p.sql).concepts), self._rng.random()),
+        )
+        return ranked[:count]
 
     def _sample(self) -> list[QAPair]:
         count = min(self.k, len(self.seed_examples))
         return self._rng.sample(self.seed_examples, count)
 
-    def messages(self, examples: Sequence[QAPair]) -> list[dict[str, str]]:
-        """The chat messages for one call with the given examples."""
+    def messages(
+        self, examples: Sequence[QAPair], target: GenerationTarget | None = None
+    ) -> list[dict[str, str]]:
+        """The chat messages for one call with the given examples (and target)."""
+        user = (
+            generation_user_prompt(examples, dialect=self.dialect)
+            if target is None
+            else targeted_user_prompt(target, examples, dialect=self.dialect)
+        )
         return [
             {"role": "system", "content": self.system_prompt},
-            {"role": "user", "content": generation_user_prompt(examples, dialect=self.dialect)},
+            {"role": "user", "content": user},
         ]
 
-    async def agenerate_one(self, examples: Sequence[QAPair] | None = None) -> QAPair:
+    async def agenerate_one(
+        self, examples: Sequence[QAPair] | None = None, target: GenerationTarget | None = None
+    ) -> QAPair:
         """Make one call and turn the answer into a pair (rejected when unusable).
 
         Args:
             examples: The few-shot examples; default ``k`` random seed examples.
+            target: Ask for a pair that teaches this target (see :meth:`targeted`).
 
         Raises:
             ProviderUnavailableError: No usable answer after every retry (nothing was answered,
@@ -206,7 +298,7 @@ class OpenAIQAGenerator(QAGenerator):
             kwargs = {"response_format": generation_response_format()}
         try:
             response = await self.client.achat(
-                self.messages(shown),
+                self.messages(shown, target),
                 temperature=self.temperature,
                 max_tokens=self.max_tokens,
                 **kwargs,
@@ -214,13 +306,16 @@ class OpenAIQAGenerator(QAGenerator):
         except ProviderError as exc:
             if isinstance(exc, ProviderUnavailableError) or exc.status in _FATAL_STATUSES:
                 raise
-            return QAPair(
-                rejected=f"provider error after retries: {exc}",
-                source=self.name,
-                examples=questions,
-                usage=Usage(),
+            return _with_target(
+                QAPair(
+                    rejected=f"provider error after retries: {exc}",
+                    source=self.name,
+                    examples=questions,
+                    usage=Usage(),
+                ),
+                target,
             )
-        return self._to_pair(response, questions)
+        return _with_target(self._to_pair(response, questions), target)
 
     def _to_pair(self, response: ChatResponse, questions: list[str]) -> QAPair:
         source = f"openai:{response.model}" if response.model else self.name
@@ -323,7 +418,6 @@ class OpenAIQAGenerator(QAGenerator):
         streak = FailureStreak(self.max_consecutive_failures)
         pending: set[asyncio.Task[QAPair]] = set()
         produced = 0
-
         unread: list[asyncio.Task[QAPair]] = []
 
         def launch() -> None:
@@ -332,7 +426,13 @@ class OpenAIQAGenerator(QAGenerator):
                 in_flight = len(pending) + len(unread)  # finished but not yet read count too
                 if in_flight >= min(self.concurrency, n - produced):
                     return
-                pending.add(asyncio.ensure_future(self.agenerate_one(self._sample())))
+                if self._schedule:
+                    target = self.targets[self._schedule[self._started % len(self._schedule)]]
+                    self._started += 1
+                    call = self.agenerate_one(self._examples_for(target), target)
+                else:
+                    call = self.agenerate_one(self._sample())
+                pending.add(asyncio.ensure_future(call))
 
         try:
             launch()
@@ -362,3 +462,28 @@ class OpenAIQAGenerator(QAGenerator):
             for task in unread:  # finished but never read: retrieve, so nothing is logged
                 if not task.cancelled():
                     task.exception()
+
+
+def _schedule(weights: Sequence[float], length: int = 60) -> list[int]:
+    """A rotation of target indexes in proportion to ``weights`` (each target at least once)."""
+    if not weights:
+        return []
+    total = sum(weights) or 1.0
+    counts = [max(1, round(length * w / total)) for w in weights]
+    credit = [0.0] * len(weights)
+    order: list[int] = []
+    for _ in range(sum(counts)):  # smooth weighted round robin
+        for i, count in enumerate(counts):
+            credit[i] += count
+        best = max(range(len(weights)), key=lambda i: credit[i])
+        credit[best] -= sum(counts)
+        order.append(best)
+    return order
+
+
+def _with_target(pair: QAPair, target: GenerationTarget | None) -> QAPair:
+    if target is None:
+        return pair
+    label = target.case or target.term or ""
+    metadata = {**pair.metadata, "target": label, "reason": target.reason}
+    return pair.model_copy(update={"metadata": metadata})

@@ -1,0 +1,281 @@
+"""Shared parts of the template generator: what each table offers, and the words for it.
+
+:class:`_TemplateBase` reads the schema once (each table's date column, keys, flags, categories
+and measures, and the joins between tables that share a key) and holds the vocabulary the
+templates draw from: date windows, filter phrases, values.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, TypeVar
+
+from ..schema import DatabaseSchema, Table, friendly_type
+from ._wording import LOCATION_WORDS, MONTHS, USED_WORDS, as_date, place, plural, singular, words
+
+__all__ = ["RELATIVE_WINDOWS", "_Focus", "_Join", "_TableInfo", "_TemplateBase", "_Window"]
+
+_V = TypeVar("_V")
+
+
+@dataclass
+class _TableInfo:
+    table: Table
+    alias: str
+    noun: str  # plural, e.g. "sessions"
+    singular: str
+    date: str | None = None
+    keys: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    measures: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Join:
+    fact: _TableInfo
+    dim: _TableInfo
+    key: str
+
+
+@dataclass
+class _Window:
+    text: str  # "in March 2024"
+    sql: Callable[[str], str]  # column -> condition
+
+
+@dataclass(frozen=True)
+class _Focus:
+    """What targeted generation narrows the templates to: a target pattern's columns and grain.
+
+    ``grain`` is a period of :class:`~text2sql_tune.analysis.SQLConcepts` (``year``, ``month``,
+    ``relative_day``...); ``windowed`` is False when the pattern filters on no period.
+    """
+
+    columns: frozenset[str] = frozenset()
+    grain: str | None = None
+    windowed: bool = True
+
+
+# (period, question text, condition) for windows relative to today
+RELATIVE_WINDOWS: list[tuple[str, str, Callable[[str], str]]] = [
+    ("relative_day", "yesterday", lambda c: f"{c} = today() - 1"),
+    ("relative_range", "in the last 7 days", lambda c: f"({c} >= today() - 7) and ({c} < today())"),
+    (
+        "relative_range",
+        "in the last 30 days",
+        lambda c: f"({c} >= today() - 30) and ({c} < today())",
+    ),
+    ("relative_week", "this week", lambda c: f"toMonday({c}) = toMonday(today())"),
+    ("relative_week", "last week", lambda c: f"toMonday({c}) = toMonday(today()) - 7"),
+    ("relative_month", "this month", lambda c: f"toStartOfMonth({c}) = toStartOfMonth(today())"),
+    (
+        "relative_month",
+        "last month",
+        lambda c: f"toStartOfMonth({c}) = addMonths(toStartOfMonth(today()), -1)",
+    ),
+    ("relative_year", "this year", lambda c: f"toStartOfYear({c}) = toStartOfYear(today())"),
+    (
+        "relative_year",
+        "last year",
+        lambda c: f"toStartOfYear({c}) = addYears(toStartOfYear(today()), -1)",
+    ),
+]
+
+
+class _TemplateBase:
+    """The schema, read for templates (see the module docstring)."""
+
+    def __init__(
+        self,
+        schema: DatabaseSchema,
+        *,
+        seed: int = 0,
+        date_range: tuple[date, date] | None = None,
+        values: Mapping[str, Sequence[Any]] | None = None,
+    ) -> None:
+        self.schema = schema
+        self.seed = seed
+        self.values = {k: list(v) for k, v in (values or {}).items()}
+        self._focus: _Focus | None = None
+        self._month_cache: tuple[tuple[date, date], list[date]] | None = None
+        self._tables = self._analyse(schema)
+        self._joins = self._find_joins()
+        self.date_range = date_range or self._default_range()
+
+    def _analyse(self, schema: DatabaseSchema) -> list[_TableInfo]:
+        infos = []
+        used_aliases: set[str] = set()
+        for table in schema.tables:
+            alias = table.name[:1].lower() or "t"
+            if alias in used_aliases or not alias.isalpha():
+                alias = f"t{len(used_aliases) + 1}"
+            used_aliases.add(alias)
+            noun = plural(words(table.name))
+            info = _TableInfo(table, alias, noun, singular(noun))
+            for column in table.columns:
+                kind = friendly_type(column.type)
+                name = column.name
+                lowered = name.lower()
+                if kind in ("date", "datetime"):
+                    info.date = info.date or name
+                elif lowered == "id" or lowered.endswith("_id"):
+                    info.keys.append(name)
+                elif kind == "boolean" or (
+                    kind == "integer" and re.match(r"^(is|has)_", lowered) is not None
+                ):
+                    info.flags.append(name)
+                elif kind in ("integer", "float", "decimal"):
+                    info.measures.append(name)
+                elif kind == "string":
+                    info.categories.append(name)
+            infos.append(info)
+        return infos
+
+    def _find_joins(self) -> list[_Join]:
+        joins = []
+        for fact in self._tables:
+            for dim in self._tables:
+                if dim is fact:
+                    continue
+                for key in fact.keys:
+                    if key not in dim.keys:
+                        continue
+                    # The dimension is the table the key names (user_id -> users), else the one
+                    # without a date column.
+                    names_dim = plural(key[: -len("_id")]) == dim.noun if key != "id" else False
+                    if names_dim or (dim.date is None and fact.date is not None):
+                        joins.append(_Join(fact, dim, key))
+        return joins
+
+    def _default_range(self) -> tuple[date, date]:
+        found = [
+            d
+            for info in self._tables
+            if info.date
+            for d in (as_date(v) for v in info.table.column(info.date).examples)
+            if d is not None
+        ]
+        if len(found) >= 2 and min(found) < max(found):
+            return min(found), max(found)
+        today = date.today()
+        return today.replace(year=today.year - 3, month=1, day=1), today
+
+    def _values(self, info: _TableInfo, column: str) -> list[Any]:
+        key = f"{info.table.full_name}.{column}"
+        if key in self.values:
+            return self.values[key]
+        if column in self.values:
+            return self.values[column]
+        return [v for v in info.table.column(column).examples if v not in ("", None)]
+
+    # -- vocabulary -----------------------------------------------------------------------------
+
+    def _months(self) -> list[date]:
+        """First days of the months in the date range (computed once per range)."""
+        if self._month_cache is None or self._month_cache[0] != self.date_range:
+            start, end = self.date_range
+            months = []
+            cursor = date(start.year, start.month, 1)
+            while cursor <= end:
+                months.append(cursor)
+                cursor = (cursor + timedelta(days=32)).replace(day=1)
+            self._month_cache = (self.date_range, months)
+        return self._month_cache[1]
+
+    @staticmethod
+    def _year_window(year: int) -> _Window:
+        return _Window(f"in {year}", lambda c: f"toStartOfYear({c}) = '{year}-01-01'")
+
+    @staticmethod
+    def _month_window(month: date) -> _Window:
+        text = f"in {MONTHS[month.month - 1]} {month.year}"
+        return _Window(text, lambda c: f"toStartOfMonth({c}) = '{month.isoformat()}'")
+
+    @staticmethod
+    def _quarter_window(quarter: date) -> _Window:
+        number = (quarter.month - 1) // 3 + 1
+        return _Window(
+            f"in Q{number} {quarter.year}",
+            lambda c: f"toStartOfQuarter({c}) = '{quarter.isoformat()}'",
+        )
+
+    def _window(self, rng: random.Random) -> _Window:
+        if self._focus is not None and self._focus.grain is not None:
+            focused = self._focused_window(rng, self._focus.grain)
+            if focused is not None:
+                return focused
+        start, end = self.date_range
+        # Whole periods inside the range only, so every window has data.
+        years = [y for y in range(start.year, end.year + 1)]
+        choice = rng.random()
+        if choice < 0.4:
+            return self._year_window(rng.choice(years))
+        months = self._months()
+        if choice < 0.85:
+            return self._month_window(rng.choice(months))
+        quarters = sorted({date(m.year, 3 * ((m.month - 1) // 3) + 1, 1) for m in months})
+        return self._quarter_window(rng.choice(quarters))
+
+    def _focused_window(self, rng: random.Random, grain: str) -> _Window | None:
+        """A window of the focus's grain (``year``, ``month``, ``relative_day``...), if any."""
+        start, end = self.date_range
+        if grain == "year":
+            return self._year_window(rng.randint(start.year, end.year))
+        months = self._months()
+        if grain == "month":
+            return self._month_window(rng.choice(months))
+        if grain == "quarter":
+            quarters = sorted({date(m.year, 3 * ((m.month - 1) // 3) + 1, 1) for m in months})
+            return self._quarter_window(rng.choice(quarters))
+        if grain == "day":
+            day = start + timedelta(days=rng.randrange((end - start).days + 1))
+            text = f"on {MONTHS[day.month - 1]} {day.day}, {day.year}"
+            return _Window(text, lambda c: f"{c} = '{day.isoformat()}'")
+        relative = [w for w in RELATIVE_WINDOWS if w[0] == grain]
+        if relative and self.date_range[1] >= date.today() - timedelta(days=2):
+            _, text, sql = rng.choice(relative)
+            return _Window(text, sql)
+        return None
+
+    def _choose(self, rng: random.Random, options: Sequence[str]) -> str:
+        """``rng.choice(options)``, limited to the focus's columns when some are among them."""
+        if self._focus is not None:
+            preferred = [o for o in options if o in self._focus.columns]
+            if preferred:
+                return rng.choice(preferred)
+        return rng.choice(options)
+
+    def _choose_pair(self, rng: random.Random, options: Sequence[tuple[str, _V]]) -> tuple[str, _V]:
+        """Like :meth:`_choose` for ``(column, data)`` pairs."""
+        if self._focus is not None:
+            preferred = [o for o in options if o[0] in self._focus.columns]
+            if preferred:
+                return rng.choice(preferred)
+        return rng.choice(options)
+
+    @staticmethod
+    def _filter_phrase(column: str, value: Any, *, verb: bool) -> str:
+        """How a noun is narrowed: "in Germany", "used Safari" / "on Safari", "with x Y"."""
+        lowered = column.lower()
+        if any(word in lowered for word in LOCATION_WORDS):
+            return f"from {place(value)}" if verb else f"in {place(value)}"
+        if any(word == lowered or lowered.endswith("_" + word) for word in USED_WORDS):
+            return f"used {value}" if verb else f"on {value}"
+        return f"with {words(column)} {value}"
+
+    @staticmethod
+    def _measure_words(column: str) -> str:
+        return words(column)
+
+    def _pick_category_value(self, rng: random.Random, i: _TableInfo) -> tuple[str, Any] | None:
+        options = [(c, self._values(i, c)) for c in i.categories]
+        options = [(c, v) for c, v in options if v]
+        if not options:
+            return None
+        column, values = self._choose_pair(rng, options)
+        return column, rng.choice(values)
