@@ -51,11 +51,12 @@ from .exports import export_pairs, split_train_validation
 from .filters import FilterChain, FilterReport, default_filters
 from .generators import agenerate_to_file, read_checkpoint_state
 from .interfaces import DatasetFilter, Judge, QAGenerator, SQLExecutor, Text2SQLModel, Tuner
-from .iteration import ITERATION_FILE, inherit
+from .iteration import inherit
 from .models import EvalCase, EvalReport, QAPair, TuningJob, Usage, ValidationInfo
 from .normalize import normalize_sql
 from .prompts import answering_system_prompt
 from .reporting import TrainingIndex, load_report, report_html, report_markdown, save_report
+from .run_paths import RunPaths
 from .schema import DatabaseSchema
 from .text2sql_models.checkpoint import CheckpointedModel, answers_key
 from .validation import avalidate_pairs
@@ -65,87 +66,6 @@ __all__ = ["Pipeline", "PipelineEvent", "PipelineResult", "RunPaths"]
 logger = logging.getLogger("text2sql_tune")
 
 ModelFactory = Callable[[Sequence[QAPair], TuningJob | None], Text2SQLModel | None]
-
-
-@dataclass(frozen=True)
-class RunPaths:
-    """The files of a run directory."""
-
-    root: Path
-
-    @property
-    def config(self) -> Path:
-        """The configuration the run was started with."""
-        return self.root / "config.json"
-
-    @property
-    def raw(self) -> Path:
-        """Generated pairs (append-only checkpoint)."""
-        return self.root / "raw.jsonl"
-
-    @property
-    def validated(self) -> Path:
-        """Pairs with their execution outcome."""
-        return self.root / "validated.jsonl"
-
-    @property
-    def clean(self) -> Path:
-        """Pairs kept by the filters."""
-        return self.root / "clean.jsonl"
-
-    @property
-    def dropped(self) -> Path:
-        """Pairs dropped by the filters, with reasons."""
-        return self.root / "dropped.jsonl"
-
-    @property
-    def filter_report(self) -> Path:
-        """Filter counts and dataset stats."""
-        return self.root / "filter_report.json"
-
-    def export(self, fmt: str) -> Path:
-        """The training file for one export format."""
-        return self.root / "export" / f"{fmt}.jsonl"
-
-    @property
-    def state(self) -> Path:
-        """Settings each step's output was made with."""
-        return self.root / "state.json"
-
-    @property
-    def tuning_job(self) -> Path:
-        """The tuning job, saved as soon as it exists."""
-        return self.root / "tuning_job.json"
-
-    @property
-    def eval_dir(self) -> Path:
-        """Evaluation reports."""
-        return self.root / "eval"
-
-    @property
-    def validation_checkpoint(self) -> Path:
-        """Validation outcomes while validation runs (removed once ``validated.jsonl`` is)."""
-        return self.root / "validated.checkpoint.jsonl"
-
-    @property
-    def answers(self) -> Path:
-        """The evaluated model's answers (append-only checkpoint)."""
-        return self.eval_dir / "answers.jsonl"
-
-    @property
-    def lock(self) -> Path:
-        """Held by the process running in this directory."""
-        return self.root / ".lock"
-
-    @property
-    def iteration(self) -> Path:
-        """A next iteration's parent and number."""
-        return self.root / ITERATION_FILE
-
-    @property
-    def analysis(self) -> Path:
-        """The analysis a next iteration's targeted pairs came from."""
-        return self.root / "analysis.json"
 
 
 class PipelineResult(BaseModel):

@@ -1,0 +1,91 @@
+"""The files of a run directory, named in one place (the pipeline, the CLI and the tests use it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .iteration import ITERATION_FILE
+
+__all__ = ["RunPaths"]
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """The files of a run directory."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        """The configuration the run was started with."""
+        return self.root / "config.json"
+
+    @property
+    def raw(self) -> Path:
+        """Generated pairs (append-only checkpoint)."""
+        return self.root / "raw.jsonl"
+
+    @property
+    def validated(self) -> Path:
+        """Pairs with their execution outcome."""
+        return self.root / "validated.jsonl"
+
+    @property
+    def clean(self) -> Path:
+        """Pairs kept by the filters."""
+        return self.root / "clean.jsonl"
+
+    @property
+    def dropped(self) -> Path:
+        """Pairs dropped by the filters, with reasons."""
+        return self.root / "dropped.jsonl"
+
+    @property
+    def filter_report(self) -> Path:
+        """Filter counts and dataset stats."""
+        return self.root / "filter_report.json"
+
+    def export(self, fmt: str) -> Path:
+        """The training file for one export format."""
+        return self.root / "export" / f"{fmt}.jsonl"
+
+    @property
+    def state(self) -> Path:
+        """Settings each step's output was made with."""
+        return self.root / "state.json"
+
+    @property
+    def tuning_job(self) -> Path:
+        """The tuning job, saved as soon as it exists."""
+        return self.root / "tuning_job.json"
+
+    @property
+    def eval_dir(self) -> Path:
+        """Evaluation reports."""
+        return self.root / "eval"
+
+    @property
+    def validation_checkpoint(self) -> Path:
+        """Validation outcomes while validation runs (removed once ``validated.jsonl`` is)."""
+        return self.root / "validated.checkpoint.jsonl"
+
+    @property
+    def answers(self) -> Path:
+        """The evaluated model's answers (append-only checkpoint)."""
+        return self.eval_dir / "answers.jsonl"
+
+    @property
+    def lock(self) -> Path:
+        """Held by the process running in this directory."""
+        return self.root / ".lock"
+
+    @property
+    def iteration(self) -> Path:
+        """A next iteration's parent and number."""
+        return self.root / ITERATION_FILE
+
+    @property
+    def analysis(self) -> Path:
+        """The analysis a next iteration's targeted pairs came from."""
+        return self.root / "analysis.json"
