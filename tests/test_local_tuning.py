@@ -345,3 +345,19 @@ def test_pairs_longer_than_max_length_are_skipped_and_counted(tiny: Path, tmp_pa
     tuner = tuner_for(tiny, tmp_path, finetune_args={"max_steps": 1, "max_length": 256})
     job = tuner.start([*PAIRS[:3], long])
     assert job.raw["examples"] == 3 and job.raw["skipped_too_long"] == 1
+
+
+def test_dequantize_without_the_gguf_reader_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from text2sql_tune.errors import MissingExtraError
+    from text2sql_tune.text2sql_models.local_export import dequantize_gguf
+
+    model_file = tmp_path / "model.gguf"
+    model_file.write_bytes(b"GGUF")
+    monkeypatch.setitem(sys.modules, "gguf", None)
+    with pytest.raises(MissingExtraError, match=r"text2sql-tune\[local\]"):
+        dequantize_gguf(model_file, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ConfigurationError, match="no such GGUF file"):
+        dequantize_gguf(tmp_path / "missing.gguf", tmp_path / "out")

@@ -9,10 +9,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 from pathlib import Path
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, MissingExtraError
 from ..tuners.local_runtime import import_local, import_peft, load_base_model, load_tokenizer
 
 __all__ = ["dequantize_gguf", "export_local"]
@@ -74,12 +75,15 @@ def dequantize_gguf(gguf_path: str | Path, output_dir: str | Path) -> Path:
         The model folder.
 
     Raises:
+        MissingExtraError: The ``gguf`` package (in the ``local`` extra) is not installed.
         ConfigurationError: The file is missing or transformers cannot read it.
     """
     path = Path(gguf_path)
     if not path.is_file():
         raise ConfigurationError(f"{path}: no such GGUF file")
     torch, transformers = import_local()
+    if importlib.util.find_spec("gguf") is None:
+        raise MissingExtraError("gguf", "local")
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(
             str(path.parent), gguf_file=path.name
