@@ -17,7 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from text2sql_tune import ChDBExecutor, SQLGuard, strip_format_clause
+from text2sql_tune import ChDBExecutor, SQLGuard
+from text2sql_tune.safety import strip_format_clause
 
 
 def load_queries(paths: list[str]) -> list[str]:

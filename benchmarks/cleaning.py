@@ -27,15 +27,16 @@ from collections.abc import Callable
 
 import sqlglot
 
-from text2sql_tune import EvalCase, OutcomeStatus, QAPair, ValidationInfo
+from text2sql_tune import EvalCase, OutcomeStatus, QAPair
 from text2sql_tune.filters import (
     FilterChain,
     NearDuplicateQuestionFilter,
     default_filters,
     distinguishing_tokens,
 )
-from text2sql_tune.normalize import question_tokens
-from text2sql_tune.sql_profile import profile_sql
+from text2sql_tune.records import ValidationInfo
+from text2sql_tune.sql.normalize import question_tokens
+from text2sql_tune.sql.profile import profile_sql
 
 COUNTRIES = ["United Kingdom", "Germany", "France", "Netherlands"]
 OSES = ["Windows", "iOS", "Android"]

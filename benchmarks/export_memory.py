@@ -75,12 +75,12 @@ def child(mode: str, source: Path, target: Path) -> None:
         )
         records = result.train_count + result.validation_count
     elif mode == "naive":
-        from text2sql_tune.datasets import read_pairs, write_jsonl
         from text2sql_tune.exports import (
             export_records,
             split_train_validation,
             validation_path_for,
         )
+        from text2sql_tune.io.records import read_pairs, write_jsonl
 
         pairs = read_pairs(source)
         train, held_out = split_train_validation(pairs, FRACTION, seed=SEED)

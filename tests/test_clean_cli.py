@@ -8,8 +8,9 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from text2sql_tune import FilterReport, read_pairs
+from text2sql_tune import read_pairs
 from text2sql_tune.cli import app
+from text2sql_tune.filters import FilterReport
 
 runner = CliRunner()
 

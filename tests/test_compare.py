@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from text2sql_tune.judges import (
+from text2sql_tune.evaluate.judges import (
     MatchRules,
     compare_results,
     find_approximate_functions,
@@ -17,7 +17,7 @@ from text2sql_tune.judges import (
     reference_order,
     rewrite_exact,
 )
-from text2sql_tune.models import QueryResult
+from text2sql_tune.records import QueryResult
 
 
 def qr(columns: list[str], rows: list[list[Any]], totals: list[Any] | None = None) -> QueryResult:

@@ -2,15 +2,10 @@ import json
 
 import pytest
 
-from text2sql_tune import (
-    DataError,
-    FunctionModel,
-    JsonlAppender,
-    QAPair,
-    Usage,
-    read_pairs,
-)
+from text2sql_tune import DataError, FunctionModel, QAPair, read_pairs
+from text2sql_tune.io import JsonlAppender
 from text2sql_tune.prompts import llama3_prompt
+from text2sql_tune.records import Usage
 
 
 def test_pair_accepts_article_key() -> None:

@@ -23,12 +23,12 @@ from text2sql_tune import (
     Verdict,
     read_pairs,
 )
-from text2sql_tune._files import FileLock
 from text2sql_tune.cli import app, exit_code_for
+from text2sql_tune.evaluate.judges import VerdictCache
 from text2sql_tune.executors import ChDBExecutor
-from text2sql_tune.judges import VerdictCache
+from text2sql_tune.filters.validation import avalidate_pairs
+from text2sql_tune.io.files import FileLock
 from text2sql_tune.testing import FakeOpenAIServer
-from text2sql_tune.validation import avalidate_pairs
 
 DATA = Path(__file__).parent / "data"
 runner = CliRunner()

@@ -22,14 +22,13 @@ from text2sql_tune import (
     ConfigurationError,
     EvalCase,
     QAPair,
-    abuild_demo_database,
     build_demo_database,
     demo_schema,
     load_golden_set,
     load_seed_examples,
 )
 from text2sql_tune.cli import app
-from text2sql_tune.demo import DEMO_DATABASE, default_database_path
+from text2sql_tune.demo import DEMO_DATABASE, abuild_demo_database, default_database_path
 
 TODAY = dt.datetime.now(dt.timezone.utc).date()
 

@@ -18,7 +18,7 @@ from text2sql_tune import (
     Prediction,
     SQLExecutor,
 )
-from text2sql_tune.evaluation import Evaluator, read_predictions
+from text2sql_tune.evaluate.evaluator import Evaluator, read_predictions
 
 USERS = "SELECT count() FROM ecommerce.users"
 ACTIVE = "SELECT countIf(is_active = 1) FROM ecommerce.users"

@@ -15,10 +15,9 @@ from text2sql_tune import (
     FunctionModel,
     Prediction,
     SQLExecutor,
-    Usage,
     Verdict,
 )
-from text2sql_tune.evaluation import (
+from text2sql_tune.evaluate.evaluator import (
     Evaluator,
     aevaluate_predictions,
     categorize_error,
@@ -27,7 +26,7 @@ from text2sql_tune.evaluation import (
     normalize_question,
     read_predictions,
 )
-from text2sql_tune.models import ExecutionOutcome, OutcomeStatus
+from text2sql_tune.records import ExecutionOutcome, OutcomeStatus, Usage
 
 USERS = "SELECT count() FROM ecommerce.users"
 BY_OS = "SELECT os, count() FROM ecommerce.sessions GROUP BY os"

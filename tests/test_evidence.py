@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from text2sql_tune import EvalResult, QAPair
-from text2sql_tune.judges.compare import cells_match, row_sort_key
-from text2sql_tune.models import ResultPreview
+from text2sql_tune.evaluate.judges.compare import cells_match, row_sort_key
+from text2sql_tune.records import ResultPreview
 from text2sql_tune.reporting import TrainingIndex, align_rows, case_evidence, sql_diff
 
 

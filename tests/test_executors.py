@@ -27,13 +27,13 @@ from text2sql_tune import (
     TooManyRowsError,
     UnsafeSQLError,
     open_executor,
-    strip_format_clause,
 )
 from text2sql_tune.cli import app
-from text2sql_tune.evaluation import Evaluator, categorize_error
+from text2sql_tune.evaluate.evaluator import Evaluator, categorize_error
+from text2sql_tune.filters.validation import validate_pairs
 from text2sql_tune.interfaces import SQLExecutor
-from text2sql_tune.models import EvalCase, Prediction, QAPair, QueryResult
-from text2sql_tune.validation import validate_pairs
+from text2sql_tune.records import EvalCase, Prediction, QAPair, QueryResult
+from text2sql_tune.safety import strip_format_clause
 
 DB = "t2s_test_exec"
 

@@ -8,18 +8,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from text2sql_tune import (
-    ConfigurationError,
-    ExportFormat,
-    QAPair,
-    demo_schema,
-    export_pairs,
+from text2sql_tune import ConfigurationError, ExportFormat, QAPair, demo_schema, export_pairs
+from text2sql_tune.cli import app
+from text2sql_tune.exports import (
     hf_messages_records,
     lamini_records,
     openai_chat_records,
     split_train_validation,
 )
-from text2sql_tune.cli import app
 from text2sql_tune.prompts import answering_system_prompt
 
 PAIRS = [

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from text2sql_tune._files import FileLock, atomic_open, atomic_write_json, atomic_write_text
 from text2sql_tune.errors import ResourceBusyError
+from text2sql_tune.io.files import FileLock, atomic_open, atomic_write_json, atomic_write_text
 
 
 def test_atomic_write_replaces_the_whole_file(tmp_path: Path) -> None:
@@ -54,7 +54,7 @@ def test_another_process_is_refused_and_the_lock_dies_with_its_holder(tmp_path: 
             sys.executable,
             "-c",
             "import sys, time\n"
-            "from text2sql_tune._files import FileLock\n"
+            "from text2sql_tune.io.files import FileLock\n"
             f"with FileLock({str(lock)!r}, 'checkpoint c'):\n"
             "    print('held', flush=True)\n"
             "    time.sleep(60)\n",

@@ -14,30 +14,32 @@ from rich.console import Console
 from text2sql_tune import (
     ChDBExecutor,
     DatasetFilter,
-    DuplicateQuestionFilter,
-    DuplicateSQLFilter,
     EvalCase,
     FilterChain,
     FilterDecision,
-    FilterReport,
     FunctionFilter,
-    LeakageFilter,
-    NearDuplicateQuestionFilter,
     OutcomeStatus,
     QAPair,
-    RowCountFilter,
-    SafetyFilter,
     SQLGuard,
-    ValidationInfo,
-    ValidSQLFilter,
-    dataset_stats,
     default_filters,
-    normalize_question,
     validate_pairs,
 )
-from text2sql_tune.filters import distinguishing_tokens
+from text2sql_tune.analysis.dataset_stats import dataset_stats
+from text2sql_tune.filters import (
+    DuplicateQuestionFilter,
+    DuplicateSQLFilter,
+    FilterReport,
+    LeakageFilter,
+    NearDuplicateQuestionFilter,
+    RowCountFilter,
+    SafetyFilter,
+    ValidSQLFilter,
+    distinguishing_tokens,
+)
 from text2sql_tune.filters._similarity import JaccardIndex, jaccard, token_order
-from text2sql_tune.normalize import question_tokens
+from text2sql_tune.records import ValidationInfo
+from text2sql_tune.sql import normalize_question
+from text2sql_tune.sql.normalize import question_tokens
 
 GOLDEN = [
     EvalCase(

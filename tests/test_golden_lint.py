@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from text2sql_tune import EvalCase, GoldenSetError, LLMJudge, MatchRules, lint_golden
+from text2sql_tune import EvalCase, GoldenSetError, LLMJudge, lint_golden
 from text2sql_tune.cli import app, exit_code_for
+from text2sql_tune.evaluate.golden_lint import Severity, alint_golden, judge_row_limit
+from text2sql_tune.evaluate.judges import CascadeJudge, ExecutionMatchJudge, MatchRules
 from text2sql_tune.executors import ChDBExecutor
-from text2sql_tune.golden_lint import Severity, alint_golden, judge_row_limit
-from text2sql_tune.judges import CascadeJudge, ExecutionMatchJudge
 
 runner = CliRunner()
 
@@ -219,7 +219,7 @@ def test_an_engine_failure_is_a_failed_reference_and_the_others_go_on() -> None:
 
 def test_a_case_the_lint_cannot_read_does_not_stop_the_others() -> None:
     from text2sql_tune import FunctionExecutor, QueryResult
-    from text2sql_tune.models import ExecutionOutcome
+    from text2sql_tune.records import ExecutionOutcome
 
     class BrokenOnOne(FunctionExecutor):
         async def atry_execute(

@@ -13,7 +13,6 @@ from text2sql_tune import (
     ChDBExecutor,
     ConfigurationError,
     Pipeline,
-    PipelineEvent,
     demo_schema,
     load_golden_set,
     load_seed_examples,
@@ -22,10 +21,11 @@ from text2sql_tune import (
 from text2sql_tune.analysis import Analysis, analyze
 from text2sql_tune.cli import app
 from text2sql_tune.generators import TemplateQAGenerator
-from text2sql_tune.iteration import lineage, next_run_dir, read_iteration
-from text2sql_tune.normalize import normalize_sql
+from text2sql_tune.models.retrieval import RetrievalModel
 from text2sql_tune.reporting import load_report
-from text2sql_tune.retrieval import RetrievalModel
+from text2sql_tune.run import PipelineEvent
+from text2sql_tune.run.iteration import lineage, next_run_dir, read_iteration
+from text2sql_tune.sql.normalize import normalize_sql
 
 
 def invoke(args: list[str]) -> Result:

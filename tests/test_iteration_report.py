@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from text2sql_tune import EvalReport, EvalResult, EvaluationError, MissingExtraError
-from text2sql_tune.evaluation import summarize
+from text2sql_tune.evaluate.evaluator import summarize
 from text2sql_tune.reporting import (
     compare_reports,
     compare_runs,

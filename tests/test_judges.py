@@ -11,14 +11,15 @@ import httpx
 import pytest
 import yaml
 
-from text2sql_tune import FunctionJudge, JudgeInput, ProviderError, SQLExecutor, Usage, Verdict
-from text2sql_tune.judges import (
+from text2sql_tune import FunctionJudge, JudgeInput, ProviderError, SQLExecutor, Verdict
+from text2sql_tune.evaluate.judges import (
     CascadeJudge,
     ExecutionMatchJudge,
     LLMJudge,
     MatchRules,
     VerdictCache,
 )
+from text2sql_tune.records import Usage
 
 CASES: list[dict[str, Any]] = yaml.safe_load(
     (Path(__file__).parent / "data" / "judge_cases.yaml").read_text(encoding="utf-8")

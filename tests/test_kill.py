@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from text2sql_tune import read_pairs
-from text2sql_tune.normalize import normalize_sql
+from text2sql_tune.sql.normalize import normalize_sql
 from text2sql_tune.testing import FakeOpenAIServer
 
 pytestmark = pytest.mark.slow

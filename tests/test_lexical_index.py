@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from text2sql_tune.retrieval import LexicalIndex
+from text2sql_tune.models.retrieval import LexicalIndex
 
 DOCS = [
     "How many users are in Germany?",

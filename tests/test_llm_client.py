@@ -18,20 +18,24 @@ import pytest
 from pydantic import SecretStr
 
 from text2sql_tune import (
-    ChatResponse,
     ConfigurationError,
     DataError,
     OpenAIChatClient,
-    PriceTable,
     ProviderError,
-    ProviderUnavailableError,
     RateLimitError,
+)
+from text2sql_tune.errors import ProviderUnavailableError
+from text2sql_tune.generators import OpenAIQAGenerator
+from text2sql_tune.llm import (
+    ChatResponse,
+    PriceTable,
+    RateLimiter,
+    RetryEvent,
     ToolCall,
-    Usage,
+    parse_retry_after,
     resolve_openai_credentials,
 )
-from text2sql_tune.generators import OpenAIQAGenerator
-from text2sql_tune.llm import RateLimiter, RetryEvent, parse_retry_after
+from text2sql_tune.records import Usage
 from text2sql_tune.testing import FakeOpenAIServer, FakeReply, text_reply, tool_call_reply
 
 USER = [{"role": "user", "content": "How many sessions were there yesterday?"}]

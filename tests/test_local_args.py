@@ -9,11 +9,11 @@ import pytest
 
 from text2sql_tune import QAPair
 from text2sql_tune.errors import ConfigurationError, DataError, MissingExtraError
-from text2sql_tune.loss_curve import loss_curve_svg, training_rows
+from text2sql_tune.reporting.loss_curve import loss_curve_svg, training_rows
 from text2sql_tune.tuners import MEMORY_TUNING_ARGS, LocalFinetuneArgs, LocalLoRATuner
-from text2sql_tune.tuners.local_job import read_job_record
-from text2sql_tune.tuners.local_recall import recall_summary, sample_pairs
-from text2sql_tune.tuners.local_runtime import import_local
+from text2sql_tune.tuners.local.job import read_job_record
+from text2sql_tune.tuners.local.recall import recall_summary, sample_pairs
+from text2sql_tune.tuners.local.runtime import import_local
 
 PAIRS = [QAPair(question=f"How many users in {c}?", sql=f"SELECT {n}") for n, c in enumerate("ab")]
 

@@ -27,13 +27,13 @@ from text2sql_tune import QAPair, read_pairs  # noqa: E402
 from text2sql_tune.cli import app  # noqa: E402
 from text2sql_tune.demo import demo_schema, load_golden_set  # noqa: E402
 from text2sql_tune.errors import ConfigurationError, ResourceBusyError  # noqa: E402
-from text2sql_tune.models import TuningStatus  # noqa: E402
+from text2sql_tune.models import LocalModel, model_from_spec  # noqa: E402
 from text2sql_tune.prompts import answering_system_prompt, llama3_prompt  # noqa: E402
+from text2sql_tune.records import TuningStatus  # noqa: E402
 from text2sql_tune.testing import build_tiny_llama  # noqa: E402
-from text2sql_tune.text2sql_models import LocalModel, model_from_spec  # noqa: E402
 from text2sql_tune.tuners import LocalLoRATuner, training_recall  # noqa: E402
-from text2sql_tune.tuners.local_job import JobLock, read_job_record  # noqa: E402
-from text2sql_tune.tuners.local_runtime import ChatFormat, load_tokenizer  # noqa: E402
+from text2sql_tune.tuners.local.job import JobLock, read_job_record  # noqa: E402
+from text2sql_tune.tuners.local.runtime import ChatFormat, load_tokenizer  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 SYSTEM = "Answer with one ClickHouse SQL query."
@@ -351,7 +351,7 @@ def test_dequantize_without_the_gguf_reader_names_the_extra(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from text2sql_tune.errors import MissingExtraError
-    from text2sql_tune.text2sql_models.local_export import dequantize_gguf
+    from text2sql_tune.models.local_export import dequantize_gguf
 
     model_file = tmp_path / "model.gguf"
     model_file.write_bytes(b"GGUF")

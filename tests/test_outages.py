@@ -22,19 +22,19 @@ from text2sql_tune import (
     EvalCase,
     Evaluator,
     OpenAIChatClient,
-    ProviderOutageError,
     QAPair,
     ResourceBusyError,
     ZeroShotModel,
     demo_schema,
     read_pairs,
 )
-from text2sql_tune._files import FileLock
 from text2sql_tune.cli import app, exit_code_for
+from text2sql_tune.errors import ProviderOutageError
 from text2sql_tune.executors import ChDBExecutor
 from text2sql_tune.generators import OpenAIQAGenerator, generate_to_file
+from text2sql_tune.io.files import FileLock
+from text2sql_tune.models import CheckpointedModel
 from text2sql_tune.testing import FakeOpenAIServer, FakeReply, text_reply
-from text2sql_tune.text2sql_models import CheckpointedModel
 
 DATA = Path(__file__).parent / "data"
 SEEDS = [QAPair(question=f"Seed {i}?", sql=f"SELECT {i}") for i in range(4)]

@@ -20,7 +20,7 @@ from text2sql_tune import (
     read_pairs,
 )
 from text2sql_tune.executors import ChDBExecutor
-from text2sql_tune.retrieval import RetrievalModel
+from text2sql_tune.models.retrieval import RetrievalModel
 
 GOLDEN = [
     EvalCase(

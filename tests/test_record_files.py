@@ -10,17 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from text2sql_tune import (
-    DataError,
-    EvalCase,
-    FilterReport,
-    QAPair,
-    read_cases,
-    read_pairs,
-    write_jsonl,
-)
-from text2sql_tune.datasets import iter_pairs, iter_records, read_records
-from text2sql_tune.models import Prediction
+from text2sql_tune import DataError, EvalCase, QAPair, read_cases, read_pairs, write_jsonl
+from text2sql_tune.filters import FilterReport
+from text2sql_tune.io.records import iter_pairs, iter_records, read_records
+from text2sql_tune.records import Prediction
 
 RECORD = {"question": "Combien de clients à Zürich?", "sql": "SELECT count() FROM t", "id": 7}
 LINE = json.dumps(RECORD, ensure_ascii=False) + "\n"

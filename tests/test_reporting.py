@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from text2sql_tune import DataError, EvalReport, EvalResult, MissingExtraError, QAPair
-from text2sql_tune.evaluation import summarize
-from text2sql_tune.models import ResultPreview
+from text2sql_tune.evaluate.evaluator import summarize
+from text2sql_tune.records import ResultPreview
 from text2sql_tune.reporting import (
     bar_chart_png,
     categories_chart_png,

@@ -11,8 +11,8 @@ from typer.testing import CliRunner, Result
 from fresh_process import run_python
 from text2sql_tune import ConfigurationError, load_config, load_golden_set, read_pairs
 from text2sql_tune.cli import app
-from text2sql_tune.normalize import normalize_sql
 from text2sql_tune.prompts import llama3_prompt
+from text2sql_tune.sql.normalize import normalize_sql
 from text2sql_tune.testing import FakeLaminiServer, FakeOpenAIServer
 
 GOLDEN = [

@@ -21,15 +21,15 @@ from text2sql_tune import (
     SQLSyntaxError,
     SQLTimeoutError,
     TooManyRowsError,
-    UnknownFunctionError,
     UnsafeSQLError,
-    strip_format_clause,
 )
-from text2sql_tune.evaluation import categorize_error
+from text2sql_tune.errors import UnknownFunctionError
+from text2sql_tune.evaluate.evaluator import categorize_error
 from text2sql_tune.safety import (
     ALLOWED_FUNCTIONS,
     DEFAULT_ALLOWED_TABLE_FUNCTIONS,
     split_settings_clause,
+    strip_format_clause,
 )
 
 DB = "t2s_test_safety"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from text2sql_tune.significance import (
+from text2sql_tune.reporting.significance import (
     binomial_two_sided,
     describe_difference,
     mcnemar_exact,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from text2sql_tune.sql_extract import extract_sql
+from text2sql_tune.sql.extract import extract_sql
 
 CASES = [
     ("bare", "SELECT count() FROM ecommerce.users", "SELECT count() FROM ecommerce.users"),

@@ -15,15 +15,15 @@ from text2sql_tune import (
     QAPair,
     QueryResult,
     SQLExecutionError,
-    Usage,
 )
 from text2sql_tune.executors import ChDBExecutor
-from text2sql_tune.text2sql_models import (
+from text2sql_tune.models import (
     FewShotModel,
     SelfReflectionModel,
     ZeroShotModel,
     reflection_message,
 )
+from text2sql_tune.records import Usage
 
 SYSTEM = "You are an analyst. Answer with ClickHouse SQL only."
 SEEDS = [

@@ -251,7 +251,7 @@ class WireChat:
     ) -> object:
         from types import SimpleNamespace
 
-        from text2sql_tune import Usage
+        from text2sql_tune.records import Usage
 
         body = {"model": model, "messages": messages, "max_tokens": max_tokens}
         async with httpx.AsyncClient() as client:

@@ -14,15 +14,15 @@ from text2sql_tune import (
     QAPair,
     QueryResult,
     TemplateQAGenerator,
-    avalidate_pairs,
     demo_schema,
     load_golden_set,
     load_seed_examples,
-    normalize_sql,
     validate_pairs,
 )
-from text2sql_tune._sql_lexer import fast_tokenize, sqlglot_tokenize
-from text2sql_tune.sql_profile import CASE_INSENSITIVE_FUNCTIONS, profile_sql
+from text2sql_tune.filters import avalidate_pairs
+from text2sql_tune.sql import normalize_sql
+from text2sql_tune.sql._fast_lexer import fast_tokenize, sqlglot_tokenize
+from text2sql_tune.sql.profile import CASE_INSENSITIVE_FUNCTIONS, profile_sql
 
 
 class CountingExecutor(ChDBExecutor):

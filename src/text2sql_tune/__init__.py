@@ -1,442 +1,166 @@
 """text2sql_tune: turn your own database into an accurate text-to-SQL model.
 
 The loop: generate question/SQL pairs with an LLM, validate them on the database, clean them,
-format them for tuning, tune a model (Lamini, OpenAI or your own), and evaluate it on a golden set.
+format them for tuning, tune a model (Lamini, OpenAI, locally or your own), and evaluate it on a
+golden set. The names exported here are listed once, in ``__init__.pyi``; they are imported on
+first use, so ``import text2sql_tune`` and the CLI's ``--help`` stay fast.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+import importlib.abc
+import importlib.machinery
+import sys
+import types
+import warnings
+from collections.abc import Sequence
+from typing import Any
 
-if TYPE_CHECKING:
-    from .adapters import (
-        FunctionExecutor,
-        FunctionFilter,
-        FunctionGenerator,
-        FunctionJudge,
-        FunctionModel,
-        FunctionTuner,
-    )
-    from .analysis import Analysis, GenerationTarget, analyze
-    from .config import PipelineConfig, load_config
-    from .datasets import JsonlAppender, iter_pairs, read_cases, read_pairs, write_jsonl
-    from .demo import (
-        abuild_demo_database,
-        build_demo_database,
-        default_database_url,
-        demo_schema,
-        load_golden_set,
-        load_seed_examples,
-    )
-    from .errors import (
-        ConfigurationError,
-        DataError,
-        EvaluationError,
-        GoldenSetError,
-        MissingExtraError,
-        ProviderError,
-        ProviderOutageError,
-        ProviderUnavailableError,
-        RateLimitError,
-        ResourceBusyError,
-        SQLError,
-        SQLExecutionError,
-        SQLSyntaxError,
-        SQLTimeoutError,
-        Text2SQLTuneError,
-        TooManyRowsError,
-        TuningError,
-        UnknownFunctionError,
-        UnsafeSQLError,
-    )
-    from .evaluation import Evaluator, evaluate_predictions
-    from .executors import ChDBExecutor, ClickHouseExecutor, open_executor
-    from .exports import (
-        ExportFormat,
-        ExportResult,
-        export_file,
-        export_pairs,
-        hf_messages_records,
-        lamini_records,
-        openai_chat_records,
-        split_train_validation,
-    )
-    from .filters import (
-        DuplicateQuestionFilter,
-        DuplicateSQLFilter,
-        FilterChain,
-        FilterReport,
-        LeakageFilter,
-        NearDuplicateQuestionFilter,
-        RowCountFilter,
-        SafetyFilter,
-        SQLLengthFilter,
-        ValidSQLFilter,
-        default_filters,
-    )
-    from .generators import (
-        GenerationSummary,
-        OpenAIQAGenerator,
-        TemplateQAGenerator,
-        agenerate_to_file,
-        generate_to_file,
-    )
-    from .golden_lint import GoldenLintReport, alint_golden, lint_golden
-    from .interfaces import (
-        DatasetFilter,
-        ExecutionLimits,
-        Judge,
-        QAGenerator,
-        SQLExecutor,
-        Text2SQLModel,
-        Tuner,
-    )
-    from .judges import CascadeJudge, ExecutionMatchJudge, LLMJudge, MatchRules
-    from .llm import (
-        ChatResponse,
-        OpenAIChatClient,
-        PriceTable,
-        ToolCall,
-        resolve_openai_credentials,
-    )
-    from .models import (
-        EvalCase,
-        EvalReport,
-        EvalResult,
-        EvalSummary,
-        ExecutionOutcome,
-        FilterDecision,
-        JudgeInput,
-        OutcomeStatus,
-        Prediction,
-        QAPair,
-        QueryResult,
-        ResultPreview,
-        TuningJob,
-        TuningStatus,
-        Usage,
-        ValidationInfo,
-        Verdict,
-    )
-    from .normalize import normalize_question, normalize_sql
-    from .pipeline import Pipeline, PipelineEvent, PipelineResult
-    from .pipeline_factory import arun_config, run_config
-    from .reporting import compare_reports, compare_runs, load_report, report_html, report_markdown
-    from .retrieval import RetrievalModel
-    from .safety import SQLGuard, strip_format_clause
-    from .schema import Column, DatabaseSchema, Table
-    from .sql_extract import extract_sql
-    from .stats import DatasetStats, dataset_stats
-    from .text2sql_models import (
-        CheckpointedModel,
-        FewShotModel,
-        LaminiModel,
-        LocalModel,
-        OpenAIText2SQL,
-        SelfReflectionModel,
-        ZeroShotModel,
-    )
-    from .tuners import LaminiTuner, LocalLoRATuner, OpenAITuner
-    from .validation import avalidate_pairs, validate_pairs
+import lazy_loader
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Analysis",
-    "CascadeJudge",
-    "ChDBExecutor",
-    "ChatResponse",
-    "CheckpointedModel",
-    "ClickHouseExecutor",
-    "Column",
-    "ConfigurationError",
-    "DataError",
-    "DatabaseSchema",
-    "DatasetFilter",
-    "DatasetStats",
-    "DuplicateQuestionFilter",
-    "DuplicateSQLFilter",
-    "EvalCase",
-    "EvalReport",
-    "EvalResult",
-    "EvalSummary",
-    "EvaluationError",
-    "Evaluator",
-    "ExecutionLimits",
-    "ExecutionMatchJudge",
-    "ExecutionOutcome",
-    "ExportFormat",
-    "ExportResult",
-    "FewShotModel",
-    "FilterChain",
-    "FilterDecision",
-    "FilterReport",
-    "FunctionExecutor",
-    "FunctionFilter",
-    "FunctionGenerator",
-    "FunctionJudge",
-    "FunctionModel",
-    "FunctionTuner",
-    "GenerationSummary",
-    "GenerationTarget",
-    "GoldenLintReport",
-    "GoldenSetError",
-    "JsonlAppender",
-    "Judge",
-    "JudgeInput",
-    "LLMJudge",
-    "LaminiModel",
-    "LaminiTuner",
-    "LeakageFilter",
-    "LocalLoRATuner",
-    "LocalModel",
-    "MatchRules",
-    "MissingExtraError",
-    "NearDuplicateQuestionFilter",
-    "OpenAIChatClient",
-    "OpenAIQAGenerator",
-    "OpenAIText2SQL",
-    "OpenAITuner",
-    "OutcomeStatus",
-    "Pipeline",
-    "PipelineConfig",
-    "PipelineEvent",
-    "PipelineResult",
-    "Prediction",
-    "PriceTable",
-    "ProviderError",
-    "ProviderOutageError",
-    "ProviderUnavailableError",
-    "QAGenerator",
-    "QAPair",
-    "QueryResult",
-    "RateLimitError",
-    "ResourceBusyError",
-    "ResultPreview",
-    "RetrievalModel",
-    "RowCountFilter",
-    "SQLError",
-    "SQLExecutionError",
-    "SQLExecutor",
-    "SQLGuard",
-    "SQLLengthFilter",
-    "SQLSyntaxError",
-    "SQLTimeoutError",
-    "SafetyFilter",
-    "SelfReflectionModel",
-    "Table",
-    "TemplateQAGenerator",
-    "Text2SQLModel",
-    "Text2SQLTuneError",
-    "TooManyRowsError",
-    "ToolCall",
-    "Tuner",
-    "TuningError",
-    "TuningJob",
-    "TuningStatus",
-    "UnknownFunctionError",
-    "UnsafeSQLError",
-    "Usage",
-    "ValidSQLFilter",
-    "ValidationInfo",
-    "Verdict",
-    "ZeroShotModel",
-    "__version__",
-    "abuild_demo_database",
-    "agenerate_to_file",
-    "alint_golden",
-    "analyze",
-    "arun_config",
-    "avalidate_pairs",
-    "build_demo_database",
-    "compare_reports",
-    "compare_runs",
-    "dataset_stats",
-    "default_database_url",
-    "default_filters",
-    "demo_schema",
-    "evaluate_predictions",
-    "export_file",
-    "export_pairs",
-    "extract_sql",
-    "generate_to_file",
-    "hf_messages_records",
-    "iter_pairs",
-    "lamini_records",
-    "lint_golden",
-    "load_config",
-    "load_golden_set",
-    "load_report",
-    "load_seed_examples",
-    "normalize_question",
-    "normalize_sql",
-    "open_executor",
-    "openai_chat_records",
-    "read_cases",
-    "read_pairs",
-    "report_html",
-    "report_markdown",
-    "resolve_openai_credentials",
-    "run_config",
-    "split_train_validation",
-    "strip_format_clause",
-    "validate_pairs",
-    "write_jsonl",
-]
+_lazy_getattr, _lazy_dir, _lazy_all = lazy_loader.attach_stub(__name__, __file__)
+__all__ = [*_lazy_all, "__version__"]
 
-_EXPORTS: dict[str, tuple[str, ...]] = {
-    "analysis": ("Analysis", "GenerationTarget", "analyze"),
-    "adapters": (
-        "FunctionExecutor",
-        "FunctionFilter",
-        "FunctionGenerator",
-        "FunctionJudge",
-        "FunctionModel",
-        "FunctionTuner",
+# Names that were importable from the package root until 0.1 and now live only in their package.
+# They still resolve here, with a DeprecationWarning, for one release.
+_MOVED_NAMES: dict[str, str] = {
+    **dict.fromkeys(("Analysis", "GenerationTarget"), "analysis"),
+    **dict.fromkeys(("DatasetStats", "dataset_stats"), "analysis.dataset_stats"),
+    **dict.fromkeys(("abuild_demo_database",), "demo"),
+    **dict.fromkeys(
+        ("ProviderOutageError", "ProviderUnavailableError", "UnknownFunctionError"), "errors"
     ),
-    "config": ("PipelineConfig", "load_config"),
-    "datasets": ("JsonlAppender", "iter_pairs", "read_cases", "read_pairs", "write_jsonl"),
-    "demo": (
-        "abuild_demo_database",
-        "build_demo_database",
-        "default_database_url",
-        "demo_schema",
-        "load_golden_set",
-        "load_seed_examples",
+    **dict.fromkeys(("alint_golden", "GoldenLintReport"), "evaluate"),
+    **dict.fromkeys(("MatchRules",), "evaluate.judges"),
+    **dict.fromkeys(
+        (
+            "ExportResult",
+            "hf_messages_records",
+            "lamini_records",
+            "openai_chat_records",
+            "split_train_validation",
+        ),
+        "exports",
     ),
-    "errors": (
-        "ConfigurationError",
-        "DataError",
-        "EvaluationError",
-        "GoldenSetError",
-        "MissingExtraError",
-        "ProviderError",
-        "ProviderOutageError",
-        "ProviderUnavailableError",
-        "RateLimitError",
-        "ResourceBusyError",
-        "SQLError",
-        "SQLExecutionError",
-        "SQLSyntaxError",
-        "SQLTimeoutError",
-        "Text2SQLTuneError",
-        "TooManyRowsError",
-        "TuningError",
-        "UnknownFunctionError",
-        "UnsafeSQLError",
+    **dict.fromkeys(
+        (
+            "DuplicateQuestionFilter",
+            "DuplicateSQLFilter",
+            "FilterReport",
+            "LeakageFilter",
+            "NearDuplicateQuestionFilter",
+            "RowCountFilter",
+            "SQLLengthFilter",
+            "SafetyFilter",
+            "ValidSQLFilter",
+            "avalidate_pairs",
+        ),
+        "filters",
     ),
-    "evaluation": ("Evaluator", "evaluate_predictions"),
-    "executors": ("ChDBExecutor", "ClickHouseExecutor", "open_executor"),
-    "exports": (
-        "ExportFormat",
-        "ExportResult",
-        "export_file",
-        "export_pairs",
-        "hf_messages_records",
-        "lamini_records",
-        "openai_chat_records",
-        "split_train_validation",
+    **dict.fromkeys(("GenerationSummary", "agenerate_to_file"), "generators"),
+    **dict.fromkeys(("JsonlAppender", "iter_pairs"), "io"),
+    **dict.fromkeys(
+        ("ChatResponse", "PriceTable", "ToolCall", "resolve_openai_credentials"), "llm"
     ),
-    "filters": (
-        "DuplicateQuestionFilter",
-        "DuplicateSQLFilter",
-        "FilterChain",
-        "FilterReport",
-        "LeakageFilter",
-        "NearDuplicateQuestionFilter",
-        "RowCountFilter",
-        "SafetyFilter",
-        "SQLLengthFilter",
-        "ValidSQLFilter",
-        "default_filters",
-    ),
-    "generators": (
-        "GenerationSummary",
-        "OpenAIQAGenerator",
-        "TemplateQAGenerator",
-        "agenerate_to_file",
-        "generate_to_file",
-    ),
-    "golden_lint": ("GoldenLintReport", "alint_golden", "lint_golden"),
-    "interfaces": (
-        "DatasetFilter",
-        "ExecutionLimits",
-        "Judge",
-        "QAGenerator",
-        "SQLExecutor",
-        "Text2SQLModel",
-        "Tuner",
-    ),
-    "judges": ("CascadeJudge", "ExecutionMatchJudge", "LLMJudge", "MatchRules"),
-    "llm": (
-        "ChatResponse",
-        "OpenAIChatClient",
-        "PriceTable",
-        "ToolCall",
-        "resolve_openai_credentials",
-    ),
-    "models": (
-        "EvalCase",
-        "EvalReport",
-        "EvalResult",
-        "EvalSummary",
-        "ExecutionOutcome",
-        "FilterDecision",
-        "JudgeInput",
-        "OutcomeStatus",
-        "Prediction",
-        "QAPair",
-        "QueryResult",
-        "ResultPreview",
-        "TuningJob",
-        "TuningStatus",
-        "Usage",
-        "ValidationInfo",
-        "Verdict",
-    ),
-    "normalize": ("normalize_question", "normalize_sql"),
-    "pipeline": ("Pipeline", "PipelineEvent", "PipelineResult"),
-    "pipeline_factory": ("arun_config", "run_config"),
-    "reporting": (
-        "compare_reports",
-        "compare_runs",
-        "load_report",
-        "report_html",
-        "report_markdown",
-    ),
-    "retrieval": ("RetrievalModel",),
-    "safety": ("SQLGuard", "strip_format_clause"),
-    "schema": ("Column", "DatabaseSchema", "Table"),
-    "sql_extract": ("extract_sql",),
-    "stats": ("DatasetStats", "dataset_stats"),
-    "text2sql_models": (
-        "CheckpointedModel",
-        "FewShotModel",
-        "LaminiModel",
-        "LocalModel",
-        "OpenAIText2SQL",
-        "SelfReflectionModel",
-        "ZeroShotModel",
-    ),
-    "tuners": ("LaminiTuner", "LocalLoRATuner", "OpenAITuner"),
-    "validation": ("avalidate_pairs", "validate_pairs"),
+    **dict.fromkeys(("CheckpointedModel", "SelfReflectionModel"), "models"),
+    **dict.fromkeys(("EvalSummary", "ResultPreview", "Usage", "ValidationInfo"), "records"),
+    **dict.fromkeys(("compare_runs", "load_report"), "reporting"),
+    **dict.fromkeys(("PipelineEvent",), "run"),
+    **dict.fromkeys(("strip_format_clause",), "safety"),
+    **dict.fromkeys(("extract_sql", "normalize_question", "normalize_sql"), "sql"),
+}
+
+# Modules that moved in 0.2 (old dotted path -> new one). ``import text2sql_tune.evaluation``
+# still works, with a DeprecationWarning, for one release. ``text2sql_tune.models`` is not here:
+# it is now the text-to-SQL models package, and answers the old record names itself.
+_MOVED_MODULES: dict[str, str] = {
+    "analysis.models": "analysis.results",
+    "datasets": "io.records",
+    "eval_inputs": "evaluate.inputs",
+    "evaluation": "evaluate.evaluator",
+    "golden_lint": "evaluate.golden_lint",
+    "iteration": "run.iteration",
+    "judges": "evaluate.judges",
+    "loss_curve": "reporting.loss_curve",
+    "normalize": "sql.normalize",
+    "pipeline": "run.pipeline",
+    "pipeline_factory": "run.from_config",
+    "retrieval": "models.retrieval",
+    "run_paths": "run.paths",
+    "significance": "reporting.significance",
+    "sql_extract": "sql.extract",
+    "sql_profile": "sql.profile",
+    "stats": "analysis.dataset_stats",
+    "text2sql_models": "models",
+    "tuners.local_job": "tuners.local.job",
+    "tuners.local_recall": "tuners.local.recall",
+    "tuners.local_runtime": "tuners.local.runtime",
+    "tuners.local_train": "tuners.local.sft",
+    "validation": "filters.validation",
 }
 
 
-_MODULE_OF: dict[str, str] = {name: module for module, names in _EXPORTS.items() for name in names}
-
-
 def __getattr__(name: str) -> Any:
-    # Public names are imported on first use (PEP 562), so `import text2sql_tune` and the CLI's
-    # `--help` stay fast and the heavy dependencies (sqlglot, httpx, chdb...) load only when used.
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+    try:
+        return _lazy_getattr(name)
+    except AttributeError:
+        package = _MOVED_NAMES.get(name)
+        if package is None:
+            raise
+    warnings.warn(
+        f"text2sql_tune.{name} is deprecated: import it from text2sql_tune.{package} "
+        "(the top-level name goes in 0.3)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return getattr(importlib.import_module(f"{__name__}.{package}"), name)
 
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
+
+
+def _new_location(fullname: str) -> str | None:
+    prefix = f"{__name__}."
+    if not fullname.startswith(prefix):
+        return None
+    parts = fullname[len(prefix) :].split(".")
+    for n in range(len(parts), 0, -1):
+        moved = _MOVED_MODULES.get(".".join(parts[:n]))
+        if moved is not None:
+            return ".".join((__name__, moved, *parts[n:]))
+    return None
+
+
+class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Resolves the module paths of 0.1 to their new homes, with a DeprecationWarning."""
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: types.ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        if _new_location(fullname) is None:
+            return None
+        return importlib.machinery.ModuleSpec(fullname, self)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        new = _new_location(spec.name)
+        assert new is not None  # find_spec only answers for moved names
+        warnings.warn(
+            f"{spec.name} moved to {new}; the old path goes in 0.3",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return importlib.import_module(new)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        """The module is the new one, already executed."""
+
+
+if not any(isinstance(finder, _MovedModuleFinder) for finder in sys.meta_path):
+    sys.meta_path.insert(0, _MovedModuleFinder())

@@ -24,7 +24,7 @@ from .interfaces import (
     Text2SQLModel,
     Tuner,
 )
-from .models import (
+from .records import (
     FilterDecision,
     JudgeInput,
     Prediction,

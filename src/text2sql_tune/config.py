@@ -52,9 +52,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ._defaults import LLM_DEFAULTS
-from ._pydantic_errors import describe_validation_error
-from ._record_io import read_text
 from .errors import ConfigurationError, DataError
+from .io.decode import read_text
+from .io.validation_errors import describe_validation_error
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -29,12 +29,12 @@ from typing import IO, Any
 from pydantic import BaseModel, Field
 
 from ._defaults import MAX_SQL_LENGTH, ExportFormat
-from ._files import atomic_open
-from ._paths import refuse_overwriting
-from .datasets import _dump, iter_pairs, iter_records
 from .errors import ConfigurationError
-from .models import QAPair
+from .io.files import atomic_open
+from .io.paths import refuse_overwriting
+from .io.records import _dump, iter_pairs, iter_records
 from .prompts import chat_messages, llama3_prompt
+from .records import QAPair
 
 __all__ = [
     "ExportFormat",

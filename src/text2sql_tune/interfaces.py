@@ -28,7 +28,7 @@ from .errors import (
     UnknownFunctionError,
     UnsafeSQLError,
 )
-from .models import (
+from .records import (
     ExecutionOutcome,
     FilterDecision,
     JudgeInput,

@@ -21,10 +21,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ._pydantic_errors import describe_validation_error
-from ._record_io import read_text
 from .errors import DataError
-from .models import QueryResult
+from .io.decode import read_text
+from .io.validation_errors import describe_validation_error
+from .records import QueryResult
 
 if sys.version_info >= (3, 11):
     import tomllib

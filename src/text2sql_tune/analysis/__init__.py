@@ -23,7 +23,7 @@ from __future__ import annotations
 from ._sql import SQLConcepts, sql_concepts
 from ._terms import question_terms
 from .coverage import Analysis, AnalysisSummary, analyze
-from .models import (
+from .results import (
     CaseCoverage,
     ConceptGap,
     DefinitionVariant,

@@ -1,6 +1,6 @@
 """The concepts one SQL statement uses, read from its ClickHouse tokens (no full parse).
 
-:func:`sql_concepts` starts from the statement's :class:`~text2sql_tune.sql_profile.SQLProfile`
+:func:`sql_concepts` starts from the statement's :class:`~text2sql_tune.sql.profile.SQLProfile`
 (tables, columns, functions, clause features, aggregate families) and adds what a profile does not
 say: the filters (``revenue > 0``, ``country = ?``), the period a query looks at (a month, a year,
 "yesterday"), its group keys (``os``, ``month``), and what its measures compute, reduced to a
@@ -11,7 +11,7 @@ uniqExact(user_id)``).
 Literals are abstracted: a comparison with 0 or 1 keeps its value (``revenue > 0``,
 ``is_active = 1`` say what is counted); other numbers and strings become ``?`` (``age < ?``,
 ``os = ?``: the values a question names). Lexing follows the profile's rules, so this costs about
-as much as :func:`~text2sql_tune.sql_profile.profile_sql` and is cached per statement.
+as much as :func:`~text2sql_tune.sql.profile.profile_sql` and is cached per statement.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from functools import lru_cache
 from sqlglot.errors import SqlglotError
 from sqlglot.tokenizer_core import TokenType
 
-from .._sql_lexer import tokenize
-from ..sql_profile import aggregate_family, profile_tokens
+from ..sql._fast_lexer import tokenize
+from ..sql.profile import aggregate_family, profile_tokens
 from ._terms import stem
 from ._tokens import COMPARISONS, NAMES, Query, Walker, render
 
@@ -64,7 +64,7 @@ class SQLConcepts:
             ``range``, ``relative_day`` (``= today() - 1``), ``relative_range``
             (``>= today() - 7``) or ``relative_<grain>``.
         groups: Group keys: columns, or date grains such as ``month``.
-        features: Clause features (see :class:`~text2sql_tune.sql_profile.SQLProfile`) plus
+        features: Clause features (see :class:`~text2sql_tune.sql.profile.SQLProfile`) plus
             ``with_totals``, ``top_n`` (ORDER BY with LIMIT) and ``ratio`` (a measure divides
             one aggregate by another).
         measures: Aggregate descriptors of the outermost SELECT, e.g. ``count(rows of

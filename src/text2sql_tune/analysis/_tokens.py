@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlglot.tokenizer_core import TokenType
 
-from ..sql_profile import CASE_INSENSITIVE_FUNCTIONS
+from ..sql.profile import CASE_INSENSITIVE_FUNCTIONS
 
 __all__ = ["CLAUSES", "COMPARISONS", "NAMES", "Query", "Walker", "render"]
 

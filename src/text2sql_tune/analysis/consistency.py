@@ -31,7 +31,7 @@ from typing import Literal
 
 from ._corpus import Item
 from ._terms import COUNTING_WORDS, OPERATION_WORDS, stem
-from .models import DefinitionVariant, Inconsistency, PairRef
+from .results import DefinitionVariant, Inconsistency, PairRef
 
 __all__ = ["find_inconsistencies"]
 

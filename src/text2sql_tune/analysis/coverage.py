@@ -23,11 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.table import Table
 
 from ..errors import DataError
-from ..models import EvalCase, EvalReport, EvalResult, QAPair
-from ..normalize import normalize_question
+from ..records import EvalCase, EvalReport, EvalResult, QAPair
+from ..sql.normalize import normalize_question
 from ._corpus import Item, read_items
 from .consistency import find_inconsistencies
-from .models import (
+from .results import (
     CaseCoverage,
     ConceptGap,
     GenerationTarget,

@@ -10,8 +10,8 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from ..analysis import AnalysisSummary
-    from ..models import EvalCase
-    from ..pipeline import PipelineResult
+    from ..records import EvalCase
+    from ..run.pipeline import PipelineResult
 
 __all__ = ["IterationLine", "headline_lines", "headline_table", "iteration_lines"]
 
@@ -59,7 +59,7 @@ def iteration_lines(
 ) -> list[IterationLine]:
     """Each run's kept pairs, score and concept coverage of ``golden`` (an analysis per run)."""
     from ..analysis import Analysis, analyze
-    from ..datasets import read_pairs
+    from ..io.records import read_pairs
 
     lines = []
     for position, result in enumerate(results):

@@ -12,15 +12,15 @@ from ..errors import ConfigurationError
 from ._app import JsonOption, app, console, print_json
 
 if TYPE_CHECKING:
-    from ..models import EvalCase, EvalReport, QAPair
+    from ..records import EvalCase, EvalReport, QAPair
 
 __all__ = ["analyze"]
 
 
 def _run_golden(run: Path) -> list[EvalCase]:
     """The golden set a run was evaluated on: its config's, else the bundled demo set."""
-    from ..datasets import read_cases
-    from ..demo import load_golden_set
+    from ..demo.database import load_golden_set
+    from ..io.records import read_cases
 
     config = run / "config.json"
     if config.exists():
@@ -33,8 +33,8 @@ def _run_golden(run: Path) -> list[EvalCase]:
 def _inputs(
     golden: Path | None, training: Path | None, report: Path | None, run: Path | None
 ) -> tuple[list[EvalCase], list[QAPair], EvalReport | None]:
-    from ..datasets import read_cases, read_pairs
-    from ..demo import load_golden_set
+    from ..demo.database import load_golden_set
+    from ..io.records import read_cases, read_pairs
     from ..reporting import load_report
 
     if training is not None:

@@ -15,7 +15,7 @@ from .._defaults import MAX_SQL_LENGTH
 from ._app import DatabaseOption, JsonOption, app, console, err_console, print_json
 
 if TYPE_CHECKING:
-    from ..models import QAPair
+    from ..records import QAPair
 
 __all__ = ["MaxSQLLengthOption", "clean", "validate"]
 
@@ -66,7 +66,7 @@ def _validated(
     """
     from .._sync import run_sync
     from ..executors import open_executor
-    from ..validation import avalidate_pairs
+    from ..filters.validation import avalidate_pairs
     from ._llm_options import reporting_stops
 
     done = 0
@@ -151,8 +151,8 @@ def validate(
     dropped: that is what `clean` does. Outcomes are saved as they finish in
     <output stem>.checkpoint.jsonl, so an interrupted run resumes where it stopped.
     """
-    from .._paths import refuse_overwriting
-    from ..datasets import read_pairs, write_jsonl
+    from ..io.paths import refuse_overwriting
+    from ..io.records import read_pairs, write_jsonl
 
     checkpoint = _checkpoint_for(output)
     refuse_overwriting(
@@ -239,9 +239,9 @@ def clean(
     SQL. Writes the kept pairs to --output, a JSON report (counts per filter and reason, dataset
     statistics) to --report and every dropped pair with its filter and reason to --dropped.
     """
-    from .._paths import refuse_overwriting
-    from ..datasets import read_cases, read_pairs, write_jsonl
     from ..filters import FilterChain, default_filters
+    from ..io.paths import refuse_overwriting
+    from ..io.records import read_cases, read_pairs, write_jsonl
 
     if near_dup_threshold <= 0.0:
         raise typer.BadParameter("must be above 0", param_hint="--near-dup-threshold")

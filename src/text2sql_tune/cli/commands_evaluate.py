@@ -11,8 +11,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from .._paths import refuse_overwriting
 from ..errors import ConfigurationError
+from ..io.paths import refuse_overwriting
 from . import _llm_options as llm_options
 from ._app import (
     DatabaseOption,
@@ -26,8 +26,8 @@ from ._app import (
 
 if TYPE_CHECKING:  # the command imports what it runs when it runs, so --help stays fast
     from ..interfaces import Judge, SQLExecutor, Text2SQLModel
-    from ..models import EvalCase, EvalReport
-    from ..text2sql_models import CheckpointedModel
+    from ..models import CheckpointedModel
+    from ..records import EvalCase, EvalReport
 
 __all__ = ["evaluate"]
 
@@ -47,7 +47,7 @@ def _make_judge(
     cache: Path | None,
     client_options: dict[str, Any],
 ) -> Judge:
-    from ..judges import CascadeJudge, ExecutionMatchJudge, LLMJudge
+    from ..evaluate.judges import CascadeJudge, ExecutionMatchJudge, LLMJudge
 
     deterministic = ExecutionMatchJudge(executor)
     if kind is JudgeKind.execution:
@@ -67,9 +67,9 @@ def _make_model(
     client_options: dict[str, Any],
 ) -> tuple[Text2SQLModel, str]:
     """The model and the key of its answers (what they depend on: spec, prompt, examples)."""
-    from ..datasets import read_pairs
+    from ..io.records import read_pairs
+    from ..models import answers_key, model_from_spec
     from ..prompts import answering_system_prompt
-    from ..text2sql_models import answers_key, model_from_spec
     from .commands_tune import _schema
 
     pairs = read_pairs(train) if train is not None else []
@@ -83,7 +83,7 @@ def _answers_path(checkpoint: Path | None, spec: str, key: str) -> Path:
     """``--checkpoint``, else ``<cache folder>/answers/<model>-<key>.jsonl``."""
     if checkpoint is not None:
         return checkpoint
-    from ..demo import default_database_path
+    from ..demo.database import default_database_path
 
     slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in spec).strip("-.")[:80]
     return default_database_path().parent / "answers" / f"{slug or 'model'}-{key}.jsonl"
@@ -107,7 +107,7 @@ def _lint_first(
 ) -> list[dict[str, object]]:
     """Lint the golden set; print what it found (on stderr) and return it for the report."""
     from .._sync import run_sync
-    from ..golden_lint import alint_golden
+    from ..evaluate.golden_lint import alint_golden
 
     found = run_sync(alint_golden(cases, executor, judge=judge))
     if found.findings and not quiet:
@@ -212,8 +212,8 @@ def evaluate(
     answering (--max-failures calls in a row) the command stops with exit code 4.
     """
     from ..config import LLMConfig
-    from ..datasets import read_cases
-    from ..evaluation import read_predictions
+    from ..evaluate.evaluator import read_predictions
+    from ..io.records import read_cases
     from ..reporting import save_report
 
     if (predictions is None) == (model is None):
@@ -240,7 +240,7 @@ def evaluate(
     text2sql: Text2SQLModel | None = None
     answers: CheckpointedModel | None = None
     if model is not None:
-        from ..text2sql_models import CheckpointedModel
+        from ..models import CheckpointedModel
 
         text2sql, key = _make_model(model, database, schema_file, train, options)
         if model.strip().lower() != "retrieval":  # offline and free: nothing to save
@@ -299,9 +299,9 @@ class _EvaluationRun:
 
     def evaluate(self, answers: CheckpointedModel | None) -> EvalReport:
         from .._sync import run_sync
-        from ..evaluation import Evaluator
+        from ..evaluate.evaluator import Evaluator
         from ..executors import open_executor
-        from ..models import EvalResult
+        from ..records import EvalResult
 
         cases, quiet = self.cases, self.quiet
         if answers is not None and answers.loaded and not quiet:

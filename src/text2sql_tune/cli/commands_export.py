@@ -59,8 +59,8 @@ def export(
     are replaced only once they are complete. Pairs the generator rejected and pairs whose SQL is
     longer than --max-sql-length are left out and counted.
     """
-    from .._paths import refuse_overwriting
     from ..exports import export_file, validation_path_for
+    from ..io.paths import refuse_overwriting
     from ..prompts import answering_system_prompt
 
     refuse_overwriting(

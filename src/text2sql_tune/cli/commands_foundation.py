@@ -56,7 +56,7 @@ def demo_db(
     parameters. Pass the URL to --database, or to open_executor() in Python.
     """
     from .._sync import run_sync
-    from ..demo import _abuild, default_database_path
+    from ..demo.database import _abuild, default_database_path
 
     build = run_sync(
         _abuild(

@@ -32,7 +32,7 @@ from ._app import (
 
 if TYPE_CHECKING:
     from ..interfaces import QAGenerator
-    from ..models import QAPair, Usage
+    from ..records import QAPair, Usage
 
 __all__ = ["generate"]
 
@@ -164,7 +164,7 @@ def generate(
         checkpoint_problem,
     )
     from ..llm import OpenAIChatClient, PriceTable
-    from ..models import Usage
+    from ..records import Usage
 
     if append and force:
         raise ConfigurationError("--append and --force contradict each other: pick one")
@@ -201,7 +201,7 @@ def generate(
     with open_executor(database) as executor:
 
         async def build() -> QAGenerator:
-            from ..pipeline_factory import aschema_and_seeds
+            from ..run.from_config import aschema_and_seeds
 
             schema, seeds, _ = await aschema_and_seeds(
                 executor, database, schema_notes, seed_examples

@@ -42,9 +42,9 @@ def lint_golden(
     LIMIT without ORDER BY, any()/rand()/groupArray(). Each finding comes with a fix hint.
     """
     from .._sync import run_sync
-    from ..datasets import read_cases
+    from ..evaluate.golden_lint import alint_golden
     from ..executors import open_executor
-    from ..golden_lint import alint_golden
+    from ..io.records import read_cases
 
     cases = read_cases(golden)
     with open_executor(database) as executor:

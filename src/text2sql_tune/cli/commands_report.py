@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from .._files import atomic_write_text
 from ..errors import ConfigurationError
+from ..io.files import atomic_write_text
 from ._app import JsonOption, app, console, err_console, print_json
 
 __all__ = ["report"]
@@ -77,8 +77,8 @@ def report(
     broken, still-failing and still-correct cases with an exact McNemar test. --json prints the
     comparison (runs, steps, cases) or, for one report, its summary.
     """
-    from .._paths import refuse_overwriting
-    from ..datasets import read_pairs
+    from ..io.paths import refuse_overwriting
+    from ..io.records import read_pairs
     from ..reporting import (
         TrainingIndex,
         compare_runs,

@@ -16,8 +16,8 @@ from ._app import DatabaseOption, JsonOption, app, console, err_console, print_j
 
 if TYPE_CHECKING:  # the pipeline imports every step; load it only when a command runs
     from ..config import PipelineConfig
-    from ..models import EvalSummary
-    from ..pipeline import PipelineEvent, PipelineResult
+    from ..records import EvalSummary
+    from ..run.pipeline import PipelineEvent, PipelineResult
 
 __all__ = ["demo", "run"]
 
@@ -66,7 +66,7 @@ def _saved(run_dir: Path) -> str:
 
 def _run(config: PipelineConfig, quiet: bool) -> PipelineResult:
     from .._sync import run_sync
-    from ..pipeline_factory import arun_config
+    from ..run.from_config import arun_config
     from ._llm_options import reporting_stops
 
     view = _ProgressView(quiet)
@@ -153,7 +153,7 @@ def next_config(
         ConfigurationError: ``parent`` is not a run directory, or is the new run directory.
     """
     from ..config import load_config
-    from ..iteration import next_run_dir
+    from ..run.iteration import next_run_dir
 
     if not (parent / "clean.jsonl").exists():
         raise ConfigurationError(f"--next-from {parent}: no clean.jsonl there (not a finished run)")
@@ -387,7 +387,7 @@ def demo(
 
 
 def _finish_demo(results: list[PipelineResult], run_dir: Path, as_json: bool) -> None:
-    from ..demo import load_golden_set
+    from ..demo.database import load_golden_set
     from ._headline import headline_lines, headline_table, iteration_lines
 
     lines = iteration_lines(results, load_golden_set()) if len(results) > 1 else []

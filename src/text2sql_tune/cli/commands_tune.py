@@ -31,7 +31,7 @@ from ._app import (
 
 if TYPE_CHECKING:
     from ..interfaces import Tuner
-    from ..models import QAPair, TuningJob
+    from ..records import QAPair, TuningJob
 
 __all__ = ["tune_app"]
 
@@ -93,7 +93,7 @@ def _schema(database: str | None, schema_file: Path | None, annotations: Path | 
         with open_executor(database) as executor:
             schema = executor.get_schema()
     else:
-        from ..demo import demo_schema
+        from ..demo.database import demo_schema
 
         schema = demo_schema()
     if annotations is not None:
@@ -103,7 +103,7 @@ def _schema(database: str | None, schema_file: Path | None, annotations: Path | 
 
 def _read_data(path: Path) -> tuple[str, list[dict[str, Any]]]:
     """Read ``--data``: ``("lamini" | "openai" | "pairs", records)`` by the first record's keys."""
-    from ..datasets import iter_records
+    from ..io.records import iter_records
 
     records = list(iter_records(path))
     if not records:
@@ -166,7 +166,7 @@ def _show(job: TuningJob, as_json: bool) -> None:
 
 
 def _write_job_file(path: Path, job: TuningJob, api_url: str, system_prompt: str) -> None:
-    from .._files import atomic_write_json
+    from ..io.files import atomic_write_json
 
     data = {**_job_dict(job), "api_url": api_url, "system_prompt": system_prompt}
     atomic_write_json(path, data)
@@ -304,7 +304,7 @@ def tune(
     if data is None:
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
-    from .._paths import refuse_overwriting
+    from ..io.paths import refuse_overwriting
 
     refuse_overwriting(
         {"--job-file": job_file},
@@ -371,7 +371,7 @@ def _start_local(
     epochs: int | None,
     as_json: bool,
 ) -> None:
-    from ..datasets import iter_records
+    from ..io.records import iter_records
     from ..prompts import answering_system_prompt
     from .commands_tune_local import start_local
 
@@ -410,7 +410,7 @@ async def _start(
     records: list[dict[str, Any]],
     validation: Path | None,
 ) -> TuningJob:
-    from ..datasets import iter_records
+    from ..io.records import iter_records
     from ..tuners.lamini import LaminiTuner
     from ..tuners.openai import OpenAITuner
 
@@ -430,8 +430,8 @@ async def _start(
 def _as_pairs(path: Path | None, records: list[dict[str, Any]]) -> list[QAPair]:
     from pydantic import ValidationError
 
-    from .._pydantic_errors import describe_validation_error
-    from ..models import QAPair
+    from ..io.validation_errors import describe_validation_error
+    from ..records import QAPair
 
     pairs = []
     for number, record in enumerate(records, start=1):

@@ -24,11 +24,11 @@ from ._app import JsonOption, console, err_console, print_json
 from .commands_tune import tune_app
 
 if TYPE_CHECKING:
-    from ..models import QAPair, TuningJob
+    from ..records import QAPair, TuningJob
 
 if TYPE_CHECKING:  # the tuner is imported when a command runs, not when the CLI starts
-    from ..tuners.local import LocalLoRATuner
-    from ..tuners.local_train import TrainingProgress
+    from ..tuners.local.sft import TrainingProgress
+    from ..tuners.local.tuner import LocalLoRATuner
 
 __all__ = [
     "follow_local",
@@ -80,7 +80,7 @@ class _TrainingView:
 
 def write_local_job_file(path: Path, job: TuningJob) -> None:
     """The ``--job-file``: the job with its full local record (losses, adapter, data hash...)."""
-    from .._files import atomic_write_json
+    from ..io.files import atomic_write_json
 
     data = job.model_dump(mode="json")
     data["system_prompt"] = data["raw"].get("system_prompt")
@@ -146,8 +146,8 @@ def run_local_tuning(
 
 def tuner_for_local_job(path: Path) -> tuple[str, LocalLoRATuner]:
     """The tuner that follows the local job in ``path`` (its folder, job.json or a job file)."""
-    from ..tuners.local import LocalLoRATuner
-    from ..tuners.local_job import read_job_record
+    from ..tuners.local.job import read_job_record
+    from ..tuners.local.tuner import LocalLoRATuner
 
     record = read_job_record(path)
     tuner = LocalLoRATuner(
@@ -189,7 +189,7 @@ def tune_export(
     as_json: JsonOption = False,
 ) -> None:
     """Export a finished local job for serving: a merged model folder, or the adapter alone."""
-    from ..text2sql_models.local import LocalModel
+    from ..models.local import LocalModel
 
     if not is_local_job(job):
         raise DataError(f"{job}: not a local tuning job (tune export works on --tuner local jobs)")
@@ -217,7 +217,7 @@ def start_local(
     as_json: bool,
 ) -> None:
     """Build the local tuner from the ``tune`` options and train."""
-    from ..tuners.local import LocalLoRATuner
+    from ..tuners.local.tuner import LocalLoRATuner
 
     tuner = LocalLoRATuner(
         system_prompt,

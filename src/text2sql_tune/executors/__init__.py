@@ -39,7 +39,7 @@ def open_executor(url: str | None, **kwargs: Any) -> SQLExecutor:
         ResourceBusyError: Another process holds the ``chdb://`` folder.
     """
     if url is None:
-        from ..demo import (  # type: ignore[import-not-found,unused-ignore]
+        from ..demo.database import (  # type: ignore[import-not-found,unused-ignore]
             default_database_url,
         )
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import SQLExecutionError, SQLTimeoutError, TooManyRowsError
 from ..interfaces import ExecutionLimits
-from ..models import QueryResult
+from ..records import QueryResult
 from ..safety import DEFAULT_ALLOWED_SETTINGS, split_settings_clause
 
 __all__ = [

@@ -34,7 +34,7 @@ from typing import Any, cast
 from .._sync import run_sync
 from ..errors import ConfigurationError, ResourceBusyError, SQLExecutionError
 from ..interfaces import ExecutionLimits, SQLExecutor
-from ..models import QueryResult
+from ..records import QueryResult
 from ..safety import SQLGuard
 from ._common import (
     OUTPUT_FORMAT,

@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..errors import ConfigurationError, SQLExecutionError
 from ..interfaces import ExecutionLimits, SQLExecutor
-from ..models import QueryResult
+from ..records import QueryResult
 from ..safety import SQLGuard
 from ._common import (
     OUTPUT_FORMAT,

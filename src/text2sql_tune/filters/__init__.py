@@ -31,6 +31,7 @@ from .length import SQLLengthFilter
 from .report import DroppedPair, FilterReport, FilterStep
 from .rows import RowCountFilter
 from .safety import SafetyFilter
+from .validation import ValidationCheckpoint, avalidate_pairs, validate_pairs
 from .validity import ValidSQLFilter
 
 __all__ = [
@@ -47,6 +48,9 @@ __all__ = [
     "SQLLengthFilter",
     "SafetyFilter",
     "ValidSQLFilter",
+    "ValidationCheckpoint",
+    "avalidate_pairs",
     "default_filters",
     "distinguishing_tokens",
+    "validate_pairs",
 ]

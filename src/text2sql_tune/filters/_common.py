@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..models import FilterDecision, OutcomeStatus, QAPair
+from ..records import FilterDecision, OutcomeStatus, QAPair
 
 __all__ = ["drop", "keep", "shorten", "validated_ok"]
 

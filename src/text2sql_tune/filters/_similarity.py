@@ -100,7 +100,8 @@ def distinguishing_tokens(tokens: Iterable[str]) -> frozenset[str]:
     have different answers.
 
     Args:
-        tokens: Case-folded question tokens (see :func:`~text2sql_tune.normalize.question_tokens`).
+        tokens: Case-folded question tokens (see
+            :func:`~text2sql_tune.sql.normalize.question_tokens`).
     """
     return frozenset(filter(_distinguishing, tokens))
 

@@ -9,9 +9,9 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
+from ..analysis.dataset_stats import dataset_stats
 from ..interfaces import DatasetFilter
-from ..models import MAX_SQL_LENGTH, EvalCase, FilterDecision, QAPair
-from ..stats import dataset_stats
+from ..records import MAX_SQL_LENGTH, EvalCase, FilterDecision, QAPair
 from .dedupe import DuplicateQuestionFilter, DuplicateSQLFilter, NearDuplicateQuestionFilter
 from .leakage import LeakageFilter
 from .length import SQLLengthFilter

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..interfaces import DatasetFilter
-from ..models import FilterDecision, QAPair
-from ..normalize import normalize_question, normalize_sql, question_tokens
+from ..records import FilterDecision, QAPair
+from ..sql.normalize import normalize_question, normalize_sql, question_tokens
 from ._common import drop, keep, shorten, validated_ok
 from ._similarity import JaccardIndex, token_order
 
@@ -18,7 +18,7 @@ class DuplicateQuestionFilter(DatasetFilter):
 
     A question asked twice with different SQL teaches the model two answers; one is kept. The
     choice is deterministic: the first pair whose SQL validated ``ok``, else the first pair.
-    Questions are compared with :func:`~text2sql_tune.normalize.normalize_question` (case,
+    Questions are compared with :func:`~text2sql_tune.sql.normalize.normalize_question` (case,
     spacing and trailing punctuation ignored).
 
     Reasons:
@@ -50,7 +50,7 @@ class DuplicateQuestionFilter(DatasetFilter):
 class DuplicateSQLFilter(DatasetFilter):
     """Keeps the first pair of each query (SQL compared after normalisation).
 
-    Queries are compared with :func:`~text2sql_tune.normalize.normalize_sql`: whitespace,
+    Queries are compared with :func:`~text2sql_tune.sql.normalize.normalize_sql`: whitespace,
     comments, keyword case and quoting are ignored, literals are not (``os = 'iOS'`` and
     ``os = 'Android'`` are different queries).
 

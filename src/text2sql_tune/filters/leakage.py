@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from ..interfaces import DatasetFilter
-from ..models import EvalCase, FilterDecision, QAPair
-from ..normalize import normalize_question, normalize_sql, question_tokens
+from ..records import EvalCase, FilterDecision, QAPair
+from ..sql.normalize import normalize_question, normalize_sql, question_tokens
 from ._common import drop, keep, shorten
 from ._similarity import JaccardIndex, token_order
 
@@ -18,11 +18,12 @@ class LeakageFilter(DatasetFilter):
 
     A model tuned on its own test questions scores well and learns nothing about its real
     accuracy. A pair leaks when its question equals a golden question (after
-    :func:`~text2sql_tune.normalize.normalize_question`), when it nearly duplicates one (word-set
+    :func:`~text2sql_tune.sql.normalize.normalize_question`), when it nearly duplicates one
+    (word-set
     Jaccard similarity at least ``near_dup_threshold``, same numbers, months and relative dates;
     as in :class:`~text2sql_tune.filters.NearDuplicateQuestionFilter`), or when its SQL equals a
     golden
-    SQL (after :func:`~text2sql_tune.normalize.normalize_sql`), whatever the question says.
+    SQL (after :func:`~text2sql_tune.sql.normalize.normalize_sql`), whatever the question says.
 
     Args:
         eval_cases: The golden set.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..interfaces import DatasetFilter
-from ..models import MAX_SQL_LENGTH, FilterDecision, QAPair
+from ..records import MAX_SQL_LENGTH, FilterDecision, QAPair
 from ._common import drop, keep
 
 __all__ = ["SQLLengthFilter"]

@@ -10,13 +10,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.table import Table
 
-from .._files import atomic_write_json
-from .._pydantic_errors import describe_validation_error
-from .._record_io import read_text
-from ..datasets import iter_records, write_jsonl
+from ..analysis.dataset_stats import DatasetStats
 from ..errors import DataError
-from ..models import FilterDecision, QAPair
-from ..stats import DatasetStats
+from ..io.decode import read_text
+from ..io.files import atomic_write_json
+from ..io.records import iter_records, write_jsonl
+from ..io.validation_errors import describe_validation_error
+from ..records import FilterDecision, QAPair
 
 __all__ = ["DroppedPair", "FilterReport", "FilterStep"]
 

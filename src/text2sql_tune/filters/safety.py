@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from ..errors import SQLSyntaxError, UnsafeSQLError
 from ..interfaces import DatasetFilter
-from ..models import FilterDecision, OutcomeStatus, QAPair
+from ..records import FilterDecision, OutcomeStatus, QAPair
 from ..safety import SQLGuard
 from ._common import drop, keep, shorten
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..interfaces import DatasetFilter
-from ..models import FilterDecision, OutcomeStatus, QAPair
+from ..records import FilterDecision, OutcomeStatus, QAPair
 from ._common import drop, keep, shorten
 
 __all__ = ["ValidSQLFilter"]

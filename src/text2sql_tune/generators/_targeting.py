@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable, Sequence
 
 from ..analysis import GenerationTarget, question_terms, sql_concepts
-from ..models import QAPair
+from ..records import QAPair
 from ._template_base import _Focus
 
 __all__ = ["focus_of", "split_budget", "targeted_pairs"]

@@ -42,8 +42,8 @@ from ..errors import (
 from ..interfaces import QAGenerator
 from ..llm.openai import ChatResponse, OpenAIChatClient, ToolCall
 from ..llm.outage import DEFAULT_MAX_CONSECUTIVE_FAILURES, FailureStreak
-from ..models import QAPair, Usage
 from ..prompts import generation_system_prompt
+from ..records import QAPair, Usage
 from ..schema import DatabaseSchema
 
 __all__ = [

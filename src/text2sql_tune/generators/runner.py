@@ -21,13 +21,13 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
-from .._checkpoint import checkpoint_lock, safe_append
-from .._files import atomic_write_text
 from .._sync import run_sync
-from ..datasets import JsonlAppender, iter_records
 from ..errors import ConfigurationError, DataError
 from ..interfaces import QAGenerator
-from ..models import QAPair, Usage
+from ..io.checkpoints import checkpoint_lock, safe_append
+from ..io.files import atomic_write_text
+from ..io.records import JsonlAppender, iter_records
+from ..records import QAPair, Usage
 
 __all__ = [
     "CheckpointState",

@@ -15,7 +15,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from ..interfaces import QAGenerator, SQLExecutor
-from ..models import QAPair
+from ..records import QAPair
 from ..schema import DatabaseSchema
 from ._targeting import targeted_pairs
 from ._template_base import _Focus, _TableInfo

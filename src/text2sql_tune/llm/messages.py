@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ..errors import DataError
-from ..models import Usage
+from ..records import Usage
 from ._wire import bounded_int
 
 __all__ = ["ChatResponse", "RetryEvent", "ToolCall"]

@@ -39,7 +39,7 @@ from ..errors import (
     ProviderUnavailableError,
     RateLimitError,
 )
-from ..models import Usage
+from ..records import Usage
 from ._wire import NotACompletionError, parse_completion
 from .messages import ChatResponse, RetryEvent, ToolCall
 from .pricing import PriceTable

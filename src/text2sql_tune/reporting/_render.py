@@ -8,9 +8,9 @@ import re
 from collections.abc import Collection
 from typing import Any
 
-from ..models import EvalReport, EvalSummary
-from ..significance import wilson_interval
+from ..records import EvalReport, EvalSummary
 from .evidence import CaseEvidence, Neighbour, RowsComparison
+from .significance import wilson_interval
 from .sqldiff import DiffSegment, split_lead
 
 __all__ = [

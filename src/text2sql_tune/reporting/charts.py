@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import MissingExtraError
-from ..models import EvalReport
-from ..significance import wilson_interval
+from ..records import EvalReport
+from .significance import wilson_interval
 
 __all__ = ["bar_chart_png", "categories_chart_png", "html_bars", "html_chart", "report_bars"]
 

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import EvaluationError
-from ..models import EvalReport, EvalResult
-from ..normalize import normalize_question
-from ..significance import McNemarTest, describe_difference, mcnemar_exact, wilson_interval
+from ..records import EvalReport, EvalResult
+from ..sql.normalize import normalize_question
+from .significance import McNemarTest, describe_difference, mcnemar_exact, wilson_interval
 
 __all__ = [
     "CaseChange",

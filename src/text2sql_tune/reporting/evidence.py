@@ -5,12 +5,13 @@ first rows of both results lined up column by column with the differing cells ma
 judge's reason, and (given the training pairs) the nearest training pairs by question and by
 SQL, so the reader sees what the model could have learned the answer from.
 
-Rows come from the previews the :class:`~text2sql_tune.evaluation.Evaluator` keeps on each
+Rows come from the previews the :class:`~text2sql_tune.evaluate.evaluator.Evaluator` keeps on each
 result (``preview_rows``, 10 by default); reports written before previews existed show the SQL
 diff and the reason only. Cells are compared with the judge's own value rules
-(:func:`~text2sql_tune.judges.compare.cells_match`: numeric tolerance, rounding, dates, NULL).
+(:func:`~text2sql_tune.evaluate.judges.compare.cells_match`: numeric tolerance, rounding, dates,
+NULL).
 Training pairs are ranked with the TF-IDF index of the retrieval baseline
-(:class:`~text2sql_tune.retrieval.LexicalIndex`), over questions and over SQL text.
+(:class:`~text2sql_tune.models.retrieval.LexicalIndex`), over questions and over SQL text.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..judges.compare import cells_match, row_sort_key
-from ..models import EvalReport, EvalResult, QAPair, ResultPreview
-from ..normalize import normalize_question, normalize_sql
-from ..retrieval import LexicalIndex
+from ..evaluate.judges.compare import cells_match, row_sort_key
+from ..models.retrieval import LexicalIndex
+from ..records import EvalReport, EvalResult, QAPair, ResultPreview
+from ..sql.normalize import normalize_question, normalize_sql
 from .sqldiff import SQLDiff, sql_diff
 
 __all__ = [

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from .._files import atomic_write_json
-from .._pydantic_errors import describe_validation_error
 from ..errors import DataError
-from ..models import EvalReport
+from ..io.files import atomic_write_json
+from ..io.validation_errors import describe_validation_error
+from ..records import EvalReport
 
 __all__ = ["find_report", "load_report", "run_label", "save_report"]
 

@@ -12,7 +12,7 @@ import html
 from collections.abc import Sequence
 from functools import partial
 
-from ..models import EvalReport
+from ..records import EvalReport
 from ._render import MARK, md, page, pct, prose
 from .charts import bar_chart_png, categories_chart_png, html_bars, html_chart, report_bars
 from .compare import CaseChange, IterationReport, ReportComparison, RunSummary

@@ -5,8 +5,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from ..loss_curve import loss_curve_svg, training_rows
-from ..models import EvalReport, QAPair
+from ..records import EvalReport, QAPair
 from ._render import (
     MARK,
     case_html,
@@ -20,6 +19,7 @@ from ._render import (
 )
 from .charts import bar_chart_png, categories_chart_png, html_chart, report_bars
 from .evidence import TrainingIndex, report_evidence
+from .loss_curve import loss_curve_svg, training_rows
 
 __all__ = ["report_html", "report_markdown"]
 

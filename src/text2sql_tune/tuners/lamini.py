@@ -17,13 +17,13 @@ from pydantic import SecretStr
 
 from ..errors import DataError, TuningError
 from ..interfaces import Tuner
-from ..models import QAPair, TuningJob, TuningStatus
+from ..models._common import resolve_system_prompt
+from ..records import QAPair, TuningJob, TuningStatus
 from ..schema import DatabaseSchema
-from ..text2sql_models._common import resolve_system_prompt
 from ._lamini_sdk import DEFAULT_LAMINI_BASE_MODEL, LaminiSDK
 
 if TYPE_CHECKING:
-    from ..text2sql_models.lamini import LaminiModel
+    from ..models.lamini import LaminiModel
 
 __all__ = [
     "DEFAULT_FINETUNE_ARGS",
@@ -248,7 +248,7 @@ class LaminiTuner(Tuner):
         Raises:
             TuningError: The job has no tuned model yet.
         """
-        from ..text2sql_models.lamini import LaminiModel
+        from ..models.lamini import LaminiModel
 
         model_name = job if isinstance(job, str) else job.model_name
         if not model_name:

@@ -21,13 +21,13 @@ from .._sync import run_sync
 from ..errors import ConfigurationError, DataError, ProviderError, RateLimitError, TuningError
 from ..interfaces import Tuner
 from ..llm.openai import resolve_openai_credentials
-from ..models import QAPair, TuningJob, TuningStatus
+from ..models._common import resolve_system_prompt
+from ..records import QAPair, TuningJob, TuningStatus
 from ..schema import DatabaseSchema
-from ..text2sql_models._common import resolve_system_prompt
 
 if TYPE_CHECKING:
-    from ..text2sql_models._common import ChatClient
-    from ..text2sql_models.openai import OpenAIText2SQL
+    from ..models._common import ChatClient
+    from ..models.openai import OpenAIText2SQL
 
 __all__ = [
     "DEFAULT_OPENAI_BASE_MODEL",
@@ -318,7 +318,7 @@ class OpenAITuner(Tuner):
         Raises:
             TuningError: The job has no fine-tuned model yet.
         """
-        from ..text2sql_models.openai import OpenAIText2SQL
+        from ..models.openai import OpenAIText2SQL
 
         model_name = job if isinstance(job, str) else job.model_name
         if not model_name:

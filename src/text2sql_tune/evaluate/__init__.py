@@ -1,0 +1,32 @@
+"""Evaluate: score a text-to-SQL model on a golden set, lint the golden set, judge results.
+
+- :class:`Evaluator` / :func:`evaluate_predictions`: validity, correctness and an error breakdown.
+- :func:`lint_golden`: check a golden set before trusting its scores.
+- :mod:`~text2sql_tune.evaluate.judges`: the execution-match, LLM and cascade judges.
+"""
+
+from __future__ import annotations
+
+from .evaluator import (
+    ERROR_CATEGORIES,
+    Evaluator,
+    aevaluate_predictions,
+    categorize_error,
+    evaluate_predictions,
+    read_predictions,
+)
+from .golden_lint import GoldenFinding, GoldenLintReport, Severity, alint_golden, lint_golden
+
+__all__ = [
+    "ERROR_CATEGORIES",
+    "Evaluator",
+    "GoldenFinding",
+    "GoldenLintReport",
+    "Severity",
+    "aevaluate_predictions",
+    "alint_golden",
+    "categorize_error",
+    "evaluate_predictions",
+    "lint_golden",
+    "read_predictions",
+]

@@ -1,0 +1,16 @@
+"""SQL as text: pull it out of an answer, normalise it, profile what it uses.
+
+- :func:`extract_sql`: the SQL statement in a model's answer (code fences, prose around it).
+- :func:`normalize_sql`: the key under which the same query in other spelling compares equal.
+- :func:`profile_sql`: tables, columns, clauses and functions a statement uses.
+
+Engine-specific knowledge lives in :mod:`text2sql_tune.sql.dialects`.
+"""
+
+from __future__ import annotations
+
+from .extract import extract_sql
+from .normalize import normalize_question, normalize_sql
+from .profile import SQLProfile, profile_sql
+
+__all__ = ["SQLProfile", "extract_sql", "normalize_question", "normalize_sql", "profile_sql"]
