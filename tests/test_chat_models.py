@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,9 +19,11 @@ from text2sql_tune import (
     QAPair,
     QueryResult,
     SQLExecutionError,
+    demo_schema,
 )
 from text2sql_tune.executors import ChDBExecutor
-from text2sql_tune.llm import ChatResponse
+from text2sql_tune.generators import GENERATION_TOOL_NAME, OpenAIQAGenerator
+from text2sql_tune.llm import ChatResponse, ToolCall
 from text2sql_tune.models import (
     FewShotModel,
     SelfReflectionModel,
@@ -216,3 +220,21 @@ def test_the_documented_scripted_client_plugs_into_a_model() -> None:
     assert namespace["model"].predict("How many users?").sql == (
         "SELECT count() FROM ecommerce.users"
     )
+
+
+def test_the_generator_takes_any_chat_client() -> None:
+    arguments = {"comments": "c", "question": "How many users?", "sql_query": "SELECT count()"}
+
+    class ToolChat:
+        model = "tool-chat"
+
+        async def achat(self, messages: Any, **options: Any) -> ChatResponse:
+            assert options["tool_choice"] == GENERATION_TOOL_NAME
+            call = ToolCall(id="1", name=GENERATION_TOOL_NAME, arguments=json.dumps(arguments))
+            usage = Usage(calls=1)
+            return ChatResponse(content=None, tool_calls=[call], usage=usage, model=self.model)
+
+    generator = OpenAIQAGenerator(ToolChat(), demo_schema(), SEEDS)
+    assert generator.concurrency == 16  # twice the 8 calls assumed for a client that does not say
+    pair = asyncio.run(generator.agenerate_one())
+    assert pair.ok and pair.question == "How many users?" and pair.source == "openai:tool-chat"
