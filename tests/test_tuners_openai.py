@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -243,15 +244,9 @@ class WireChat:
         self.base_url = base_url
         self.api_key = api_key
 
-    async def achat(
-        self,
-        messages: list[dict[str, str]],
-        *,
-        model: str | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-    ) -> ChatResponse:
-        body = {"model": model or self.model, "messages": messages, "max_tokens": max_tokens}
+    async def achat(self, messages: list[dict[str, str]], **options: Any) -> ChatResponse:
+        model = options.get("model") or self.model
+        body = {"model": model, "messages": messages, "max_tokens": options.get("max_tokens")}
         async with httpx.AsyncClient() as client:
             response = await client.post(
                 f"{self.base_url}/chat/completions",
