@@ -253,11 +253,7 @@ def test_concepts_record_example_runs() -> None:
 @pytest.mark.slow
 def test_getting_started_examples_run(tmp_path: Path) -> None:
     # The page's snippets, in order, in a fresh process (chDB allows one data folder per process),
-    # on the demo database built in a temporary home. The pipeline needs every step's module.
-    pytest.importorskip("text2sql_tune.filters.validation")
-    generators = pytest.importorskip("text2sql_tune.generators")
-    if not hasattr(generators, "agenerate_to_file"):
-        pytest.skip("text2sql_tune.generators.agenerate_to_file is not there yet")
+    # on the demo database built in a temporary home.
     code = "\n".join(python_blocks("getting-started.md"))
     done = run_python(code, home=tmp_path / "home", cwd=tmp_path)
     assert done.returncode == 0, done.stderr

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from text2sql_tune import EvalCase, GoldenSetError, LLMJudge, lint_golden
+from text2sql_tune import EvalCase, GoldenSetError, LLMJudge, OpenAIChatClient, lint_golden
 from text2sql_tune.cli import app, exit_code_for
 from text2sql_tune.evaluate.golden_lint import Severity, alint_golden, judge_row_limit
 from text2sql_tune.evaluate.judges import CascadeJudge, ExecutionMatchJudge, MatchRules
@@ -163,7 +163,7 @@ async def test_async_twin_and_judge_row_limits(demo_executor: ChDBExecutor) -> N
     assert report.judge_max_rows == 2
     assert judge_row_limit(None) == MatchRules().max_rows
     assert judge_row_limit(ExecutionMatchJudge(rules=MatchRules(max_rows=7))) == 7
-    llm = LLMJudge(client=object(), max_rows=20)  # type: ignore[arg-type]
+    llm = LLMJudge(client=OpenAIChatClient("m", base_url="http://127.0.0.1:9/v1"), max_rows=20)
     assert judge_row_limit(llm) == 20
     assert judge_row_limit(CascadeJudge([ExecutionMatchJudge(), llm])) == MatchRules().max_rows
 

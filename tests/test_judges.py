@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -19,6 +18,7 @@ from text2sql_tune.evaluate.judges import (
     MatchRules,
     VerdictCache,
 )
+from text2sql_tune.llm import ChatResponse, OpenAIChatClient
 from text2sql_tune.records import Usage
 
 CASES: list[dict[str, Any]] = yaml.safe_load(
@@ -175,8 +175,8 @@ class WireClient:
     def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
         self.transport = transport
 
-    async def achat(self, messages: list[dict[str, Any]], **kwargs: Any) -> Any:
-        body = {"model": kwargs.pop("model", self.model), "messages": messages, **kwargs}
+    async def achat(self, messages: list[dict[str, Any]], **kwargs: Any) -> ChatResponse:
+        body = {"model": kwargs.pop("model", None) or self.model, "messages": messages, **kwargs}
         async with httpx.AsyncClient(
             transport=self.transport, base_url="https://api.openai.test/v1"
         ) as http:
@@ -185,13 +185,14 @@ class WireClient:
         if response.status_code >= 400:
             raise ProviderError("openai", response.status_code, response.text)
         usage = data["usage"]
-        return SimpleNamespace(
+        return ChatResponse(
             content=data["choices"][0]["message"]["content"],
             usage=Usage(
                 calls=1,
                 prompt_tokens=usage["prompt_tokens"],
                 completion_tokens=usage["completion_tokens"],
             ),
+            model=body["model"],
         )
 
 
@@ -255,15 +256,14 @@ async def test_llm_judge_provider_error_is_undecided() -> None:
 
 
 async def test_llm_judge_with_the_library_openai_client() -> None:
-    openai = pytest.importorskip("text2sql_tune.llm.openai")
     server = FakeOpenAI('{"score": 1, "comments": "Same count."}')
-    client = openai.OpenAIChatClient(
+    client = OpenAIChatClient(
         "gpt-4o", api_key="sk-test", transport=httpx.MockTransport(server), max_retries=0
     )
     verdict = await LLMJudge(client).ajudge(CASE)
     assert verdict.correct is True
     assert server.requests[0]["response_format"]["json_schema"]["strict"] is True
-    failing = openai.OpenAIChatClient(
+    failing = OpenAIChatClient(
         "gpt-4o", api_key="sk-test", transport=httpx.MockTransport(_fail), max_retries=0
     )
     assert (await LLMJudge(failing).ajudge(CASE)).correct is None

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from fakes.faults import FaultyOpenAIServer
 from text2sql_tune import read_pairs
 from text2sql_tune.sql.normalize import normalize_sql
-from text2sql_tune.testing import FakeOpenAIServer
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +47,7 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"chdb://{path}"
 
 
-def _env(server: FakeOpenAIServer) -> dict[str, str]:
+def _env(server: FaultyOpenAIServer) -> dict[str, str]:
     return {
         **os.environ,
         "NO_COLOR": "1",
@@ -57,7 +57,7 @@ def _env(server: FakeOpenAIServer) -> dict[str, str]:
     }
 
 
-def _start(args: list[str], server: FakeOpenAIServer) -> subprocess.Popen[str]:
+def _start(args: list[str], server: FaultyOpenAIServer) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*CLI, *args],
         stdout=subprocess.PIPE,
@@ -67,7 +67,7 @@ def _start(args: list[str], server: FakeOpenAIServer) -> subprocess.Popen[str]:
     )
 
 
-def _finish(args: list[str], server: FakeOpenAIServer) -> subprocess.CompletedProcess[str]:
+def _finish(args: list[str], server: FaultyOpenAIServer) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         [*CLI, *args], capture_output=True, text=True, timeout=180, env=_env(server), check=False
     )
@@ -100,13 +100,13 @@ def _kill(process: subprocess.Popen[str]) -> None:
 
 
 @pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer(latency_s=0.05) as fake:  # answers are numbered 1, 2, 3 ...
+def server() -> Iterator[FaultyOpenAIServer]:
+    with FaultyOpenAIServer(latency_s=0.05) as fake:  # answers are numbered 1, 2, 3 ...
         yield fake
 
 
 def test_kill_9_during_generation_loses_only_the_calls_in_flight(
-    database: str, server: FakeOpenAIServer, tmp_path: Path
+    database: str, server: FaultyOpenAIServer, tmp_path: Path
 ) -> None:
     out = tmp_path / "raw.jsonl"
     n = 40
@@ -140,7 +140,7 @@ def test_kill_9_during_generation_loses_only_the_calls_in_flight(
 
 
 def test_kill_9_during_evaluation_asks_again_only_the_questions_in_flight(
-    database: str, server: FakeOpenAIServer, tmp_path: Path
+    database: str, server: FaultyOpenAIServer, tmp_path: Path
 ) -> None:
     golden = tmp_path / "golden.jsonl"
     questions = [f"How many users have an id above {i}?" for i in range(30)]
@@ -168,7 +168,7 @@ def test_kill_9_during_evaluation_asks_again_only_the_questions_in_flight(
 
 
 def test_ctrl_c_before_any_record_names_no_file(
-    database: str, server: FakeOpenAIServer, tmp_path: Path
+    database: str, server: FaultyOpenAIServer, tmp_path: Path
 ) -> None:
     out = tmp_path / "never" / "raw.jsonl"
     server.fault_next("stall", times=100, delay_s=60)
@@ -187,7 +187,7 @@ def test_ctrl_c_before_any_record_names_no_file(
 
 
 def test_ctrl_c_of_a_run_before_any_step_finished_says_so(
-    database: str, server: FakeOpenAIServer, tmp_path: Path
+    database: str, server: FaultyOpenAIServer, tmp_path: Path
 ) -> None:
     server.fault_next("stall", times=100, delay_s=60)
     config = tmp_path / "pipeline.toml"
@@ -207,7 +207,7 @@ def test_ctrl_c_of_a_run_before_any_step_finished_says_so(
 
 
 def test_ctrl_c_during_validation_says_what_was_saved_and_a_rerun_resumes(
-    database: str, server: FakeOpenAIServer, tmp_path: Path
+    database: str, server: FaultyOpenAIServer, tmp_path: Path
 ) -> None:
     pairs = tmp_path / "pairs.jsonl"
     count = 120

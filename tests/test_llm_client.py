@@ -17,6 +17,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from fakes.faults import FaultyOpenAIServer
 from text2sql_tune import (
     ConfigurationError,
     DataError,
@@ -410,14 +411,15 @@ def test_fake_server_logs_requests_and_serves_models(server: FakeOpenAIServer) -
 # -- deadlines, waits and what the client says while it waits -----------------------------------
 
 
-def test_a_trickle_is_cut_off_by_the_attempt_deadline(server: FakeOpenAIServer) -> None:
+def test_a_trickle_is_cut_off_by_the_attempt_deadline() -> None:
     # One byte every 0.1 s never trips the 1 s read timeout: only the total deadline ends it.
-    server.fault_next("trickle", byte_interval_s=0.1)
     events: list[RetryEvent] = []
-    client = make_client(server, timeout_s=1.0, attempt_timeout_s=0.5, on_retry=events.append)
-    started = time.perf_counter()
-    with client:
-        reply = client.chat(USER)
+    with FaultyOpenAIServer() as server:
+        server.fault_next("trickle", byte_interval_s=0.1)
+        client = make_client(server, timeout_s=1.0, attempt_timeout_s=0.5, on_retry=events.append)
+        started = time.perf_counter()
+        with client:
+            reply = client.chat(USER)
     assert reply.attempts == 2 and time.perf_counter() - started < 3.0
     assert "no complete answer within 0.5 s" in events[0].reason and events[0].status == 200
 

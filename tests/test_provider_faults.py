@@ -1,9 +1,9 @@
 """Malformed provider replies, driven through the fake server on the real wire.
 
-Every fault mode of ``FAULT_MODES`` runs through the LLM generator into a checkpoint file. Each
-must end as it is documented in docs/llm-client.md: a usable pair, a rejected record with a typed
-reason (the call was answered and paid), a retry (nothing usable arrived), or a stop (an error
-every call would get). None may crash the run or lose the record.
+Every fault mode of ``FAULT_MODES`` (``tests/fakes/faults.py``) runs through the LLM generator
+into a checkpoint file. Each must end as it is documented in docs/llm-client.md: a usable pair, a
+rejected record with a typed reason (the call was answered and paid), a retry (nothing usable
+arrived), or a stop (an error every call would get). None may crash the run or lose the record.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
+from fakes.faults import FAULT_MODES, FaultyOpenAIServer
 from text2sql_tune import OpenAIChatClient, ProviderError, QAPair, demo_schema, read_pairs
 from text2sql_tune.generators import GENERATION_TOOL_NAME, OpenAIQAGenerator, generate_to_file
-from text2sql_tune.testing import FAULT_MODES, FakeOpenAIServer, FakeReply, tool_call_reply
+from text2sql_tune.testing import FakeReply, tool_call_reply
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "llm-client.md"
 SEEDS = [QAPair(question=f"Seed {i}?", sql=f"SELECT {i}") for i in range(4)]
@@ -117,12 +118,12 @@ def answers(body: dict[str, Any], n: int) -> FakeReply:
 
 
 @pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer(answers) as fake:
+def server() -> Iterator[FaultyOpenAIServer]:
+    with FaultyOpenAIServer(answers) as fake:
         yield fake
 
 
-def generator_for(server: FakeOpenAIServer) -> OpenAIQAGenerator:
+def generator_for(server: FaultyOpenAIServer) -> OpenAIQAGenerator:
     client = OpenAIChatClient(
         "gpt-4o-mini",
         base_url=server.url,
@@ -144,7 +145,7 @@ def test_the_fault_table_covers_every_mode_and_is_documented() -> None:
 
 
 @pytest.mark.parametrize("mode", sorted(FAULTS))
-def test_fault_mode(server: FakeOpenAIServer, tmp_path: Path, mode: str) -> None:
+def test_fault_mode(server: FaultyOpenAIServer, tmp_path: Path, mode: str) -> None:
     expect = FAULTS[mode]
     server.fault_next(mode, **expect.params)
     path = tmp_path / "raw.jsonl"
@@ -182,7 +183,7 @@ def test_fault_mode(server: FakeOpenAIServer, tmp_path: Path, mode: str) -> None
 
 
 def test_a_fault_on_every_attempt_is_no_answer_and_nothing_is_saved(
-    server: FakeOpenAIServer, tmp_path: Path
+    server: FaultyOpenAIServer, tmp_path: Path
 ) -> None:
     server.fault_next("html_200", times=3)
     client = OpenAIChatClient(
@@ -199,6 +200,6 @@ def test_a_fault_on_every_attempt_is_no_answer_and_nothing_is_saved(
     assert client.usage.calls == 3  # ... but the three 200s were billed and are counted
 
 
-def test_unknown_fault_mode_names_the_known_ones(server: FakeOpenAIServer) -> None:
+def test_unknown_fault_mode_names_the_known_ones(server: FaultyOpenAIServer) -> None:
     with pytest.raises(KeyError, match="trickle"):
         server.fault_next("no-such-fault")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from text2sql_tune import (
     DataError,
     MissingExtraError,
     ProviderError,
+    QAPair,
     RateLimitError,
     TuningError,
     TuningStatus,
@@ -34,7 +36,13 @@ RECORDS = [
 
 
 @pytest.fixture
-def lamini_server() -> Iterator[FakeLaminiServer]:
+def sdk() -> None:
+    """These tests drive the real ``lamini`` SDK, an optional extra."""
+    pytest.importorskip("lamini", reason="the lamini extra is not installed (CI installs it)")
+
+
+@pytest.fixture
+def lamini_server(sdk: None) -> Iterator[FakeLaminiServer]:
     with FakeLaminiServer() as server:
         yield server
 
@@ -96,6 +104,7 @@ def test_default_finetune_args_are_the_articles(lamini_server: FakeLaminiServer)
     }
 
 
+@pytest.mark.usefixtures("sdk")
 def test_failed_job_raises_with_the_providers_message() -> None:
     with FakeLaminiServer(job_script=("CREATED", "RUNNING", "FAILED")) as server:
         tuner = make_tuner(server)
@@ -106,6 +115,7 @@ def test_failed_job_raises_with_the_providers_message() -> None:
         assert tuner.status(job.job_id).status is TuningStatus.FAILED
 
 
+@pytest.mark.usefixtures("sdk")
 def test_timed_out_job_is_terminal() -> None:
     with FakeLaminiServer(job_script=("CREATED", "TIMED OUT")) as server:
         tuner = make_tuner(server)
@@ -130,6 +140,18 @@ def test_rate_limit_and_server_errors_are_retried(lamini_server: FakeLaminiServe
     assert len(lamini_server.requests_to("/v1/local-data")) == 2
     lamini_server.fail_next(500, path="/v1/train/jobs/", times=2)
     assert make_tuner(lamini_server).status(job.job_id).job_id == "1"
+
+
+def test_retry_after_from_lamini_is_honoured(
+    lamini_server: FakeLaminiServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="text2sql_tune")
+    tuner = make_tuner(lamini_server)
+    job = tuner.start_records(RECORDS)
+    lamini_server.fail_next(429, path="/v1/train/jobs/", headers={"Retry-After": "0.01"})
+    assert tuner.status(job.job_id).job_id == job.job_id
+    (wait,) = [r.getMessage() for r in caplog.records if "waiting" in r.getMessage()]
+    assert wait.startswith("retry: lamini: HTTP 429") and "(Retry-After)" in wait
 
 
 def test_errors_after_retries_become_provider_errors(lamini_server: FakeLaminiServer) -> None:
@@ -160,6 +182,7 @@ def test_non_idempotent_start_is_not_resent_after_a_500(lamini_server: FakeLamin
     assert len(lamini_server.requests_to("/v1/train", "POST")) == 1
 
 
+@pytest.mark.usefixtures("sdk")
 def test_missing_key_is_a_clear_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="LAMINI_API_KEY"):
         LaminiTuner(SYSTEM)
@@ -241,6 +264,7 @@ def test_lamini_model_provider_error_is_a_prediction_error(
     assert prediction.error is not None and "594" in prediction.error
 
 
+@pytest.mark.usefixtures("sdk")
 def test_lamini_model_extracts_sql_from_chatty_answers() -> None:
     answer = "Here you go:\n```sql\nSELECT 1 format TabSeparatedWithNames;\n```\nDone."
     with FakeLaminiServer(respond=lambda prompt, model: answer) as server:
@@ -266,9 +290,6 @@ def test_a_hanging_call_is_cut_at_the_time_limit(lamini_server: FakeLaminiServer
 
 
 def test_pairs_are_formatted_like_the_model_asks(lamini_server: FakeLaminiServer) -> None:
-    pytest.importorskip("text2sql_tune.exports")
-    from text2sql_tune import QAPair
-
     pairs = [
         QAPair(question="How many users?", sql="SELECT count() FROM users"),
         QAPair(rejected="no SQL"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -17,7 +18,9 @@ from text2sql_tune import (
     TuningError,
     TuningStatus,
 )
+from text2sql_tune.llm import ChatResponse
 from text2sql_tune.prompts import chat_messages
+from text2sql_tune.records import Usage
 from text2sql_tune.testing.openai_finetune_server import FakeOpenAIFineTuneServer
 from text2sql_tune.tuners import OpenAITuner, openai_status, validate_chat_records
 
@@ -84,7 +87,6 @@ def test_start_and_wait(server: FakeOpenAIFineTuneServer) -> None:
 
 
 def test_pairs_are_formatted_with_the_shared_export(server: FakeOpenAIFineTuneServer) -> None:
-    pytest.importorskip("text2sql_tune.exports")
     tuner = make_tuner(server)
     tuner.start(PAIRS, validation=PAIRS[:1])
     created = server.requests_to("/v1/fine_tuning/jobs", "POST")[0].body
@@ -95,7 +97,6 @@ def test_pairs_are_formatted_with_the_shared_export(server: FakeOpenAIFineTuneSe
 def test_the_fine_tuned_model_answers_with_the_training_prompt(
     server: FakeOpenAIFineTuneServer,
 ) -> None:
-    pytest.importorskip("text2sql_tune.llm.openai")
     tuner = make_tuner(server, suffix="sql")
     job = tuner.start_records(RECORDS)
     done = tuner.wait_until_done(job.job_id, poll_interval_s=0.001)
@@ -237,23 +238,15 @@ def test_status_mapping(provider_status: str, status: TuningStatus) -> None:
 class WireChat:
     """A minimal chat client speaking the chat-completions wire format (for these tests)."""
 
+    model = "gpt-4o-mini"
+
     def __init__(self, base_url: str, api_key: str) -> None:
         self.base_url = base_url
         self.api_key = api_key
 
-    async def achat(
-        self,
-        messages: list[dict[str, str]],
-        *,
-        model: str | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-    ) -> object:
-        from types import SimpleNamespace
-
-        from text2sql_tune.records import Usage
-
-        body = {"model": model, "messages": messages, "max_tokens": max_tokens}
+    async def achat(self, messages: list[dict[str, str]], **options: Any) -> ChatResponse:
+        model = options.get("model") or self.model
+        body = {"model": model, "messages": messages, "max_tokens": options.get("max_tokens")}
         async with httpx.AsyncClient() as client:
             response = await client.post(
                 f"{self.base_url}/chat/completions",
@@ -268,7 +261,8 @@ class WireChat:
             prompt_tokens=data["usage"]["prompt_tokens"],
             completion_tokens=data["usage"]["completion_tokens"],
         )
-        return SimpleNamespace(content=data["choices"][0]["message"]["content"], usage=usage)
+        content = data["choices"][0]["message"]["content"]
+        return ChatResponse(content=content, usage=usage, model=body["model"])
 
 
 def test_model_for_answers_only_once_the_model_exists(server: FakeOpenAIFineTuneServer) -> None:

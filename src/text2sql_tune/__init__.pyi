@@ -64,6 +64,7 @@ from .interfaces import Tuner as Tuner
 from .io import read_cases as read_cases
 from .io import read_pairs as read_pairs
 from .io import write_jsonl as write_jsonl
+from .llm import ChatClient as ChatClient
 from .llm import OpenAIChatClient as OpenAIChatClient
 from .models import FewShotModel as FewShotModel
 from .models import LaminiModel as LaminiModel

@@ -40,8 +40,9 @@ from ..errors import (
     ProviderUnavailableError,
 )
 from ..interfaces import QAGenerator
-from ..llm.openai import ChatResponse, OpenAIChatClient, ToolCall
+from ..llm.messages import ChatResponse, ToolCall
 from ..llm.outage import DEFAULT_MAX_CONSECUTIVE_FAILURES, FailureStreak
+from ..llm.protocol import ChatClient
 from ..prompts import generation_system_prompt
 from ..records import QAPair, Usage
 from ..schema import DatabaseSchema
@@ -90,6 +91,8 @@ _MAX_QUESTION_CHARS = 2_000
 _MAX_RAW_KEPT = 1_000
 # Errors every later call would get too: stop instead of recording each call as rejected.
 _FATAL_STATUSES = frozenset({301, 302, 303, 307, 308, 401, 403, 404})
+# Calls in flight assumed for a ChatClient that does not say (OpenAIChatClient's default).
+_CLIENT_CONCURRENCY = 8
 _SURROGATES = re.compile("[\ud800-\udfff]")
 # C0 controls other than tab, newline and carriage return have no place in a question or SQL.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -147,13 +150,14 @@ class OpenAIQAGenerator(QAGenerator):
     """Few-shot question/SQL generation with an OpenAI-compatible model.
 
     Args:
-        client: The chat client (its model, base URL, retries and limits are used).
+        client: The :class:`~text2sql_tune.llm.ChatClient` (its model, retries and limits apply).
         schema: The annotated schema shown in the system prompt.
         seed_examples: Pairs to sample the few-shot examples from.
         k: Examples per call (fewer when there are fewer seeds).
         temperature: Sampling temperature.
-        concurrency: Attempts in progress at once; default twice the client's concurrency, so
-            HTTP slots stay busy while some attempts wait out a ``Retry-After``.
+        concurrency: Attempts in progress at once; default twice the client's ``concurrency``
+            (8 when it has none), so HTTP slots stay busy while some attempts wait out a
+            ``Retry-After``.
         rng_seed: Seed for the example sampling (``None``: random).
         max_sql_chars: Longer SQL (or a question over 2,000 characters) is rejected.
         mode: ``"tools"`` (a forced tool call) or ``"json_schema"`` (structured output).
@@ -169,7 +173,7 @@ class OpenAIQAGenerator(QAGenerator):
 
     def __init__(
         self,
-        client: OpenAIChatClient,
+        client: ChatClient,
         schema: DatabaseSchema,
         seed_examples: Sequence[QAPair],
         *,
@@ -193,7 +197,9 @@ class OpenAIQAGenerator(QAGenerator):
         self.seed_examples = [p for p in seed_examples if p.ok]
         self.k = k
         self.temperature = temperature
-        self.concurrency = concurrency or 2 * client.concurrency
+        self.concurrency: int = concurrency or 2 * getattr(
+            client, "concurrency", _CLIENT_CONCURRENCY
+        )
         self.max_sql_chars = max_sql_chars
         self.mode = mode
         self.dialect = dialect

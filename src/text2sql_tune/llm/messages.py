@@ -130,7 +130,8 @@ class RetryEvent(BaseModel):
         why = "Retry-After" if self.from_retry_after else "backoff"
         reason = " ".join(self.reason.split())[:80]
         upto = f" of {self.max_attempts}" if self.max_attempts else ""
+        who = f"{self.provider} {self.model}" if self.model else self.provider
         return (
-            f"{self.provider} {self.model}: {what} ({reason}); waiting {self.wait_s:.1f} s "
+            f"{who}: {what} ({reason}); waiting {self.wait_s:.1f} s "
             f"({why}) before attempt {self.attempt + 1}{upto}"
         )

@@ -18,32 +18,25 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import os
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlparse
 
 import httpx
 from pydantic import SecretStr
 
 from .._sync import run_sync
-from ..errors import (
-    ConfigurationError,
-    ProviderError,
-    ProviderUnavailableError,
-    RateLimitError,
-)
+from ..errors import ConfigurationError
 from ..records import Usage
 from ._wire import NotACompletionError, parse_completion
+from .connection import DEFAULT_OPENAI_BASE_URL, OpenAIConnection, resolve_openai_credentials
 from .messages import ChatResponse, RetryEvent, ToolCall
 from .pricing import PriceTable
-from .ratelimit import RateLimiter, parse_retry_after
+from .ratelimit import RateLimiter
+from .retry import RetryPolicy, TransientError, call_with_retries
 
 __all__ = [
     "DEFAULT_OPENAI_BASE_URL",
@@ -56,79 +49,8 @@ __all__ = [
 
 logger = logging.getLogger("text2sql_tune")
 
-DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
-"""The official OpenAI API, used when neither ``base_url`` nor ``OPENAI_BASE_URL`` is set."""
-
-_RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529})
 # Models that refuse ``max_tokens`` and want ``max_completion_tokens``.
 _COMPLETION_TOKENS_PREFIXES = ("o1", "o3", "o4", "gpt-5")
-
-
-def _is_official_openai(url: str) -> bool:
-    host = (urlparse(url).hostname or "").lower()
-    return host == "api.openai.com" or host.endswith(".openai.com")
-
-
-def resolve_openai_credentials(
-    api_key: str | SecretStr | None = None, base_url: str | None = None
-) -> tuple[SecretStr | None, str]:
-    """Resolve the API key and base URL the way every OpenAI-compatible part of the library does.
-
-    The key is the argument, else the ``OPENAI_API_KEY`` environment variable; the URL is the
-    argument, else ``OPENAI_BASE_URL``, else the official API. A key is required for the official
-    API only: local servers (vLLM, Ollama, llama.cpp) usually need none.
-
-    Args:
-        api_key: An explicit key.
-        base_url: An explicit base URL, e.g. ``http://localhost:8000/v1``.
-
-    Returns:
-        ``(key or None, base URL without a trailing slash)``.
-
-    Raises:
-        ConfigurationError: No key was found for the official OpenAI API.
-    """
-    if isinstance(api_key, SecretStr):
-        api_key = api_key.get_secret_value()
-    key = api_key or os.environ.get("OPENAI_API_KEY") or None
-    url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_OPENAI_BASE_URL).rstrip("/")
-    if key is None and _is_official_openai(url):
-        raise ConfigurationError(
-            "no OpenAI API key found: set the OPENAI_API_KEY environment variable "
-            "(export OPENAI_API_KEY=sk-...) or pass api_key=...; "
-            "for a local OpenAI-compatible server pass base_url=... instead"
-        )
-    return (SecretStr(key) if key else None), url
-
-
-class _TransientError(ProviderError):
-    """A failure worth retrying; ``retry_after`` is the server's hint, when it gave one."""
-
-    def __init__(
-        self, status: int | None, body: str, retry_after: float | None, *, paid: bool = False
-    ) -> None:
-        super().__init__("openai", status, body)
-        self.retry_after = retry_after
-        self.paid = paid
-
-
-class _ResponseTooLargeError(Exception):
-    pass
-
-
-def _error_text(status: int, raw: bytes) -> str:
-    text = raw[:4000].decode("utf-8", "replace")
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
-        return text[:1000] or f"HTTP {status} with an empty body"
-    error = data.get("error") if isinstance(data, dict) else None
-    message = error.get("message") if isinstance(error, dict) else None
-    if isinstance(message, str):
-        return message[:1000]
-    if isinstance(error, str):
-        return error[:1000]
-    return text[:1000]
 
 
 def _estimate_tokens(body: Mapping[str, Any]) -> int:
@@ -148,6 +70,8 @@ def _positive(name: str, value: float | None) -> None:
 
 class OpenAIChatClient:
     """An async chat-completions client for OpenAI and compatible servers, with a sync twin.
+
+    It is a :class:`~text2sql_tune.llm.ChatClient`.
 
     Args:
         model: Default model for :meth:`achat`.
@@ -179,9 +103,11 @@ class OpenAIChatClient:
         usage: Running total of tokens and cost over every call, counting the attempts that got
             an unreadable 200 (they are billed).
         retries: Number of retries made so far.
+        connection: The HTTP transport, shared in kind with the fine-tuning client
+            (:class:`~text2sql_tune.llm.connection.OpenAIConnection`).
 
     Raises:
-        ConfigurationError: A limit is out of range.
+        ConfigurationError: A limit is out of range, or the official API has no key.
     """
 
     def __init__(
@@ -219,51 +145,53 @@ class OpenAIChatClient:
         if max_retry_after_s < 0:
             raise ConfigurationError("max_retry_after_s must be 0 or more")
         self.model = model
-        self.api_key, self.base_url = resolve_openai_credentials(api_key, base_url)
-        self.timeout_s = timeout_s
-        self.attempt_timeout_s = attempt_timeout_s
+        self.connection = OpenAIConnection(
+            api_key=api_key,
+            base_url=base_url,
+            timeout_s=timeout_s,
+            attempt_timeout_s=attempt_timeout_s,
+            max_response_bytes=max_response_bytes,
+            concurrency=concurrency,
+            transport=transport,
+            extra_headers=extra_headers,
+        )
         self.call_timeout_s = call_timeout_s
         self.max_retries = max_retries
         self.max_retry_after_s = max_retry_after_s
-        self.concurrency = concurrency
-        self.limiter = RateLimiter(requests_per_minute, tokens_per_minute)
-        self.prices = prices or PriceTable()
         self.backoff_base_s = backoff_base_s
         self.max_backoff_s = max_backoff_s
-        self.max_response_bytes = max_response_bytes
+        self.limiter = RateLimiter(requests_per_minute, tokens_per_minute)
+        self.prices = prices or PriceTable()
         self.on_retry = on_retry
         self.usage = Usage()
         self.retries = 0
-        self._transport = transport
-        self._headers = {"Content-Type": "application/json", **dict(extra_headers or {})}
-        self._http: httpx.AsyncClient | None = None
-        self._semaphore: asyncio.Semaphore | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         return f"OpenAIChatClient(model={self.model!r}, base_url={self.base_url!r})"
 
-    def _bind(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
-        # httpx pools and semaphores belong to one event loop; a client used from a new loop
-        # (sync twins on the portal loop, then asyncio.run elsewhere) gets fresh ones.
-        loop = asyncio.get_running_loop()
-        if self._http is None or self._semaphore is None or self._loop is not loop:
-            headers = dict(self._headers)
-            if self.api_key is not None:
-                headers["Authorization"] = f"Bearer {self.api_key.get_secret_value()}"
-            limits = httpx.Limits(
-                max_connections=self.concurrency, max_keepalive_connections=self.concurrency
-            )
-            self._http = httpx.AsyncClient(
-                base_url=self.base_url,
-                headers=headers,
-                timeout=httpx.Timeout(self.timeout_s),
-                limits=limits,
-                transport=self._transport,
-            )
-            self._semaphore = asyncio.Semaphore(self.concurrency)
-            self._loop = loop
-        return self._http, self._semaphore
+    @property
+    def api_key(self) -> SecretStr | None:
+        """The key sent as ``Authorization: Bearer``, if any."""
+        return self.connection.api_key
+
+    @property
+    def base_url(self) -> str:
+        """The API root, without a trailing slash."""
+        return self.connection.base_url
+
+    @property
+    def concurrency(self) -> int:
+        """HTTP requests in flight at once."""
+        return self.connection.concurrency
+
+    def _policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_retries=self.max_retries,
+            backoff_base_s=self.backoff_base_s,
+            max_backoff_s=self.max_backoff_s,
+            max_retry_after_s=self.max_retry_after_s,
+            call_timeout_s=self.call_timeout_s,
+        )
 
     def _body(
         self,
@@ -346,41 +274,23 @@ class OpenAIChatClient:
         )
         estimated = _estimate_tokens(body) if self.limiter.tokens_per_minute else 0
         started = time.perf_counter()
-        paid = Usage()  # attempts answered with an unreadable 200: billed, nothing to show
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                response = await self._send(body, estimated)
-                break
-            except _TransientError as exc:
-                if exc.paid:
-                    paid = paid + Usage(calls=1)
-                    self.usage = self.usage + Usage(calls=1)
-                wait = self._wait_s(exc, attempt)
-                elapsed = time.perf_counter() - started
-                if attempt > self.max_retries:
-                    raise self._unavailable(exc, paid, f"after {attempt} attempts") from exc
-                if self.call_timeout_s is not None and elapsed + wait > self.call_timeout_s:
-                    limit = f"the call's {self.call_timeout_s:g} s limit"
-                    raise self._unavailable(
-                        exc, paid, f"gave up after {attempt} attempts: {limit} is near"
-                    ) from exc
-                self._notify(exc, attempt, wait, body["model"])
-                await asyncio.sleep(wait)
+        done = await call_with_retries(
+            lambda: self._attempt(body, estimated),
+            self._policy(),
+            provider="openai",
+            model=body["model"],
+            on_retry=self._count_retry,
+        )
+        response = done.value
         self.usage = self.usage + response.usage
         return response.model_copy(
             update={
                 "latency_s": time.perf_counter() - started,
-                "attempts": attempt,
-                "usage": paid + response.usage,
+                "attempts": done.attempts,
+                # Attempts answered with an unreadable 200 were billed with nothing to show.
+                "usage": Usage(calls=done.paid_calls) + response.usage,
             }
         )
-
-    @staticmethod
-    def _unavailable(exc: _TransientError, paid: Usage, why: str) -> ProviderUnavailableError:
-        error_class = RateLimitError if exc.status == 429 else ProviderUnavailableError
-        return error_class("openai", exc.status, f"{exc.body} ({why})", usage=paid)
 
     def chat(
         self,
@@ -408,76 +318,30 @@ class OpenAIChatClient:
             )
         )
 
-    async def _send(self, body: dict[str, Any], estimated: int) -> ChatResponse:
-        http, slot = self._bind()
+    async def _attempt(self, body: dict[str, Any], estimated: int) -> ChatResponse:
         if self.limiter.active:
             await self.limiter.acquire(estimated)
         model = body["model"]
-        seen: list[int] = []  # the status, once the headers arrived
-        async with slot:
-            started = time.perf_counter()
-            try:
-                status, raw, headers = await asyncio.wait_for(
-                    self._exchange(http, body, seen), timeout=self.attempt_timeout_s
-                )
-            except (asyncio.TimeoutError, httpx.TimeoutException) as exc:
-                took = time.perf_counter() - started
-                logger.info("openai chat model=%s status=timeout after %.1fs", model, took)
-                if isinstance(exc, httpx.TimeoutException):
-                    message = f"timed out: no data for {self.timeout_s:g} s"
-                else:
-                    message = f"timed out: no complete answer within {self.attempt_timeout_s:g} s"
-                raise self._transient_without_answer(seen, message) from exc
-            except _ResponseTooLargeError as exc:
-                message = f"the answer is larger than {self.max_response_bytes:,} bytes"
-                raise self._transient_without_answer(seen, message) from exc
-            except httpx.RequestError as exc:  # network, protocol (cut-off body), decoding
-                logger.info("openai chat model=%s status=network-error (%s)", model, exc)
-                message = f"network error: {type(exc).__name__}: {exc}"
-                raise self._transient_without_answer(seen, message) from exc
-            latency = time.perf_counter() - started
-        if status >= 300:
-            logger.info("openai chat model=%s status=%d latency=%.2fs", model, status, latency)
-            text = _error_text(status, raw)
-            if status < 400:
-                where = headers.get("location") or "another address"
-                text = f"redirected to {where}: set base_url to the final address ({text[:200]})"
-            elif status == 429 or status in _RETRY_STATUSES or status >= 500:
-                raise _TransientError(status, text, parse_retry_after(headers))
-            raise ProviderError("openai", status, text)
-        parsed = self._parse(status, raw, model)
+        try:
+            reply = await self.connection.send(
+                "POST", "/chat/completions", label=f"chat model={model}", json=body
+            )
+            parsed = self._parse(reply.status, reply.body, model)
+        except TransientError as exc:
+            if exc.paid:
+                self.usage = self.usage + Usage(calls=1)
+            raise
         if estimated:
             self.limiter.correct(estimated, parsed.usage.total_tokens)
         logger.info(
             "openai chat model=%s status=%d prompt_tokens=%d completion_tokens=%d latency=%.2fs",
             parsed.model,
-            status,
+            reply.status,
             parsed.usage.prompt_tokens,
             parsed.usage.completion_tokens,
-            latency,
+            reply.latency_s,
         )
         return parsed
-
-    async def _exchange(
-        self, http: httpx.AsyncClient, body: dict[str, Any], seen: list[int]
-    ) -> tuple[int, bytes, httpx.Headers]:
-        async with http.stream("POST", "/chat/completions", json=body) as response:
-            seen.append(response.status_code)
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > self.max_response_bytes:
-                    raise _ResponseTooLargeError
-                chunks.append(chunk)
-            return response.status_code, b"".join(chunks), response.headers
-
-    @staticmethod
-    def _transient_without_answer(seen: list[int], message: str) -> _TransientError:
-        status = seen[0] if seen else None
-        if status is not None:
-            message = f"HTTP {status} but {message}"
-        return _TransientError(status, message, None, paid=status is not None and status < 300)
 
     def _parse(self, status: int, raw: bytes, requested_model: str) -> ChatResponse:
         try:
@@ -485,9 +349,8 @@ class OpenAIChatClient:
         except NotACompletionError as exc:
             logger.info("openai chat model=%s status=%d unreadable body", requested_model, status)
             shown = raw[:300].decode("utf-8", "replace")
-            raise _TransientError(
-                status, f"the answer is not a chat completion ({exc}): {shown!r}", None, paid=True
-            ) from exc
+            message = f"the answer is not a chat completion ({exc}): {shown!r}"
+            raise TransientError("openai", status, message, paid=True) from exc
         for warning in parsed.warnings:
             logger.warning("openai chat model=%s: %s", requested_model, warning)
         model = parsed.model or requested_model
@@ -517,46 +380,24 @@ class OpenAIChatClient:
             raw=parsed.data,
         )
 
-    def _wait_s(self, exc: _TransientError, attempt: int) -> float:
-        if exc.retry_after is not None:
-            # A little jitter so that callers told the same Retry-After do not return in lockstep.
-            return min(exc.retry_after, self.max_retry_after_s) * random.uniform(1.0, 1.1)
-        ceiling = min(self.max_backoff_s, self.backoff_base_s * 2.0 ** (attempt - 1))
-        return ceiling * random.uniform(0.5, 1.0)
-
-    def _notify(self, exc: _TransientError, attempt: int, wait: float, model: str) -> None:
+    def _count_retry(self, event: RetryEvent) -> None:
         self.retries += 1
-        event = RetryEvent(
-            attempt=attempt,
-            max_attempts=self.max_retries + 1,
-            wait_s=wait,
-            status=exc.status,
-            reason=exc.body[:200],
-            from_retry_after=exc.retry_after is not None,
-            model=model,
-        )
-        logger.info("openai chat: %s", event.describe())
         if self.on_retry is not None:
-            try:
-                self.on_retry(event)
-            except Exception:  # a broken progress display must not fail the call
-                logger.exception("on_retry callback failed")
+            self.on_retry(event)
 
     async def aclose(self) -> None:
         """Close the HTTP connections (a later call opens new ones)."""
-        http, self._http, self._semaphore, self._loop = self._http, None, None, None
-        if http is not None:
-            await http.aclose()
+        await self.connection.aclose()
 
     def close(self) -> None:
         """Sync twin of :meth:`aclose`."""
-        if self._http is None:
+        if not self.connection.is_open:
             return
         try:
             run_sync(self.aclose())
         except Exception:
             # The pool belonged to an event loop that has ended: nothing is left to close.
-            self._http = None
+            self.connection.forget()
 
     async def __aenter__(self) -> OpenAIChatClient:
         return self

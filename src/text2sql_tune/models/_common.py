@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
 
 from ..errors import (
     ConfigurationError,
@@ -17,33 +16,7 @@ from ..records import Prediction, Usage
 from ..schema import DatabaseSchema
 from ..sql.extract import extract_sql
 
-__all__ = ["ChatAnswer", "ChatClient", "predict_with", "resolve_system_prompt"]
-
-
-class ChatAnswer(Protocol):
-    """What the models read from a chat answer (``OpenAIChatClient``'s ``ChatResponse`` fits)."""
-
-    @property
-    def content(self) -> str | None:
-        """The answer's text."""
-
-    @property
-    def usage(self) -> Usage | None:
-        """Tokens and cost of the call."""
-
-
-class ChatClient(Protocol):
-    """What the chat-based models need from a client (``OpenAIChatClient`` fits)."""
-
-    async def achat(
-        self,
-        messages: list[dict[str, str]],
-        *,
-        model: str | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-    ) -> Any:
-        """Send the messages; return an answer with ``content`` and ``usage`` (a ChatAnswer)."""
+__all__ = ["predict_with", "resolve_system_prompt"]
 
 
 def resolve_system_prompt(system_prompt_or_schema: str | DatabaseSchema) -> str:

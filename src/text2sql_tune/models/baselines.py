@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import ProviderUnavailableError
 from ..interfaces import SQLExecutor, Text2SQLModel
 from ..records import EvalCase, Prediction, QAPair, Usage
 from ..schema import DatabaseSchema
-from ._common import ChatClient, predict_with, resolve_system_prompt
+from ._common import predict_with, resolve_system_prompt
 from .retrieval import LexicalIndex
+
+if TYPE_CHECKING:
+    from ..llm.protocol import ChatClient
 
 __all__ = ["FewShotModel", "SelfReflectionModel", "ZeroShotModel", "reflection_message"]
 
@@ -65,7 +69,7 @@ class ZeroShotModel(Text2SQLModel):
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.keep_format = keep_format
-        self.name = f"zero-shot:{model or getattr(client, 'model', 'chat')}"
+        self.name = f"zero-shot:{model or client.model}"
 
     def messages(self, question: str) -> list[Message]:
         """The chat messages sent for ``question``."""

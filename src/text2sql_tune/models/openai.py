@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import httpx
 from pydantic import SecretStr
 
@@ -9,7 +11,10 @@ from ..interfaces import Text2SQLModel
 from ..prompts import chat_messages
 from ..records import Prediction, Usage
 from ..schema import DatabaseSchema
-from ._common import ChatClient, predict_with, resolve_system_prompt
+from ._common import predict_with, resolve_system_prompt
+
+if TYPE_CHECKING:
+    from ..llm.protocol import ChatClient
 
 __all__ = ["OpenAIText2SQL"]
 
@@ -51,9 +56,7 @@ class OpenAIText2SQL(Text2SQLModel):
         self.name = f"openai:{model}"
         self.system_prompt = resolve_system_prompt(system_prompt_or_schema)
         if client is None:
-            from ..llm.openai import (  # type: ignore[import-not-found,unused-ignore]
-                OpenAIChatClient,
-            )
+            from ..llm.openai import OpenAIChatClient
 
             client = OpenAIChatClient(
                 model, api_key=api_key, base_url=base_url, transport=transport

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from ._http import LocalServer
+from ._http import FakeServer, read_body, send_json
 
 __all__ = ["FakeLaminiServer", "InjectedError", "RecordedRequest"]
 
@@ -66,7 +66,7 @@ class InjectedError:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class JSONServer:
+class JSONServer(FakeServer):
     """A tiny threaded JSON HTTP server on 127.0.0.1 with auth, recording and error injection.
 
     Subclasses implement :meth:`route`. Used by the fake Lamini and OpenAI fine-tuning servers.
@@ -80,19 +80,12 @@ class JSONServer:
     """
 
     def __init__(self, *, api_key: str = "test-key") -> None:
+        super().__init__()
         self.api_key = api_key
         self.delay_s = 0.0
         self.requests: list[RecordedRequest] = []
         self._errors: list[InjectedError] = []
         self._lock = threading.Lock()
-        self._server: LocalServer | None = None
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:<port>`` (the server must be started)."""
-        if self._server is None:
-            raise RuntimeError("the server is not started")
-        return self._server.base_url
 
     def fail_next(
         self,
@@ -114,23 +107,6 @@ class JSONServer:
             for r in self.requests
             if path_part in r.path and (method is None or r.method == method)
         ]
-
-    def start(self) -> JSONServer:
-        """Start serving on a free port in a daemon thread."""
-        self._server = LocalServer(self._handle, name=type(self).__name__)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-
-    def __enter__(self) -> JSONServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def route(
         self, method: str, path: str, query: str, body: Any, headers: dict[str, str]
@@ -157,9 +133,8 @@ class JSONServer:
                     return error
         return None
 
-    def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
-        length = int(handler.headers.get("Content-Length") or 0)
-        raw = handler.rfile.read(length) if length else b""
+    def _dispatch(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        raw = read_body(handler)
         headers = {k.lower(): v for k, v in handler.headers.items()}
         path, _, query = handler.path.partition("?")
         body = self.parse_body(raw, headers)
@@ -178,14 +153,7 @@ class JSONServer:
                 status, payload = self.route(method, path, query, body, headers)
             except Exception as exc:  # a bug in a scripted response must not hang the client
                 status, payload = 500, self.error_body(500, f"{type(exc).__name__}: {exc}")
-        data = json.dumps(payload).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        for name, value in extra_headers.items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.write(data)
+        send_json(handler, status, payload, extra_headers)
 
     def auth_error(self) -> Any:
         """The body of a 401 answer."""
@@ -240,10 +208,6 @@ class FakeLaminiServer(JSONServer):
     def url(self) -> str:
         """The ``api_url`` to give the SDK."""
         return self.base_url
-
-    def __enter__(self) -> FakeLaminiServer:
-        self.start()
-        return self
 
     def route(
         self, method: str, path: str, query: str, body: Any, headers: dict[str, str]

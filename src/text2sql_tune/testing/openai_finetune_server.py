@@ -82,10 +82,6 @@ class FakeOpenAIFineTuneServer(JSONServer):
         """The ``base_url`` to give the client (``http://127.0.0.1:<port>/v1``)."""
         return self.base_url + "/v1"
 
-    def __enter__(self) -> FakeOpenAIFineTuneServer:
-        self.start()
-        return self
-
     def parse_body(self, raw: bytes, headers: dict[str, str]) -> Any:
         """Decode JSON or multipart bodies."""
         content_type = headers.get("content-type", "")

@@ -3,10 +3,10 @@
 It speaks the real wire format (``POST /v1/chat/completions`` answering ``chat.completion``
 objects with ``tool_calls``, ``usage`` and OpenAI's ``{"error": {...}}`` bodies) and can be
 scripted: fail the next K calls with 429 + ``Retry-After``, answer 500s, be slow, send garbage,
-drop the connection, or rate-limit a random fraction of calls. :meth:`FakeOpenAIServer.fault_next`
-plays any of the named faults in :data:`~text2sql_tune.testing.FAULT_MODES` (a TCP reset
-mid-body, a 1 byte/s trickle, ``Infinity`` tokens, a lone surrogate in the tool arguments ...).
-Every request is logged.
+drop the connection, or rate-limit a random fraction of calls.
+:meth:`FakeOpenAIServer.misbehave_next` hands the raw connection to your own code, for any
+wire-level fault (a TCP reset mid-body, a 1 byte/s trickle, ``Infinity`` tokens ...). Every
+request is logged.
 
 Extend it with :meth:`FakeOpenAIServer.add_route` (another endpoint) or by overriding
 :meth:`FakeOpenAIServer.handle` (everything), and change answers with a ``responder``.
@@ -38,8 +38,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from ._faults import FAULT_MODES, FaultContext
-from ._http import LocalServer
+from ._http import FakeServer, read_body, send_json
 
 __all__ = [
     "FakeOpenAIServer",
@@ -47,6 +46,7 @@ __all__ = [
     "ReceivedRequest",
     "Responder",
     "ScriptedFailure",
+    "WireWriter",
     "text_reply",
     "tool_call_reply",
 ]
@@ -96,6 +96,9 @@ class FakeReply:
 Responder = Callable[[dict[str, Any], int], "FakeReply | dict[str, Any]"]
 """Makes the answer for ``(request_body, call_number)``; a dict is sent as the full body."""
 
+WireWriter = Callable[[ReceivedRequest, BaseHTTPRequestHandler], None]
+"""Answers one chat request on the connection itself (see ``FakeOpenAIServer.misbehave_next``)."""
+
 
 def text_reply(content: str) -> FakeReply:
     """An answer with plain message text."""
@@ -116,14 +119,13 @@ class ScriptedFailure:
         status: HTTP status to answer (ignored for ``disconnect``).
         kind: ``error`` (OpenAI error body), ``garbage`` (``body`` sent as is with status 200
             unless ``status`` says otherwise), ``slow`` (wait ``delay_s`` then answer normally),
-            ``disconnect`` (close the connection without answering), ``fault`` (the named
-            fault ``mode`` of :data:`~text2sql_tune.testing.FAULT_MODES`, with ``params``).
+            ``disconnect`` (close the connection without answering), ``raw`` (``write``
+            answers on the connection itself).
         headers: Extra response headers (e.g. ``Retry-After``).
         body: Raw body for ``garbage``.
         delay_s: Extra wait for ``slow``.
         message: The error message for ``error``.
-        mode: The fault mode for ``fault``.
-        params: Keyword arguments of the fault mode.
+        write: The answer for ``raw``.
     """
 
     times: int
@@ -133,8 +135,7 @@ class ScriptedFailure:
     body: bytes = b""
     delay_s: float = 0.0
     message: str = "injected failure"
-    mode: str = ""
-    params: dict[str, Any] = field(default_factory=dict)
+    write: WireWriter | None = None
 
 
 _ERROR_TYPES = {
@@ -194,7 +195,7 @@ RawAnswer = Callable[[BaseHTTPRequestHandler], None]
 """Writes a whole answer (status line, headers, body, or nothing) to the handler itself."""
 
 
-class FakeOpenAIServer:
+class FakeOpenAIServer(FakeServer):
     """A threaded fake OpenAI-compatible server on a free port of 127.0.0.1.
 
     Args:
@@ -224,6 +225,7 @@ class FakeOpenAIServer:
         model: str = "fake-model",
         seed: int = 0,
     ) -> None:
+        super().__init__()
         self.responder: Responder = responder or default_responder
         self.api_key = api_key
         self.latency_s = latency_s
@@ -240,8 +242,6 @@ class FakeOpenAIServer:
         self._random = random.Random(seed)
         self._answered = 0
         self._lock = threading.Lock()
-        self._server: LocalServer | None = None
-        self.stopping = threading.Event()
 
     # -- scripting -------------------------------------------------------------------------
 
@@ -281,20 +281,18 @@ class FakeOpenAIServer:
         """Close the connection without answering on the next ``times`` chat calls."""
         self._script(ScriptedFailure(times, kind="disconnect"))
 
-    def fault_next(self, mode: str, times: int = 1, **params: Any) -> None:
-        """Answer the next ``times`` chat calls with the named fault (see ``FAULT_MODES``).
+    def misbehave_next(self, write: WireWriter, times: int = 1) -> None:
+        """Let ``write(request, handler)`` answer the next ``times`` chat calls on the wire.
+
+        It writes whatever it likes to ``handler.wfile`` (a status line and half a body, one
+        byte per second, nothing) and may close ``handler.connection``: the faults a real network
+        or gateway produces. :meth:`answer_for` gives the completion it would have sent.
 
         Args:
-            mode: A key of :data:`~text2sql_tune.testing.FAULT_MODES`, e.g. ``"trickle"``.
-            times: How many calls it applies to.
-            **params: The mode's options, e.g. ``byte_interval_s=0.2`` for ``trickle``.
-
-        Raises:
-            KeyError: Unknown mode (the message lists the known ones).
+            write: Answers one request.
+            times: How many calls it answers.
         """
-        if mode not in FAULT_MODES:
-            raise KeyError(f"unknown fault mode {mode!r}; known: {', '.join(sorted(FAULT_MODES))}")
-        self._script(ScriptedFailure(times, kind="fault", mode=mode, params=dict(params)))
+        self._script(ScriptedFailure(times, kind="raw", write=write))
 
     def clear_failures(self) -> None:
         """Forget every scripted failure not played yet (the provider is back)."""
@@ -342,41 +340,14 @@ class FakeOpenAIServer:
     # -- lifecycle -------------------------------------------------------------------------
 
     @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:<port>`` (the server must be started)."""
-        if self._server is None:
-            raise RuntimeError("the fake server is not started")
-        return self._server.base_url
-
-    @property
     def url(self) -> str:
         """The OpenAI-style API root, ``http://127.0.0.1:<port>/v1``: pass it as ``base_url``."""
         return self.base_url + "/v1"
 
-    def start(self) -> FakeOpenAIServer:
-        """Start serving on a free port in a daemon thread."""
-        self.stopping.clear()
-        self._server = LocalServer(self._dispatch, name=type(self).__name__)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving (answers still trickling or stalled end at once)."""
-        self.stopping.set()
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-
-    def __enter__(self) -> FakeOpenAIServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     # -- request handling ------------------------------------------------------------------
 
     def _dispatch(self, handler: BaseHTTPRequestHandler, method: str) -> None:
-        length = int(handler.headers.get("Content-Length") or 0)
-        raw = handler.rfile.read(length) if length else b""
+        raw = read_body(handler)
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
@@ -398,15 +369,7 @@ class FakeOpenAIServer:
         if callable(result):
             result(handler)
             return
-        status, payload, headers = result
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        for name, value in headers.items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.write(data)
+        send_json(handler, *result)
 
     def handle(
         self, request: ReceivedRequest
@@ -437,10 +400,9 @@ class FakeOpenAIServer:
     ) -> tuple[int, Any, dict[str, str]] | RawAnswer | None:
         if failure.kind == "disconnect":
             return None
-        if failure.kind == "fault":
-            mode = FAULT_MODES[failure.mode]
-            params = failure.params
-            return lambda handler: mode.write(FaultContext(self, request, handler, params))
+        if failure.kind == "raw" and failure.write is not None:
+            write = failure.write
+            return lambda handler: write(request, handler)
         if failure.kind == "garbage":
             return failure.status, failure.body, dict(failure.headers)
         if failure.kind == "slow":

@@ -2,10 +2,12 @@
 
 The SDK is imported lazily (it is heavy and an optional extra). Its calls are synchronous
 ``requests`` calls with no timeout and no retry, so every call here runs in a worker thread with a
-time limit, is retried with backoff on 429 / 503 / 5xx / network errors, and has its errors mapped
-to :class:`~text2sql_tune.errors.ProviderError`. Credentials are resolved here (argument,
-environment, Lamini's own config file) and passed to the SDK explicitly, because the SDK reads
-``LAMINI_API_KEY`` / ``LAMINI_API_URL`` only once, when it is first imported.
+time limit, is retried on 429 / 503 / 5xx / network errors the way the OpenAI clients retry
+(:func:`~text2sql_tune.llm.retry.call_with_retries`: ``Retry-After`` or backoff with jitter),
+and has its errors mapped to :class:`~text2sql_tune.errors.ProviderError`. Credentials are
+resolved here (argument, environment, Lamini's own config file) and passed to the SDK
+explicitly, because the SDK reads ``LAMINI_API_KEY`` / ``LAMINI_API_URL`` only once, when it is
+first imported.
 """
 
 from __future__ import annotations
@@ -23,20 +25,10 @@ from types import ModuleType
 from typing import Any, TypeVar
 
 from pydantic import SecretStr
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential,
-)
 
-from ..errors import (
-    ConfigurationError,
-    MissingExtraError,
-    ProviderError,
-    ProviderUnavailableError,
-    RateLimitError,
-)
+from ..errors import ConfigurationError, MissingExtraError, ProviderError
+from ..llm.ratelimit import parse_retry_after
+from ..llm.retry import RetryPolicy, TransientError, call_with_retries
 
 __all__ = [
     "DEFAULT_LAMINI_BASE_MODEL",
@@ -168,12 +160,14 @@ def _import_lamini() -> ModuleType:
     return lamini
 
 
-def _status_of(exc: BaseException) -> int | None:
+def _response(exc: BaseException) -> Any:
     # make_web_request raises the Lamini error inside `except HTTPError`, so the HTTP response
     # is reachable through the implicit exception context.
-    context = exc.__context__
-    response = getattr(context, "response", None)
-    status = getattr(response, "status_code", None)
+    return getattr(exc.__context__, "response", None)
+
+
+def _status_of(exc: BaseException) -> int | None:
+    status = getattr(_response(exc), "status_code", None)
     if isinstance(status, int):
         return status
     status = _STATUS_BY_ERROR.get(type(exc).__name__)
@@ -186,16 +180,19 @@ def _status_of(exc: BaseException) -> int | None:
 def _to_provider_error(exc: BaseException) -> ProviderError:
     module = type(exc).__module__
     if module.startswith("lamini"):
-        detail = str(exc) or type(exc).__name__
+        detail = f"{type(exc).__name__}: {str(exc) or type(exc).__name__}"
         status = _status_of(exc)
-        error_class: type[ProviderError] = ProviderError
-        if status == 429:
-            error_class = RateLimitError
-        elif status in _RETRYABLE:  # the API had no answer (5xx, timeout): not a final one
-            error_class = ProviderUnavailableError
-        return error_class("lamini", status, f"{type(exc).__name__}: {detail}")
+        if status in _RETRYABLE:  # the API had no answer (429, 5xx, timeout): not a final one
+            headers = getattr(_response(exc), "headers", None)
+            retry_after = parse_retry_after(headers) if headers is not None else None
+            return TransientError("lamini", status, detail, retry_after)
+        return ProviderError("lamini", status, detail)
     # requests' network errors (connection refused / reset) never reached the API handler.
-    return ProviderUnavailableError("lamini", None, f"{type(exc).__name__}: {exc}")
+    return TransientError("lamini", None, f"{type(exc).__name__}: {exc}")
+
+
+def _not_started(error: TransientError) -> bool:
+    return error.status in _NOT_STARTED
 
 
 def _is_transport_error(exc: BaseException) -> bool:
@@ -210,7 +207,8 @@ class LaminiSDK:
         api_url: The API URL.
         timeout_s: Time limit of one SDK call.
         max_retries: Retries after a 429 / 503 / 5xx / network error.
-        retry_backoff_s: First wait between retries (doubles each time, at most 60 s).
+        retry_backoff_s: First wait between retries without a ``Retry-After`` (doubles each
+            time, at most 60 s, with jitter).
     """
 
     def __init__(
@@ -261,37 +259,29 @@ class LaminiSDK:
             What ``fn`` returned.
 
         Raises:
-            ProviderError: The API answered an error (``status`` is the HTTP status), the call
-                timed out, or the network failed, after all retries.
+            RateLimitError: The API kept answering 429.
+            ProviderUnavailableError: No answer after all retries (5xx, the time limit, the
+                network), or a failure after which a call that is not idempotent is not resent.
+            ProviderError: The API answered another error (``status`` is the HTTP status).
         """
-        retryable = _RETRYABLE if idempotent else _NOT_STARTED
-
-        def should_retry(exc: BaseException) -> bool:
-            if not isinstance(exc, ProviderError):
-                return False
-            if exc.status is None:
-                return idempotent
-            return exc.status in retryable
-
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.max_retries + 1),
-            wait=wait_exponential(multiplier=self.retry_backoff_s, max=60.0),
-            retry=retry_if_exception(should_retry),
-            reraise=True,
+        policy = RetryPolicy(
+            max_retries=self.max_retries, backoff_base_s=self.retry_backoff_s, max_backoff_s=60.0
         )
-        async for attempt in retrying:
-            with attempt:
-                return await self._once(what, fn)
-        raise AssertionError("unreachable")  # pragma: no cover
+        done = await call_with_retries(
+            lambda: self._once(what, fn),
+            policy,
+            provider="lamini",
+            resend=None if idempotent else _not_started,
+        )
+        return done.value
 
     async def _once(self, what: str, fn: Callable[[], T]) -> T:
         logger.info("lamini: %s (%s)", what, self.api_url)
         try:
             return await asyncio.wait_for(asyncio.to_thread(fn), timeout=self.timeout_s)
         except asyncio.TimeoutError as exc:
-            raise ProviderUnavailableError(
-                "lamini", None, f"{what}: no answer within {self.timeout_s:g} s"
-            ) from exc
+            message = f"{what}: no answer within {self.timeout_s:g} s"
+            raise TransientError("lamini", None, message) from exc
         except ProviderError:
             raise
         except Exception as exc:

@@ -15,18 +15,18 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import SecretStr
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from .._sync import run_sync
-from ..errors import ConfigurationError, DataError, ProviderError, RateLimitError, TuningError
+from ..errors import DataError, TuningError
 from ..interfaces import Tuner
-from ..llm.openai import resolve_openai_credentials
+from ..llm.connection import OpenAIConnection, resolve_openai_credentials
+from ..llm.retry import RetryPolicy, TransientError, call_with_retries
 from ..models._common import resolve_system_prompt
 from ..records import QAPair, TuningJob, TuningStatus
 from ..schema import DatabaseSchema
 
 if TYPE_CHECKING:
-    from ..models._common import ChatClient
+    from ..llm.protocol import ChatClient
     from ..models.openai import OpenAIText2SQL
 
 __all__ = [
@@ -39,7 +39,6 @@ __all__ = [
 logger = logging.getLogger("text2sql_tune")
 
 DEFAULT_OPENAI_BASE_MODEL = "gpt-4o-mini-2024-07-18"
-DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
 
 _OPENAI_STATUSES = {
     "validating_files": TuningStatus.QUEUED,
@@ -49,7 +48,6 @@ _OPENAI_STATUSES = {
     "failed": TuningStatus.FAILED,
     "cancelled": TuningStatus.CANCELLED,
 }
-_RETRYABLE = frozenset({429, 500, 502, 503, 504})
 
 
 def openai_status(provider_status: str | None) -> TuningStatus:
@@ -85,29 +83,10 @@ def validate_chat_records(records: Sequence[Mapping[str, Any]]) -> list[dict[str
     return clean
 
 
-def _resolve_credentials(
-    api_key: str | SecretStr | None, base_url: str | None
-) -> tuple[SecretStr, str]:
-    # The chat client's rules, except that fine-tuning always needs a key (local servers that
-    # accept none do not offer fine-tuning).
-    key, url = resolve_openai_credentials(api_key, base_url)
-    if key is None:
-        raise ConfigurationError(
-            "no OpenAI API key found: pass api_key=... or set OPENAI_API_KEY "
-            "(create one at https://platform.openai.com/api-keys)"
-        )
-    return key, url
-
-
-def _error_text(response: httpx.Response) -> str:
-    try:
-        data = response.json()
-    except ValueError:
-        return response.text[:500]
-    error = data.get("error") if isinstance(data, dict) else None
-    if isinstance(error, dict) and error.get("message"):
-        return str(error["message"])
-    return json.dumps(data)[:500]
+def _rate_limited(error: TransientError) -> bool:
+    # A 429 is answered before the server does anything: the one failure after which an upload
+    # or a job creation is safe to send again.
+    return error.status == 429
 
 
 class OpenAITuner(Tuner):
@@ -123,9 +102,14 @@ class OpenAITuner(Tuner):
         suffix: Up to 18 characters added to the fine-tuned model's name.
         seed: Seed for reproducible jobs.
         timeout_s: HTTP timeout of one call.
-        max_retries: Retries after 429 / 5xx / network errors.
-        retry_backoff_s: First wait between retries.
+        max_retries: Retries after 429 / 5xx / network errors (uploads and job creation are
+            resent only after a 429).
+        retry_backoff_s: First wait between retries when the server sends no ``Retry-After``
+            (doubles each time, at most 60 s, with jitter).
         transport: An httpx transport (tests).
+
+    Raises:
+        ConfigurationError: No API key was found (fine-tuning always needs one).
     """
 
     name = "openai"
@@ -147,7 +131,9 @@ class OpenAITuner(Tuner):
     ) -> None:
         self.system_prompt = resolve_system_prompt(system_prompt_or_schema)
         self.base_model = base_model
-        self.api_key, self.base_url = _resolve_credentials(api_key, base_url)
+        self.api_key, self.base_url = resolve_openai_credentials(
+            api_key, base_url, require_key=True
+        )
         self.hyperparameters = dict(hyperparameters or {})
         self.suffix = suffix
         self.seed = seed
@@ -171,38 +157,33 @@ class OpenAITuner(Tuner):
         idempotent: bool = True,
         **kwargs: Any,
     ) -> Any:
-        retryable = _RETRYABLE if idempotent else frozenset({429})
-
-        def should_retry(exc: BaseException) -> bool:
-            if not isinstance(exc, ProviderError):
-                return False
-            return exc.status in retryable if exc.status is not None else idempotent
-
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.max_retries + 1),
-            wait=wait_exponential(multiplier=self.retry_backoff_s, max=60.0),
-            retry=retry_if_exception(should_retry),
-            reraise=True,
+        connection = OpenAIConnection(
+            api_key=self.api_key,
+            base_url=self.base_url,
+            timeout_s=self.timeout_s,
+            transport=self.transport,
         )
-        async for attempt in retrying:
-            with attempt:
-                return await self._request_once(method, path, **kwargs)
-        raise AssertionError("unreachable")  # pragma: no cover
+        label = f"{method} {path}"
 
-    async def _request_once(self, method: str, path: str, **kwargs: Any) -> Any:
-        logger.info("openai: %s %s", method, path)
-        headers = {"Authorization": f"Bearer {self.api_key.get_secret_value()}"}
-        async with httpx.AsyncClient(
-            base_url=self.base_url, timeout=self.timeout_s, transport=self.transport
-        ) as client:
-            try:
-                response = await client.request(method, path, headers=headers, **kwargs)
-            except httpx.TransportError as exc:
-                raise ProviderError("openai", None, f"{type(exc).__name__}: {exc}") from exc
-        if response.status_code >= 400:
-            error_class = RateLimitError if response.status_code == 429 else ProviderError
-            raise error_class("openai", response.status_code, _error_text(response))
-        return response.json()
+        async def attempt() -> Any:
+            reply = await connection.send(method, path, label=label, **kwargs)
+            logger.info("openai %s status=%d latency=%.2fs", label, reply.status, reply.latency_s)
+            answer = reply.json()
+            if not isinstance(answer, dict):
+                kind = type(answer).__name__
+                raise TransientError("openai", reply.status, f"the answer is a JSON {kind}")
+            return answer
+
+        policy = RetryPolicy(
+            max_retries=self.max_retries, backoff_base_s=self.retry_backoff_s, max_backoff_s=60.0
+        )
+        try:
+            done = await call_with_retries(
+                attempt, policy, provider="openai", resend=None if idempotent else _rate_limited
+            )
+        finally:
+            await connection.aclose()
+        return done.value
 
     async def aupload(self, records: Sequence[Mapping[str, Any]], filename: str) -> str:
         """Upload chat records as a JSONL file for fine-tuning; returns the file id."""
@@ -215,6 +196,10 @@ class OpenAITuner(Tuner):
             files={"file": (filename, content.encode("utf-8"), "application/jsonl")},
         )
         return str(answer["id"])
+
+    def upload(self, records: Sequence[Mapping[str, Any]], filename: str) -> str:
+        """Sync twin of :meth:`aupload`."""
+        return run_sync(self.aupload(records, filename))
 
     async def astart(
         self, train: Sequence[QAPair], *, validation: Sequence[QAPair] | None = None

@@ -11,12 +11,16 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from ...errors import ProviderError
 from ...interfaces import Judge, SQLExecutor
-from ...records import JudgeInput, QueryResult, Usage, Verdict
+from ...records import JudgeInput, QueryResult, Verdict
 from .cache import VerdictCache, cache_key
+
+if TYPE_CHECKING:
+    from ...llm.messages import ChatResponse
+    from ...llm.protocol import ChatClient
 
 __all__ = ["JUDGE_RESPONSE_FORMAT", "JUDGE_SYSTEM_PROMPT", "LLMJudge", "judge_user_prompt"]
 
@@ -56,18 +60,6 @@ JUDGE_RESPONSE_FORMAT: dict[str, Any] = {
 }
 
 
-class _ChatClient(Protocol):
-    model: str
-
-    async def achat(
-        self,
-        messages: list[dict[str, Any]],
-        *,
-        response_format: dict[str, Any] | None = None,
-        temperature: float | None = None,
-    ) -> Any: ...
-
-
 def _table(result: QueryResult | None, error: str | None, max_rows: int) -> str:
     if result is None:
         return f"(no result: {error or 'the query was not executed'})"
@@ -105,9 +97,8 @@ class LLMJudge(Judge):
     """Judges with an LLM that compares two small result tables (the article's method).
 
     Args:
-        client: An OpenAI-compatible chat client
-            (:class:`text2sql_tune.llm.openai.OpenAIChatClient` or anything with the same
-            ``achat``).
+        client: A :class:`~text2sql_tune.llm.ChatClient`, e.g.
+            :class:`~text2sql_tune.llm.OpenAIChatClient`.
         max_rows: Rows of each result shown to the model.
         executor: Runs the queries when the input carries no results.
         cache: A :class:`VerdictCache`, or a JSONL path for one; default an in-memory cache.
@@ -118,7 +109,7 @@ class LLMJudge(Judge):
 
     def __init__(
         self,
-        client: _ChatClient,
+        client: ChatClient,
         *,
         max_rows: int = 20,
         executor: SQLExecutor | None = None,
@@ -129,7 +120,7 @@ class LLMJudge(Judge):
         self.max_rows = max_rows
         self.executor = executor
         self.cache = cache if isinstance(cache, VerdictCache) else VerdictCache(cache)
-        self.model = model or getattr(client, "model", None) or "default"
+        self.model = model or client.model
 
     async def _results(self, case: JudgeInput) -> tuple[JudgeInput, str | None, str | None]:
         errors: dict[str, str | None] = {"reference": None, "predicted": None}
@@ -164,10 +155,12 @@ class LLMJudge(Judge):
         ]
         logger.info("LLM judge call (model %s)", self.model)
         try:
-            kwargs: dict[str, Any] = {"response_format": JUDGE_RESPONSE_FORMAT, "temperature": 0.0}
-            if self.model != getattr(self.client, "model", None) and self.model != "default":
-                kwargs["model"] = self.model
-            response = await self.client.achat(messages, **kwargs)
+            response = await self.client.achat(
+                messages,
+                response_format=JUDGE_RESPONSE_FORMAT,
+                temperature=0.0,
+                model=None if self.model == self.client.model else self.model,
+            )
         except ProviderError as exc:
             return Verdict(
                 correct=None, reason=f"the LLM judge call failed: {exc}", judge=self.name
@@ -177,12 +170,10 @@ class LLMJudge(Judge):
             self.cache.put(key, verdict)
         return verdict
 
-    def _parse(self, response: Any) -> Verdict:
-        usage = getattr(response, "usage", None)
+    def _parse(self, response: ChatResponse) -> Verdict:
         details: dict[str, Any] = {"model": self.model}
-        if isinstance(usage, Usage):
-            details["usage"] = usage.model_dump(mode="json")
-        content = getattr(response, "content", None) or ""
+        details["usage"] = response.usage.model_dump(mode="json")
+        content = response.content or ""
         try:
             answer = json.loads(content)
         except json.JSONDecodeError:

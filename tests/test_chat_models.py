@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +19,11 @@ from text2sql_tune import (
     QAPair,
     QueryResult,
     SQLExecutionError,
+    demo_schema,
 )
 from text2sql_tune.executors import ChDBExecutor
+from text2sql_tune.generators import GENERATION_TOOL_NAME, OpenAIQAGenerator
+from text2sql_tune.llm import ChatResponse, ToolCall
 from text2sql_tune.models import (
     FewShotModel,
     SelfReflectionModel,
@@ -42,17 +49,12 @@ SEEDS = [
 
 
 @dataclass
-class Answer:
-    content: str | None
-    usage: Usage | None
-
-
-@dataclass
 class ScriptedChat:
     """A chat client that answers from a script and records what it was sent."""
 
     answers: list[str | Exception]
     calls: list[dict[str, Any]] = field(default_factory=list)
+    model: str = "scripted"
 
     async def achat(
         self,
@@ -61,12 +63,13 @@ class ScriptedChat:
         model: str | None = None,
         temperature: float | None = None,
         max_tokens: int | None = None,
-    ) -> Answer:
+    ) -> ChatResponse:
         self.calls.append({"messages": messages, "model": model, "max_tokens": max_tokens})
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
-        return Answer(answer, Usage(calls=1, prompt_tokens=100, completion_tokens=20))
+        usage = Usage(calls=1, prompt_tokens=100, completion_tokens=20)
+        return ChatResponse(content=answer, usage=usage, model=model or self.model)
 
 
 def test_zero_shot_sends_schema_prompt_and_question() -> None:
@@ -206,3 +209,32 @@ def test_self_reflection_with_examples_starts_few_shot(executor: ChDBExecutor) -
     messages = chat.calls[0]["messages"]
     assert messages[1]["content"] == "How many users are there?"
     assert messages[2]["content"] == "SELECT count() FROM ecommerce.users"
+
+
+def test_the_documented_scripted_client_plugs_into_a_model() -> None:
+    page = (Path(__file__).resolve().parents[1] / "docs" / "llm-client.md").read_text()
+    section = page.split("## Your own chat client", 1)[1]
+    (code,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)
+    assert namespace["model"].predict("How many users?").sql == (
+        "SELECT count() FROM ecommerce.users"
+    )
+
+
+def test_the_generator_takes_any_chat_client() -> None:
+    arguments = {"comments": "c", "question": "How many users?", "sql_query": "SELECT count()"}
+
+    class ToolChat:
+        model = "tool-chat"
+
+        async def achat(self, messages: Any, **options: Any) -> ChatResponse:
+            assert options["tool_choice"] == GENERATION_TOOL_NAME
+            call = ToolCall(id="1", name=GENERATION_TOOL_NAME, arguments=json.dumps(arguments))
+            usage = Usage(calls=1)
+            return ChatResponse(content=None, tool_calls=[call], usage=usage, model=self.model)
+
+    generator = OpenAIQAGenerator(ToolChat(), demo_schema(), SEEDS)
+    assert generator.concurrency == 16  # twice the 8 calls assumed for a client that does not say
+    pair = asyncio.run(generator.agenerate_one())
+    assert pair.ok and pair.question == "How many users?" and pair.source == "openai:tool-chat"

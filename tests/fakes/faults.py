@@ -1,4 +1,4 @@
-"""Scriptable faults for :class:`~text2sql_tune.testing.FakeOpenAIServer`, on the real wire.
+"""Wire-level faults for :class:`FaultyOpenAIServer`: the provider replies the client must survive.
 
 Each :class:`FaultMode` answers one chat request the way a broken provider, gateway or network
 does: a body cut off mid-way, a TCP reset, a trickle of one byte per second, a gzip header on a
@@ -6,7 +6,8 @@ plain body, an HTML page with status 200, or a well-formed completion with poiso
 lone surrogate in the tool arguments, ``Infinity`` tokens, a non-string ``finish_reason`` ...).
 ``server.fault_next("trickle", byte_interval_s=1.0)`` scripts one; :data:`FAULT_MODES` lists
 them all (the client's fault table in ``docs/llm-client.md`` says what the library does with
-each).
+each). The modes play through :meth:`FakeOpenAIServer.misbehave_next
+<text2sql_tune.testing.FakeOpenAIServer.misbehave_next>`.
 """
 
 from __future__ import annotations
@@ -19,12 +20,11 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .openai_server import FakeOpenAIServer, ReceivedRequest
+from text2sql_tune.testing import FakeOpenAIServer, ReceivedRequest
 
-__all__ = ["FAULT_MODES", "FaultContext", "FaultMode"]
+__all__ = ["FAULT_MODES", "FaultContext", "FaultMode", "FaultyOpenAIServer"]
 
 
 @dataclass
@@ -568,3 +568,26 @@ def _refusal(ctx: FaultContext) -> None:
     message["refusal"] = "I can't help with that request."
     body["choices"][0]["finish_reason"] = "stop"
     ctx.send_json(body)
+
+
+class FaultyOpenAIServer(FakeOpenAIServer):
+    """The library's fake OpenAI server, plus the named faults of :data:`FAULT_MODES`."""
+
+    def fault_next(self, mode: str, times: int = 1, **params: Any) -> None:
+        """Answer the next ``times`` chat calls with the named fault.
+
+        Args:
+            mode: A key of :data:`FAULT_MODES`, e.g. ``"trickle"``.
+            times: How many calls it applies to.
+            **params: The mode's options, e.g. ``byte_interval_s=0.2`` for ``trickle``.
+
+        Raises:
+            KeyError: Unknown mode (the message lists the known ones).
+        """
+        if mode not in FAULT_MODES:
+            raise KeyError(f"unknown fault mode {mode!r}; known: {', '.join(sorted(FAULT_MODES))}")
+        write = FAULT_MODES[mode].write
+        self.misbehave_next(
+            lambda request, handler: write(FaultContext(self, request, handler, dict(params))),
+            times,
+        )
