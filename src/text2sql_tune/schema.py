@@ -17,9 +17,9 @@ import json
 import re
 import sys
 import warnings
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -43,6 +43,8 @@ __all__ = [
 ]
 
 # Standard SQL type names (SQLite, DuckDB, PostgreSQL...), compared in any case.
+_T = TypeVar("_T")
+
 _SQL_TYPES: list[tuple[str, str]] = [
     (r"(U|UNSIGNED\s+)?(TINY|SMALL|MEDIUM|BIG|HUGE)?INT(EGER)?\d*( UNSIGNED)?", "integer"),
     (r"REAL|DOUBLE( PRECISION)?|FLOAT\d*", "float"),
@@ -123,6 +125,13 @@ class Column(BaseModel):
         return line
 
 
+def _first(found: Iterator[_T], missing: str) -> _T:
+    """The first item ``found``; ``KeyError(missing)`` when there is none."""
+    for item in found:
+        return item
+    raise KeyError(missing)
+
+
 def _example_text(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
@@ -153,10 +162,8 @@ class Table(BaseModel):
 
     def column(self, name: str) -> Column:
         """Return the column called ``name`` (``KeyError`` when absent)."""
-        for column in self.columns:
-            if column.name == name:
-                return column
-        raise KeyError(f"{self.full_name} has no column {name!r}")
+        found = (c for c in self.columns if c.name == name)
+        return _first(found, f"{self.full_name} has no column {name!r}")
 
     def to_prompt(self) -> str:
         """Render the table in the article's prompt style."""
@@ -186,10 +193,8 @@ class DatabaseSchema(BaseModel):
 
     def table(self, full_name: str) -> Table:
         """Return a table by ``database.table`` name (``KeyError`` when absent)."""
-        for table in self.tables:
-            if table.full_name == full_name:
-                return table
-        raise KeyError(f"no table {full_name!r} in the schema")
+        found = (t for t in self.tables if t.full_name == full_name)
+        return _first(found, f"no table {full_name!r} in the schema")
 
     def to_prompt(self) -> str:
         """Render every table, separated by blank lines."""
