@@ -37,7 +37,8 @@ class Dialect:
     generic SQL: no approximate functions, errors filed by their messages only, an open guard.
 
     Attributes:
-        name: The registry key (``Dialect.get(name)``); default the class name in lower case.
+        name: The registry key (``Dialect.get(name)``, any case); default the class name in
+            lower case.
         display_name: How prompts name the SQL ("Write a query in ClickHouse SQL").
         sqlglot_dialect: sqlglot's name for the engine, used to parse (``""``: generic SQL).
         identifiers_case_sensitive: Whether ``Users`` and ``users`` name different columns.
@@ -86,7 +87,7 @@ class Dialect:
         super().__init_subclass__(**kwargs)
         if "name" not in cls.__dict__:
             cls.name = cls.__name__.lower()
-        _REGISTRY[cls.name] = cls  # a later definition under the same name replaces the earlier
+        _REGISTRY[cls.name.lower()] = cls  # a later definition under a name replaces the earlier
 
     @classmethod
     def get(cls, dialect: Dialect | str) -> Dialect:
