@@ -1,9 +1,11 @@
 """Plug another database in: a SQLite executor built on the standard library's ``sqlite3``.
 
 Every executor inherits the same contract from ``text2sql_tune.SQLExecutor``: the safety guard
-checks each statement first (here with sqlglot's SQLite dialect, because ``dialect = "sqlite"``),
-then ``_aexecute_checked`` runs it with the limits applied, and ``aget_schema`` describes the
-tables for prompts. This one adds SQLite's own fences behind the guard:
+checks each statement first, then ``_aexecute_checked`` runs it with the limits applied. What the
+library knows about SQLite is its dialect (``text2sql_tune.sql.dialects.SQLite``): the guard
+parses with sqlglot's SQLite parser, ``aget_schema`` reads ``sqlite_master``, and engine errors
+are filed under engine-neutral categories (``no such column`` -> ``unknown_column``) from their
+messages. The executor itself only runs SQL, with SQLite's own fences behind the guard:
 
 - the file is opened read-only (``file:...?mode=ro`` URI) with ``PRAGMA query_only``;
 - an authorizer lets a statement read and compute, nothing else (no ``load_extension``);
@@ -20,16 +22,14 @@ Run it::
 from __future__ import annotations
 
 import asyncio
-import re
 import sqlite3
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from text2sql_tune import (
-    Column,
     DatabaseSchema,
     ExecutionLimits,
     QueryResult,
@@ -37,22 +37,12 @@ from text2sql_tune import (
     SQLExecutor,
     SQLGuard,
     SQLTimeoutError,
-    Table,
     TooManyRowsError,
     UnsafeSQLError,
 )
+from text2sql_tune.sql.dialects import Dialect
 
 __all__ = ["SQLiteExecutor", "build_shop_database"]
-
-# SQLite messages -> the ClickHouse error names the evaluator files its categories under, so that
-# an evaluation on SQLite reports "unknown_column" rather than a bare "execution_error".
-_ERROR_NAMES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"no such column|ambiguous column"), "UNKNOWN_IDENTIFIER"),
-    (re.compile(r"no such table"), "UNKNOWN_TABLE"),
-    (re.compile(r"no such function|wrong number of arguments"), "UNKNOWN_FUNCTION"),
-    (re.compile(r"syntax error|incomplete input|unrecognized token"), "SYNTAX_ERROR"),
-    (re.compile(r"misuse of aggregate"), "ILLEGAL_AGGREGATION"),
-]
 
 # Authorizer actions a read-only query needs; every other action (writes, PRAGMA, ATTACH) is denied.
 _ALLOWED_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION}
@@ -93,7 +83,7 @@ class SQLiteExecutor(SQLExecutor):
         concurrency: Queries run at once; each runs on its own connection in a worker thread.
     """
 
-    dialect: ClassVar[str] = "sqlite"
+    dialect = Dialect.get("sqlite")
 
     def __init__(
         self,
@@ -149,51 +139,38 @@ class SQLiteExecutor(SQLExecutor):
         )
 
     def _error(self, sql: str, exc: sqlite3.Error, *, timed_out: bool) -> SQLExecutionError:
-        """Map a ``sqlite3`` error: SQLite's result code, a ClickHouse-style name where one fits."""
-        message = str(exc)
-        code: int | None = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
-        if timed_out and "interrupted" in message:
-            limit = self.limits.max_execution_time_s
-            return SQLTimeoutError(sql, code, "TIMEOUT_EXCEEDED", f"query ran past {limit} s")
+        """SQLite's own result code and name (Python 3.11+); the dialect files the category."""
+        code: int | None = getattr(exc, "sqlite_errorcode", None)
         name: str | None = getattr(exc, "sqlite_errorname", None)
-        for pattern, clickhouse_name in _ERROR_NAMES:
-            if pattern.search(message):
-                name = clickhouse_name
-                break
-        return SQLExecutionError(sql, code, name, message)
+        if timed_out and "interrupted" in str(exc):
+            limit = self.limits.max_execution_time_s
+            return SQLTimeoutError(sql, code, name, f"query ran past {limit} s")
+        return SQLExecutionError(sql, code, name, str(exc))
 
     async def aget_schema(self, databases: Sequence[str] | None = None) -> DatabaseSchema:
-        """Describe the tables of the given schemas (default ``main``) from ``sqlite_master``.
+        """Describe the tables of the given schemas (default ``main``), as the dialect reads them.
 
         Args:
             databases: SQLite schema names (``main``, or names of attached databases).
         """
-        return await asyncio.to_thread(self._schema, list(databases or ["main"]))
+        return await self.dialect.aintrospect(self._atrusted, databases)
 
-    def _schema(self, databases: list[str]) -> DatabaseSchema:
-        # Trusted statements written here, run without the guard (like the ClickHouse executors'
-        # introspection); names are bound as parameters or quoted as identifiers.
-        tables: list[Table] = []
-        conn = self._connect()
-        try:
-            for database in databases:
-                quoted = '"' + database.replace('"', '""') + '"'
-                names = conn.execute(
-                    f"SELECT name FROM {quoted}.sqlite_master WHERE type IN ('table', 'view') "
-                    "AND name NOT LIKE 'sqlite_%' ORDER BY name"
-                ).fetchall()
-                for (table_name,) in names:
-                    info = conn.execute(
-                        "SELECT name, type FROM pragma_table_info(?, ?) ORDER BY cid",
-                        (table_name, database),
-                    ).fetchall()
-                    columns = [Column(name=col, type=type_ or "ANY") for col, type_ in info]
-                    tables.append(Table(database=database, name=table_name, columns=columns))
-        except sqlite3.Error as exc:
-            raise self._error("schema introspection", exc, timed_out=False) from exc
-        finally:
-            conn.close()
-        return DatabaseSchema(tables=tables)
+    async def _atrusted(self, sql: str) -> QueryResult:
+        # The dialect's own statements, run without the guard (like the ClickHouse executors'
+        # introspection) and without the authorizer, which refuses pragma_table_info.
+        def run() -> QueryResult:
+            conn = self._connect()
+            try:
+                cursor = conn.execute(sql)
+                rows = [list(row) for row in cursor.fetchall()]
+            except sqlite3.Error as exc:
+                raise self._error(sql, exc, timed_out=False) from exc
+            finally:
+                conn.close()
+            columns = [d[0] for d in cursor.description or ()]
+            return QueryResult(sql=sql, columns=columns, rows=rows)
+
+        return await asyncio.to_thread(run)
 
 
 def build_shop_database(path: Path) -> Path:
@@ -268,7 +245,7 @@ def main() -> None:
             try:
                 executor.execute("SELECT revenue FROM orders")
             except SQLExecutionError as exc:
-                print(f"engine error: {exc}")
+                print(f"engine error ({exc.category}): {exc}")
 
             outcome = executor.try_execute("SELECT * FROM orders WHERE amount > 1000")
             print(f"outcome of a query with no rows: {outcome.status.value}")

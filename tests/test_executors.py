@@ -91,23 +91,30 @@ class IdentityGuard(SQLGuard):
 
 
 @pytest.mark.parametrize(
-    ("sql", "code", "name"),
+    ("sql", "code", "name", "category"),
     [
-        (f"SELECT nope FROM {DB}.orders", 47, "UNKNOWN_IDENTIFIER"),
-        (f"SELECT nofunc(id) FROM {DB}.orders", 46, "UNKNOWN_FUNCTION"),
-        (f"SELECT * FROM {DB}.missing", 60, "UNKNOWN_TABLE"),
-        (f"SELECT country + 1 FROM {DB}.orders", 43, "ILLEGAL_TYPE_OF_ARGUMENT"),
+        (f"SELECT nope FROM {DB}.orders", 47, "UNKNOWN_IDENTIFIER", "unknown_column"),
+        (f"SELECT nofunc(id) FROM {DB}.orders", 46, "UNKNOWN_FUNCTION", "unknown_function"),
+        (f"SELECT * FROM {DB}.missing", 60, "UNKNOWN_TABLE", "unknown_table"),
+        (f"SELECT country + 1 FROM {DB}.orders", 43, "ILLEGAL_TYPE_OF_ARGUMENT", "type_error"),
     ],
 )
 def test_engine_errors_are_mapped(
-    shop: ChDBExecutor, chdb_path: Path, sql: str, code: int, name: str
+    shop: ChDBExecutor, chdb_path: Path, sql: str, code: int, name: str, category: str
 ) -> None:
     engine_only = ChDBExecutor(chdb_path, guard=PassThroughGuard())
     with pytest.raises(SQLExecutionError) as info:
         engine_only.execute(sql)
     assert (info.value.code, info.value.name) == (code, name)
+    assert info.value.category == category
     assert info.value.sql == sql
     assert "DB::Exception" not in info.value.message
+    outcome = engine_only.try_execute(sql)
+    assert (outcome.error_code, outcome.error_name, outcome.error_category) == (
+        code,
+        name,
+        category,
+    )
     # With the guard the outcome is the same (an unknown function never reaches the engine).
     outcome = shop.try_execute(sql)
     assert outcome.status is OutcomeStatus.ERROR
@@ -138,7 +145,11 @@ def test_timeout_stops_an_endless_query_and_the_session_stays_clean(chdb_path: P
     )
     with pytest.raises(SQLTimeoutError) as info:
         executor.execute("SELECT count() FROM numbers(1000000000000000)")
-    assert (info.value.code, info.value.name) == (159, "TIMEOUT_EXCEEDED")
+    assert (info.value.code, info.value.name, info.value.category) == (
+        159,
+        "TIMEOUT_EXCEEDED",
+        "timeout",
+    )
     # chDB 4.4 leaks a failed query's partial output into the next one; the executor drains it.
     assert executor.execute("SELECT 'next' AS x").rows == [["next"]]
 
@@ -479,6 +490,13 @@ def test_one_failing_query_never_kills_a_run() -> None:
         None,
         "SYNTAX_ERROR",
     ]
+    assert [o.error_category for o in outcomes] == [
+        "execution_error",
+        "too_many_rows",
+        "execution_error",
+        None,
+        "syntax_error",
+    ]
     with pytest.raises(SQLExecutionError):
         executor.execute("SELECT 'json'")
     pairs = [QAPair(question=f"q{i}", sql=s) for i, s in enumerate(["SELECT 'json'", "SELECT 1"])]
@@ -567,6 +585,12 @@ def test_evaluation_files_guard_errors_like_the_engines(shop: ChDBExecutor) -> N
     assert {r.question: r.category for r in report.results} == {
         q: category for q, (_, category) in answers.items()
     }
+    unknown = shop.try_execute(answers["unknown"][0])
+    assert (unknown.error_code, unknown.error_name, unknown.error_category) == (
+        46,
+        "UNKNOWN_FUNCTION",
+        "unknown_function",
+    )
 
 
 def test_sql_command_shows_the_first_rows(demo_db_url: str) -> None:

@@ -34,6 +34,7 @@ from .records import (
     Verdict,
 )
 from .safety import SQLGuard
+from .sql.dialects import Dialect
 
 __all__ = [
     "FunctionExecutor",
@@ -95,21 +96,29 @@ class FunctionExecutor(SQLExecutor):
     """An executor from a function ``fn(sql) -> QueryResult`` (sync or async).
 
     The function receives SQL that already passed the guard; it should apply ``limits`` itself.
-    Raise :class:`~text2sql_tune.errors.SQLExecutionError` for engine errors.
+    Raise :class:`~text2sql_tune.errors.SQLExecutionError` for engine errors: the ``dialect``
+    files them under their category.
+
+    Args:
+        fn: Runs one checked statement.
+        dialect: The engine's :class:`~text2sql_tune.sql.dialects.Dialect` or its name; the
+            default guard parses with it.
+        limits: The limits ``fn`` should apply.
+        guard: The safety guard (default: the dialect's).
+        concurrency: Queries run at once.
     """
 
     def __init__(
         self,
         fn: Callable[[str], QueryResult | Awaitable[QueryResult]],
         *,
-        dialect: str = "clickhouse",
+        dialect: Dialect | str = "clickhouse",
         limits: ExecutionLimits | None = None,
         guard: SQLGuard | None = None,
         concurrency: int = 4,
     ) -> None:
-        super().__init__(
-            limits=limits, guard=guard or SQLGuard(dialect=dialect), concurrency=concurrency
-        )
+        self.dialect = Dialect.get(dialect)
+        super().__init__(limits=limits, guard=guard, concurrency=concurrency)
         self.fn = fn
 
     async def _aexecute_checked(self, sql: str) -> QueryResult:

@@ -15,22 +15,29 @@ Every exception the library raises on purpose derives from one root, so callers 
     │   ├── UnsafeSQLError        refused by the safety guard before it reached the engine (.reason)
     │   │   └── UnknownFunctionError  it calls a function the engine does not know (.function)
     │   ├── SQLSyntaxError        the guard could not read it as SQL; it never ran (.reason)
-    │   ├── SQLExecutionError     the engine rejected or failed the query (.code, .name, .message)
+    │   ├── SQLExecutionError     the engine failed it (.code, .name, .message, .category)
     │   │   ├── SQLTimeoutError   the query ran past the time limit
     │   │   └── TooManyRowsError  the result exceeded the row cap
     ├── TuningError               a tuning job failed, was cancelled or was rejected (.job_id)
     ├── EvaluationError           an evaluation could not run (golden set, predictions mismatch)
     │   └── GoldenSetError        golden-set lint found error-level problems (.findings)
     └── ResourceBusyError         another process holds a run directory, checkpoint or data path
+
+An engine's error also gets an engine-neutral :data:`ErrorCategory` (``SQLExecutionError.category``)
+from the executor's :class:`~text2sql_tune.sql.dialects.Dialect`, so evaluation reports read the
+same whatever the database: ``syntax_error``, ``unknown_column``, ``unknown_table``,
+``unknown_function``, ``type_error``, ``aggregation_error``, ``wrong_arguments``, ``timeout``,
+``too_many_rows`` and ``execution_error`` for any other failure.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
     "ConfigurationError",
     "DataError",
+    "ErrorCategory",
     "EvaluationError",
     "GoldenSetError",
     "MissingExtraError",
@@ -49,6 +56,21 @@ __all__ = [
     "UnknownFunctionError",
     "UnsafeSQLError",
 ]
+
+
+ErrorCategory = Literal[
+    "syntax_error",
+    "unknown_column",
+    "unknown_table",
+    "unknown_function",
+    "type_error",
+    "aggregation_error",
+    "wrong_arguments",
+    "timeout",
+    "too_many_rows",
+    "execution_error",
+]
+"""What kind of failure an engine error is, whatever the engine (``execution_error``: any other)."""
 
 
 class Text2SQLTuneError(Exception):
@@ -175,8 +197,9 @@ class UnknownFunctionError(UnsafeSQLError):
     A typo, or another database's function such as ``date_part``: refused like any function off
     the allow-list.
 
-    Outcomes record it as an engine error named ``UNKNOWN_FUNCTION`` (code 46), so evaluation
-    files it under ``unknown_function``, as the engine itself would have.
+    Outcomes record it as an error named ``UNKNOWN_FUNCTION`` in category ``unknown_function``
+    (with the engine's own code where its dialect has one: 46 on ClickHouse), so evaluation files
+    it as the engine itself would have.
 
     Args:
         sql: The refused statement.
@@ -209,14 +232,27 @@ class SQLExecutionError(SQLError):
 
     Args:
         sql: The statement that failed.
-        code: The ClickHouse error code (e.g. 47), or ``None`` when unknown.
-        name: The ClickHouse error name (e.g. ``"UNKNOWN_IDENTIFIER"``), or ``None``.
+        code: The engine's error code (ClickHouse: 47), or ``None`` when unknown.
+        name: The engine's error name (ClickHouse: ``"UNKNOWN_IDENTIFIER"``), or ``None``.
         message: The engine's message.
+        category: The engine-neutral :data:`ErrorCategory`; ``None`` leaves it to the executor,
+            which files the error with its dialect before raising it.
     """
 
-    def __init__(self, sql: str, code: int | None, name: str | None, message: str) -> None:
+    default_category: ErrorCategory | None = None
+
+    def __init__(
+        self,
+        sql: str,
+        code: int | None,
+        name: str | None,
+        message: str,
+        *,
+        category: ErrorCategory | None = None,
+    ) -> None:
         self.code = code
         self.name = name
+        self.category: ErrorCategory | None = category or self.default_category
         super().__init__(sql, message)
 
     def __str__(self) -> str:
@@ -229,9 +265,13 @@ class SQLExecutionError(SQLError):
 class SQLTimeoutError(SQLExecutionError):
     """The query ran past the executor's time limit and was stopped."""
 
+    default_category: ErrorCategory | None = "timeout"
+
 
 class TooManyRowsError(SQLExecutionError):
     """The query's result exceeded the executor's row cap and was stopped."""
+
+    default_category: ErrorCategory | None = "too_many_rows"
 
 
 class TuningError(Text2SQLTuneError):

@@ -12,8 +12,7 @@ import asyncio
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,6 +38,7 @@ from .records import (
     TuningJob,
     Verdict,
 )
+from .sql.dialects import Dialect
 
 if TYPE_CHECKING:
     from .safety import SQLGuard
@@ -113,15 +113,27 @@ class SQLExecutor(ABC):
     Every query goes through the safety guard first (:class:`text2sql_tune.safety.SQLGuard`), which
     refuses anything but one read-only statement and strips a trailing ``FORMAT`` clause. Subclasses
     implement :meth:`_aexecute_checked` (run one already-checked statement with ``self.limits``
-    applied server-side) and, for dialects other than ClickHouse, :meth:`aget_schema`.
+    applied server-side) and set :attr:`dialect` when the engine is not ClickHouse.
 
     Args:
         limits: Server-side limits (time, rows, memory).
         guard: The safety guard; the default refuses everything unsafe in this executor's dialect.
         concurrency: Queries run at once by :meth:`aexecute_many` and concurrent callers.
+
+    Attributes:
+        dialect: What the library knows about the engine
+            (:class:`~text2sql_tune.sql.dialects.Dialect`): the guard's parser and function
+            catalog, schema introspection, error categories, approximate functions. A subclass
+            may also name it (``dialect = "sqlite"``); the name is looked up with ``Dialect.get``.
     """
 
-    dialect: ClassVar[str] = "clickhouse"
+    dialect: Dialect = Dialect.get("clickhouse")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        named = cls.__dict__.get("dialect")
+        if isinstance(named, str):
+            cls.dialect = Dialect.get(named)
 
     def __init__(
         self,
@@ -191,6 +203,9 @@ class SQLExecutor(ABC):
         async with self._slot():
             try:
                 return await self._aexecute_checked(checked)
+            except SQLExecutionError as exc:
+                self._filed(exc)
+                raise
             except Text2SQLTuneError:
                 raise
             except MemoryError:
@@ -198,9 +213,16 @@ class SQLExecutor(ABC):
                     checked, None, "RESULT_TOO_LARGE", "the result does not fit in memory"
                 ) from None
             except Exception as exc:
-                raise SQLExecutionError(
-                    checked, None, type(exc).__name__, f"the executor failed: {exc}"
+                failed = f"the executor failed: {exc}"
+                raise self._filed(
+                    SQLExecutionError(checked, None, type(exc).__name__, failed)
                 ) from exc
+
+    def _filed(self, error: SQLExecutionError) -> SQLExecutionError:
+        """``error`` with its engine-neutral category, from this executor's dialect."""
+        if error.category is None:
+            error.category = self.dialect.categorize(error.code, error.name, error.message)
+        return error
 
     def execute(self, sql: str) -> QueryResult:
         """Sync twin of :meth:`aexecute`."""
@@ -217,8 +239,10 @@ class SQLExecutor(ABC):
             max_rows: More result rows than this is ``too_many_rows`` (default: the row cap).
 
         Returns:
-            The outcome: ok / error / too_many_rows / empty / unsafe / timeout. SQL the guard
-            cannot read is an ``error`` named ``SYNTAX_ERROR``, like the engine's own.
+            The outcome: ok / error / too_many_rows / empty / unsafe / timeout, with the error's
+            engine-neutral category. SQL the guard cannot read is an ``error`` named
+            ``SYNTAX_ERROR``, a function it does not know one named ``UNKNOWN_FUNCTION``, like
+            the engine's own.
 
         Raises:
             ConfigurationError: The database cannot be reached or is misconfigured: that is no
@@ -228,17 +252,29 @@ class SQLExecutor(ABC):
         try:
             result = await self.aexecute(sql)
         except UnknownFunctionError as exc:
-            return _failed(OutcomeStatus.ERROR, exc.reason, 46, "UNKNOWN_FUNCTION", started)
+            code = self.dialect.unknown_function_code
+            return _failed(
+                OutcomeStatus.ERROR,
+                exc.reason,
+                started,
+                code,
+                "UNKNOWN_FUNCTION",
+                "unknown_function",
+            )
         except UnsafeSQLError as exc:
-            return _failed(OutcomeStatus.UNSAFE, exc.reason, None, None, started)
+            return _failed(OutcomeStatus.UNSAFE, exc.reason, started)
         except SQLSyntaxError as exc:
-            return _failed(OutcomeStatus.ERROR, exc.message, None, "SYNTAX_ERROR", started)
-        except SQLTimeoutError as exc:
-            return _failed(OutcomeStatus.TIMEOUT, str(exc), exc.code, exc.name, started)
-        except TooManyRowsError as exc:
-            return _failed(OutcomeStatus.TOO_MANY_ROWS, str(exc), exc.code, exc.name, started)
+            return _failed(
+                OutcomeStatus.ERROR, exc.message, started, None, "SYNTAX_ERROR", "syntax_error"
+            )
+        except (SQLTimeoutError, TooManyRowsError) as exc:
+            timeout = isinstance(exc, SQLTimeoutError)
+            status = OutcomeStatus.TIMEOUT if timeout else OutcomeStatus.TOO_MANY_ROWS
+            return _failed(status, str(exc), started, exc.code, exc.name, exc.category)
         except SQLExecutionError as exc:
-            return _failed(OutcomeStatus.ERROR, exc.message, exc.code, exc.name, started)
+            return _failed(
+                OutcomeStatus.ERROR, exc.message, started, exc.code, exc.name, exc.category
+            )
         limit = self.limits.max_result_rows if max_rows is None else max_rows
         if result.truncated or result.row_count > limit:
             status = OutcomeStatus.TOO_MANY_ROWS
@@ -298,14 +334,12 @@ class SQLExecutor(ABC):
         )
 
     async def aget_schema(self, databases: Sequence[str] | None = None) -> DatabaseSchema:
-        """Introspect tables, columns, types and comments (ClickHouse ``system`` tables).
+        """Introspect tables, columns, types (and comments) the way the dialect knows how.
 
         Args:
-            databases: Databases to include; default all but the system ones.
+            databases: Databases (schemas) to include; default all but the system ones.
         """
-        from .schema import introspect_clickhouse
-
-        return await introspect_clickhouse(self._aexecute_checked, databases)
+        return await self.dialect.aintrospect(self._aexecute_checked, databases)
 
     def get_schema(self, databases: Sequence[str] | None = None) -> DatabaseSchema:
         """Sync twin of :meth:`aget_schema`."""
@@ -321,34 +355,30 @@ class SQLExecutor(ABC):
     def __enter__(self) -> SQLExecutor:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     async def __aenter__(self) -> SQLExecutor:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
 
 def _failed(
-    status: OutcomeStatus, error: str, code: int | None, name: str | None, started: float
+    status: OutcomeStatus,
+    error: str,
+    started: float,
+    code: int | None = None,
+    name: str | None = None,
+    category: str | None = None,
 ) -> ExecutionOutcome:
     return ExecutionOutcome(
         status=status,
         error=error,
         error_code=code,
         error_name=name,
+        error_category=category,
         elapsed_s=time.perf_counter() - started,
     )
 

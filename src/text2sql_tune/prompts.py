@@ -7,11 +7,13 @@ lives here once. The Llama 3 template follows Meta's published chat format byte 
 from __future__ import annotations
 
 from .schema import DatabaseSchema
+from .sql.dialects import Dialect
 
 __all__ = [
     "ANALYST_PERSONA",
     "answering_system_prompt",
     "chat_messages",
+    "dialect_display_name",
     "generation_system_prompt",
     "llama3_prompt",
 ]
@@ -20,6 +22,11 @@ ANALYST_PERSONA = (
     "You are a senior data analyst with more than 10 years of experience "
     "writing complex SQL queries."
 )
+
+
+def dialect_display_name(dialect: Dialect | str) -> str:
+    """How prompts name a dialect's SQL: a :class:`Dialect`'s display name, or the text given."""
+    return dialect.display_name if isinstance(dialect, Dialect) else dialect
 
 
 def _schema_intro(schema: DatabaseSchema) -> str:
@@ -33,13 +40,17 @@ def _schema_intro(schema: DatabaseSchema) -> str:
 
 
 def answering_system_prompt(
-    schema: DatabaseSchema, *, dialect: str = "ClickHouse", extra_instructions: str | None = None
+    schema: DatabaseSchema,
+    *,
+    dialect: Dialect | str = "ClickHouse",
+    extra_instructions: str | None = None,
 ) -> str:
     """The system prompt for answering a question with SQL (inference and tuning data).
 
     Args:
         schema: The annotated schema.
-        dialect: SQL dialect named in the instruction.
+        dialect: The SQL dialect named in the instruction: a
+            :class:`~text2sql_tune.sql.dialects.Dialect` (its display name) or the name to write.
         extra_instructions: Appended after the standard instructions (e.g. a FORMAT convention).
 
     Returns:
@@ -47,7 +58,7 @@ def answering_system_prompt(
     """
     text = (
         f"{_schema_intro(schema)}\n\n"
-        f"Write a query in {dialect} SQL that answers the user's question. "
+        f"Write a query in {dialect_display_name(dialect)} SQL that answers the user's question. "
         "Answer with the SQL query only."
     )
     if extra_instructions:
@@ -55,17 +66,20 @@ def answering_system_prompt(
     return text
 
 
-def generation_system_prompt(schema: DatabaseSchema, *, dialect: str = "ClickHouse") -> str:
+def generation_system_prompt(
+    schema: DatabaseSchema, *, dialect: Dialect | str = "ClickHouse"
+) -> str:
     """The system prompt for generating new question/SQL training pairs.
 
     Args:
         schema: The annotated schema.
-        dialect: SQL dialect the generated queries must use.
+        dialect: The SQL dialect the generated queries must use (a
+            :class:`~text2sql_tune.sql.dialects.Dialect` or the name to write).
     """
     return (
         f"{_schema_intro(schema)}\n\n"
-        f"Each query you write must be valid {dialect} SQL that only reads data (SELECT or WITH) "
-        "and returns a small, aggregated result that answers the question."
+        f"Each query you write must be valid {dialect_display_name(dialect)} SQL that only reads "
+        "data (SELECT or WITH) and returns a small, aggregated result that answers the question."
     )
 
 

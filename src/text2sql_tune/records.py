@@ -115,7 +115,8 @@ class QueryResult(_Record):
     Attributes:
         sql: The statement as executed (after a trailing ``FORMAT`` clause was stripped).
         columns: Column names, in result order.
-        types: ClickHouse type names, one per column (e.g. ``"UInt64"``, ``"Nullable(String)"``).
+        types: The engine's type names, one per column (ClickHouse: ``"UInt64"``,
+            ``"Nullable(String)"``).
         rows: Data rows (the ``WITH TOTALS`` row is not among them, see ``totals``).
         totals: The ``WITH TOTALS`` row when the query produced one, else ``None``.
         row_count: Number of data rows returned (``len(rows)``).
@@ -160,8 +161,10 @@ class ExecutionOutcome(_Record):
         status: ok / error / too_many_rows / empty / unsafe / timeout.
         result: The result when the query ran (also for ``too_many_rows`` and ``empty``).
         error: The error message for ``error`` / ``unsafe`` / ``timeout``.
-        error_code: ClickHouse error code, when known.
-        error_name: ClickHouse error name (e.g. ``UNKNOWN_IDENTIFIER``), when known.
+        error_code: The engine's error code (ClickHouse: ``47``), when known.
+        error_name: The engine's error name (ClickHouse: ``UNKNOWN_IDENTIFIER``), when known.
+        error_category: The engine-neutral category of the error (``unknown_column``...; see
+            :data:`~text2sql_tune.errors.ErrorCategory`), when the executor filed it.
         elapsed_s: Wall-clock seconds spent.
     """
 
@@ -170,6 +173,7 @@ class ExecutionOutcome(_Record):
     error: str | None = None
     error_code: int | None = None
     error_name: str | None = None
+    error_category: str | None = None
     elapsed_s: float = 0.0
 
     @property

@@ -1,6 +1,7 @@
 """Database schema: tables, columns, descriptions and example values, rendered for prompts.
 
-A :class:`DatabaseSchema` comes from introspection (``SQLExecutor.aget_schema``), from Python or
+A :class:`DatabaseSchema` comes from introspection (``SQLExecutor.aget_schema``, which asks the
+executor's dialect), from Python or
 from a YAML/TOML file, and is annotated with descriptions and example values so that the generation
 and answering prompts read like the article's::
 
@@ -15,16 +16,19 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import warnings
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import DataError
 from .io.decode import read_text
 from .io.validation_errors import describe_validation_error
-from .records import QueryResult
+
+if TYPE_CHECKING:
+    from .records import QueryResult
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -36,17 +40,28 @@ __all__ = [
     "DatabaseSchema",
     "Table",
     "friendly_type",
-    "introspect_clickhouse",
 ]
 
-_SYSTEM_DATABASES = ("system", "INFORMATION_SCHEMA", "information_schema")
+# Standard SQL type names (SQLite, DuckDB, PostgreSQL...), compared in any case.
+_T = TypeVar("_T")
+
+_SQL_TYPES: list[tuple[str, str]] = [
+    (r"(U|UNSIGNED\s+)?(TINY|SMALL|MEDIUM|BIG|HUGE)?INT(EGER)?\d*( UNSIGNED)?", "integer"),
+    (r"REAL|DOUBLE( PRECISION)?|FLOAT\d*", "float"),
+    (r"(NUMERIC|DECIMAL)(\(.*\))?", "decimal"),
+    (r"(VAR)?CHAR(ACTER)?( VARYING)?(\(.*\))?|TEXT|VARCHAR|CLOB", "string"),
+    (r"TIMESTAMP.*|DATETIME", "datetime"),
+    (r"BOOL(EAN)?", "boolean"),
+    (r".+\[\]", "array"),
+]
 
 
 def friendly_type(clickhouse_type: str) -> str:
-    """Map a ClickHouse type to the plain word used in prompts (``UInt64`` -> ``integer``).
+    """Map an engine's type to the plain word used in prompts (``UInt64`` -> ``integer``).
 
     Args:
-        clickhouse_type: A ClickHouse type name such as ``Nullable(Float64)``.
+        clickhouse_type: A ClickHouse type name such as ``Nullable(Float64)``, or a standard SQL
+            one (``BIGINT``, ``VARCHAR``, ``DOUBLE``) as SQLite or DuckDB report them.
 
     Returns:
         One of integer, float, decimal, string, date, datetime, boolean, uuid, array, map, tuple,
@@ -72,6 +87,9 @@ def friendly_type(clickhouse_type: str) -> str:
     ]
     for pattern, word in checks:
         if re.fullmatch(pattern, inner):
+            return word
+    for pattern, word in _SQL_TYPES:
+        if re.fullmatch(pattern, inner, re.IGNORECASE):
             return word
     return inner.lower()
 
@@ -107,6 +125,13 @@ class Column(BaseModel):
         return line
 
 
+def _first(found: Iterator[_T], missing: str) -> _T:
+    """The first item ``found``; ``KeyError(missing)`` when there is none."""
+    for item in found:
+        return item
+    raise KeyError(missing)
+
+
 def _example_text(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
@@ -137,10 +162,8 @@ class Table(BaseModel):
 
     def column(self, name: str) -> Column:
         """Return the column called ``name`` (``KeyError`` when absent)."""
-        for column in self.columns:
-            if column.name == name:
-                return column
-        raise KeyError(f"{self.full_name} has no column {name!r}")
+        found = (c for c in self.columns if c.name == name)
+        return _first(found, f"{self.full_name} has no column {name!r}")
 
     def to_prompt(self) -> str:
         """Render the table in the article's prompt style."""
@@ -170,10 +193,8 @@ class DatabaseSchema(BaseModel):
 
     def table(self, full_name: str) -> Table:
         """Return a table by ``database.table`` name (``KeyError`` when absent)."""
-        for table in self.tables:
-            if table.full_name == full_name:
-                return table
-        raise KeyError(f"no table {full_name!r} in the schema")
+        found = (t for t in self.tables if t.full_name == full_name)
+        return _first(found, f"no table {full_name!r} in the schema")
 
     def to_prompt(self) -> str:
         """Render every table, separated by blank lines."""
@@ -264,41 +285,23 @@ def _load_mapping(path: Path) -> dict[str, Any]:
     return data
 
 
-async def introspect_clickhouse(
+async def _introspect_clickhouse(
     run: Callable[[str], Awaitable[QueryResult]], databases: Sequence[str] | None = None
 ) -> DatabaseSchema:
-    """Read tables, columns, types and comments from ClickHouse ``system`` tables.
+    """Deprecated: ``Dialect.get("clickhouse").aintrospect(run, databases)``."""
+    from .sql.dialects import Dialect
 
-    Args:
-        run: Runs one trusted statement and returns its result (an executor's internal runner).
-        databases: Databases to include; default all except the system ones.
+    return await Dialect.get("clickhouse").aintrospect(run, databases)
 
-    Returns:
-        The schema, tables ordered by database and name, columns by position.
-    """
-    if databases:
-        where = "database IN (" + ", ".join(_quote(d) for d in databases) + ")"
-    else:
-        where = "database NOT IN (" + ", ".join(_quote(d) for d in _SYSTEM_DATABASES) + ")"
-    tables = await run(
-        f"SELECT database, name, comment FROM system.tables WHERE {where} "
-        "AND NOT is_temporary ORDER BY database, name"
-    )
-    columns = await run(
-        f"SELECT database, table, name, type, comment FROM system.columns WHERE {where} "
-        "ORDER BY database, table, position"
-    )
-    by_table: dict[tuple[str, str], Table] = {}
-    for database, name, comment in tables.rows:
-        by_table[(database, name)] = Table(
-            database=database, name=name, description=comment or None
+
+def __getattr__(name: str) -> Any:
+    if name == "introspect_clickhouse":  # moved to the ClickHouse dialect in 0.2
+        warnings.warn(
+            "text2sql_tune.schema.introspect_clickhouse is deprecated: use "
+            'Dialect.get("clickhouse").aintrospect(run, databases) from text2sql_tune.sql.dialects '
+            "(or SQLExecutor.aget_schema); it goes in 0.3",
+            DeprecationWarning,
+            stacklevel=2,
         )
-    for database, table_name, name, type_, comment in columns.rows:
-        table = by_table.get((database, table_name))
-        if table is not None:
-            table.columns.append(Column(name=name, type=type_, comment=comment or None))
-    return DatabaseSchema(tables=list(by_table.values()))
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        return _introspect_clickhouse
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

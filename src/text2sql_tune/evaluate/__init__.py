@@ -7,8 +7,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from . import evaluator as _evaluator
 from .evaluator import (
-    ERROR_CATEGORIES,
     Evaluator,
     aevaluate_predictions,
     categorize_error,
@@ -18,7 +20,6 @@ from .evaluator import (
 from .golden_lint import GoldenFinding, GoldenLintReport, Severity, alint_golden, lint_golden
 
 __all__ = [
-    "ERROR_CATEGORIES",
     "Evaluator",
     "GoldenFinding",
     "GoldenLintReport",
@@ -30,3 +31,9 @@ __all__ = [
     "lint_golden",
     "read_predictions",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ERROR_CATEGORIES":  # deprecated, warns from the evaluator module
+        return _evaluator.__getattr__(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -40,6 +40,7 @@ from ..records import (
     ResultPreview,
     Usage,
 )
+from ..sql.dialects import Dialect
 from ..sql.normalize import normalize_question
 from .inputs import (
     check_golden_cases,
@@ -49,7 +50,6 @@ from .inputs import (
 )
 
 __all__ = [
-    "ERROR_CATEGORIES",
     "Evaluator",
     "aevaluate_predictions",
     "categorize_error",
@@ -62,56 +62,6 @@ __all__ = [
 
 logger = logging.getLogger("text2sql_tune")
 
-#: ClickHouse error names -> evaluation category.
-ERROR_CATEGORIES: dict[str, str] = {
-    "SYNTAX_ERROR": "syntax_error",
-    "UNKNOWN_IDENTIFIER": "unknown_column",
-    "NO_SUCH_COLUMN_IN_TABLE": "unknown_column",
-    "THERE_IS_NO_COLUMN": "unknown_column",
-    "UNKNOWN_FUNCTION": "unknown_function",
-    "UNKNOWN_AGGREGATE_FUNCTION": "unknown_function",
-    "UNKNOWN_TABLE": "unknown_table",
-    "UNKNOWN_DATABASE": "unknown_table",
-    "TYPE_MISMATCH": "type_error",
-    "ILLEGAL_TYPE_OF_ARGUMENT": "type_error",
-    "CANNOT_CONVERT_TYPE": "type_error",
-    "CANNOT_PARSE_TEXT": "type_error",
-    "CANNOT_PARSE_DATE": "type_error",
-    "CANNOT_PARSE_DATETIME": "type_error",
-    "NO_COMMON_TYPE": "type_error",
-    "ILLEGAL_COLUMN": "type_error",
-    "NOT_AN_AGGREGATE": "aggregation_error",
-    "ILLEGAL_AGGREGATION": "aggregation_error",
-    "NUMBER_OF_ARGUMENTS_DOESNT_MATCH": "wrong_arguments",
-    "TOO_MANY_ARGUMENTS_FOR_FUNCTION": "wrong_arguments",
-    "TOO_FEW_ARGUMENTS_FOR_FUNCTION": "wrong_arguments",
-    "BAD_ARGUMENTS": "wrong_arguments",
-}
-
-# The same errors by code, for engines that give only a number.
-_CODES: dict[int, str] = {
-    62: "syntax_error",
-    47: "unknown_column",
-    16: "unknown_column",
-    8: "unknown_column",
-    46: "unknown_function",
-    63: "unknown_function",
-    60: "unknown_table",
-    81: "unknown_table",
-    53: "type_error",
-    43: "type_error",
-    70: "type_error",
-    6: "type_error",
-    386: "type_error",
-    44: "type_error",
-    215: "aggregation_error",
-    184: "aggregation_error",
-    42: "wrong_arguments",
-    34: "wrong_arguments",
-    35: "wrong_arguments",
-    36: "wrong_arguments",
-}
-
 _STATUS_CATEGORIES = {
     OutcomeStatus.UNSAFE: "unsafe",
     OutcomeStatus.TIMEOUT: "timeout",
@@ -120,11 +70,13 @@ _STATUS_CATEGORIES = {
 }
 
 
-def categorize_error(outcome: ExecutionOutcome) -> str:
+def categorize_error(outcome: ExecutionOutcome, dialect: Dialect | str = "clickhouse") -> str:
     """The evaluation category of a failed execution (``syntax_error``, ``unknown_column``...).
 
     Args:
         outcome: The predicted query's outcome.
+        dialect: The engine that ran it, for outcomes its executor did not categorize (read
+            from a file written before outcomes had ``error_category``).
 
     Returns:
         A category; ``execution_error`` when the error is not one of the known kinds.
@@ -134,14 +86,23 @@ def categorize_error(outcome: ExecutionOutcome) -> str:
         return "syntax_error"
     if outcome.status in _STATUS_CATEGORIES:
         return _STATUS_CATEGORIES[outcome.status]
-    if outcome.error_name and outcome.error_name in ERROR_CATEGORIES:
-        return ERROR_CATEGORIES[outcome.error_name]
-    if outcome.error_code is not None and outcome.error_code in _CODES:
-        return _CODES[outcome.error_code]
-    found = re.search(r"\(([A-Z_]{4,})\)", outcome.error or "")
-    if found and found.group(1) in ERROR_CATEGORIES:
-        return ERROR_CATEGORIES[found.group(1)]
-    return "execution_error"
+    if outcome.error_category:
+        return outcome.error_category
+    return Dialect.get(dialect).categorize(
+        outcome.error_code, outcome.error_name, outcome.error or ""
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ERROR_CATEGORIES":  # ClickHouse's names moved to its dialect in 0.2
+        warnings.warn(
+            "text2sql_tune.evaluate.ERROR_CATEGORIES is deprecated: errors are filed by the "
+            'executor\'s dialect (Dialect.get("clickhouse").error_names); it goes in 0.3',
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return Dialect.get("clickhouse").error_names
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def match_predictions(
@@ -472,7 +433,7 @@ class Evaluator:
             return EvalResult(
                 **base,
                 correct=False,
-                category=categorize_error(outcome),
+                category=categorize_error(outcome, self.executor.dialect),
                 reason=_failure_reason(outcome),
                 error=outcome.error,
             )

@@ -14,6 +14,9 @@ case :func:`alint_golden` runs the reference query (twice) and reads it, and rep
 | `approximate_function` | warning | `median` / `quantile` / `uniq`...: approximate numbers |
 | `limit_without_order` | warning | `LIMIT` without `ORDER BY` returns an arbitrary subset |
 | `arbitrary_function` | warning | `any()` / `rand()` / `groupArray()`...: values the engine picks |
+
+Which functions are approximate or arbitrary, and how to parse the SQL, comes from the executor's
+dialect (:class:`~text2sql_tune.sql.dialects.Dialect`).
 | `duplicate_sql` | info | two questions with the same reference SQL |
 | `lint_failed` | warning | the lint itself could not read the case (the others go on) |
 
@@ -43,6 +46,7 @@ from .._sync import run_sync
 from ..errors import GoldenSetError
 from ..interfaces import Judge, SQLExecutor
 from ..records import EvalCase, ExecutionOutcome, OutcomeStatus, QueryResult
+from ..sql.dialects import Dialect
 from ..sql.normalize import normalize_question, normalize_sql
 from .judges.compare import MatchRules, cells_match, compare_results
 from .judges.ordering import reference_order
@@ -186,18 +190,23 @@ def judge_row_limit(judge: Judge | None) -> int | None:
 
 # --- the SQL checks ----------------------------------------------------------------------------
 
-_ARBITRARY = re.compile(
-    r"\b(any|anyLast|anyHeavy|rand|rand32|rand64|randConstant|randCanonical|generateUUIDv4|"
-    r"groupArray|groupUniqArray|groupArraySample)\s*\(",
-    re.IGNORECASE,
-)
+
+def _arbitrary_calls(sql: str, dialect: Dialect) -> list[str]:
+    """The dialect's arbitrary functions ``sql`` calls, as the dialect spells them (sorted)."""
+    names = {name.lower(): name for name in dialect.arbitrary_functions}
+    if not names:
+        return []
+    alternatives = "|".join(sorted(map(re.escape, dialect.arbitrary_functions), key=len)[::-1])
+    # The canonical text drops comments but writes keywords (the ANY of a join) in capitals.
+    found = re.finditer(rf"\b({alternatives})\s*\(", normalize_sql(sql), re.IGNORECASE)
+    return sorted({names[m.group(1).lower()] for m in found})
 
 
 def _first_line(text: str | None) -> str:
     return (text or "unknown error").strip().splitlines()[0][:300]
 
 
-def _limit_probe(sql: str) -> tuple[str, int, int] | None:
+def _limit_probe(sql: str, read: str) -> tuple[str, int, int] | None:
     """A query returning one row past the ``LIMIT`` with the sort keys appended.
 
     Returns:
@@ -206,7 +215,7 @@ def _limit_probe(sql: str) -> tuple[str, int, int] | None:
         are left alone: adding columns would change what they return).
     """
     try:
-        tree = sqlglot.parse_one(sql, read="clickhouse")
+        tree = sqlglot.parse_one(sql, read=read)
     except SqlglotError:
         return None
     limit, order = tree.args.get("limit"), tree.args.get("order")
@@ -235,13 +244,15 @@ def _limit_probe(sql: str) -> tuple[str, int, int] | None:
     probe.set("expressions", [*probe.expressions, *keys])
     probe.set("limit", exp.Limit(expression=exp.Literal.number(n + 1)))
     try:
-        return probe.sql(dialect="clickhouse"), n, len(projections)
+        return probe.sql(dialect=read), n, len(projections)
     except SqlglotError:
         return None
 
 
-def _same_answer(sql: str, first: QueryResult, second: QueryResult) -> bool | None:
-    orders, key = reference_order(sql, first.columns)
+def _same_answer(
+    sql: str, first: QueryResult, second: QueryResult, dialect: Dialect
+) -> bool | None:
+    orders, key = reference_order(sql, first.columns, dialect)
     outcome = compare_results(first, second, ordered=orders, order_key=key)
     return outcome.equal
 
@@ -270,36 +281,38 @@ class _CaseLint:
 async def _lint_case(
     lint: _CaseLint, executor: SQLExecutor, max_rows: int | None, rerun: bool
 ) -> None:
-    sql = lint.case.sql
-    approximate = sorted(set(find_approximate_functions(sql)))
+    sql, dialect = lint.case.sql, executor.dialect
+    approximate = sorted(set(find_approximate_functions(sql, dialect)))
     if approximate:
+        exact = {dialect.approximate_to_exact.get(name, "") for name in approximate} - {""}
         lint.add(
             "approximate_function",
             Severity.WARNING,
             f"uses approximate function(s) {', '.join(approximate)}: the numbers can change "
             "from run to run",
-            "use the exact variants (medianExact, quantileExact, uniqExact...); the execution "
+            f"use the exact variants ({', '.join(sorted(exact)) or 'none known'}); the execution "
             "judge rewrites both queries to exact variants, an LLM judge sees the approximate "
             "numbers",
         )
-    # The canonical text drops comments but writes the ANY keyword in capitals.
-    found = _ARBITRARY.finditer(normalize_sql(sql))
-    arbitrary = sorted({m.group(1).lower() if m.group(1).isupper() else m.group(1) for m in found})
+    arbitrary = _arbitrary_calls(sql, dialect)
     if arbitrary:
+        forms = {f"{dialect.arbitrary_functions[name]} instead of {name}" for name in arbitrary}
         lint.add(
             "arbitrary_function",
             Severity.WARNING,
             f"calls {', '.join(arbitrary)}: the engine may pick other values or another order",
-            "use a deterministic form (min/max/argMax instead of any, arraySort(groupArray(...)) "
-            "instead of groupArray, no rand())",
+            f"use a deterministic form ({'; '.join(sorted(forms))})",
         )
     first = await executor.atry_execute(sql, min_rows=1)
     if not _check_outcome(lint, first, max_rows) or first.result is None:
         return
-    _check_limit_without_order(lint, sql)
+    _check_limit_without_order(lint, sql, dialect.sqlglot_dialect)
     if rerun:
         second = await executor.atry_execute(sql, min_rows=0)
-        if second.result is not None and _same_answer(sql, first.result, second.result) is False:
+        if (
+            second.result is not None
+            and _same_answer(sql, first.result, second.result, dialect) is False
+        ):
             if approximate:
                 lint.add(
                     "approximate_function",
@@ -363,9 +376,9 @@ def _check_outcome(lint: _CaseLint, outcome: ExecutionOutcome, max_rows: int | N
     return True
 
 
-def _check_limit_without_order(lint: _CaseLint, sql: str) -> None:
+def _check_limit_without_order(lint: _CaseLint, sql: str, read: str) -> None:
     try:
-        tree = sqlglot.parse_one(sql, read="clickhouse")
+        tree = sqlglot.parse_one(sql, read=read)
     except SqlglotError:
         return
     if tree.args.get("limit") is not None and tree.args.get("order") is None:
@@ -378,7 +391,7 @@ def _check_limit_without_order(lint: _CaseLint, sql: str) -> None:
 
 
 async def _check_order_tie(lint: _CaseLint, executor: SQLExecutor, sql: str) -> None:
-    probe = _limit_probe(sql)
+    probe = _limit_probe(sql, executor.dialect.sqlglot_dialect)
     if probe is None:
         return
     probe_sql, limit, first_key = probe

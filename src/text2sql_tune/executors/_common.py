@@ -10,6 +10,7 @@ from ..errors import SQLExecutionError, SQLTimeoutError, TooManyRowsError
 from ..interfaces import ExecutionLimits
 from ..records import QueryResult
 from ..safety import DEFAULT_ALLOWED_SETTINGS, split_settings_clause
+from ..sql.dialects import Dialect
 
 __all__ = [
     "OUTPUT_FORMAT",
@@ -48,7 +49,8 @@ def map_clickhouse_error(sql: str, text: str) -> SQLExecutionError:
 
     Returns:
         ``SQLTimeoutError`` for codes 159/160, ``TooManyRowsError`` for 396, else
-        ``SQLExecutionError``; code and name are ``None`` when the text has none.
+        ``SQLExecutionError`` filed under the ClickHouse dialect's category; code and name are
+        ``None`` when the text has none.
     """
     text = text.strip()
     match = _ERROR.search(text)
@@ -65,12 +67,12 @@ def map_clickhouse_error(sql: str, text: str) -> SQLExecutionError:
         message = message[: name_match.start()].rstrip()
         message = _NAME_TAIL.sub("", message).rstrip()  # the nested copy of the name
     message = message.rstrip(".: ") or text
-    cls: type[SQLExecutionError] = SQLExecutionError
     if code in TIMEOUT_CODES:
-        cls = SQLTimeoutError
-    elif code in TOO_MANY_ROWS_CODES:
-        cls = TooManyRowsError
-    return cls(sql, code, name, message)
+        return SQLTimeoutError(sql, code, name, message)
+    if code in TOO_MANY_ROWS_CODES:
+        return TooManyRowsError(sql, code, name, message)
+    category = Dialect.get("clickhouse").categorize(code, name, message)
+    return SQLExecutionError(sql, code, name, message, category=category)
 
 
 def limit_settings(limits: ExecutionLimits) -> dict[str, Any]:

@@ -43,9 +43,10 @@ from ..interfaces import QAGenerator
 from ..llm.messages import ChatResponse, ToolCall
 from ..llm.outage import DEFAULT_MAX_CONSECUTIVE_FAILURES, FailureStreak
 from ..llm.protocol import ChatClient
-from ..prompts import generation_system_prompt
+from ..prompts import dialect_display_name, generation_system_prompt
 from ..records import QAPair, Usage
 from ..schema import DatabaseSchema
+from ..sql.dialects import Dialect
 
 __all__ = [
     "GENERATION_TOOL",
@@ -111,19 +112,24 @@ def format_examples(examples: Sequence[QAPair]) -> str:
     return "\n\n".join(f"question: {p.question}, sql_query: {p.sql}" for p in examples)
 
 
-def generation_user_prompt(examples: Sequence[QAPair], *, dialect: str = "ClickHouse") -> str:
+def generation_user_prompt(
+    examples: Sequence[QAPair], *, dialect: Dialect | str = "ClickHouse"
+) -> str:
     """The user message asking for one new pair like (but unlike) ``examples``."""
     return (
         "Look at the examples below. Write one new question and the "
-        f"{dialect} SQL query that answers it. The new pair should be similar in style to the "
-        "examples but must ask something different from each of them.\n\n"
+        f"{dialect_display_name(dialect)} SQL query that answers it. The new pair should be "
+        "similar in style to the examples but must ask something different from each of them.\n\n"
         "Examples of questions and the SQL queries that answer them:\n\n"
         f"{format_examples(examples)}"
     )
 
 
 def targeted_user_prompt(
-    target: GenerationTarget, examples: Sequence[QAPair], *, dialect: str = "ClickHouse"
+    target: GenerationTarget,
+    examples: Sequence[QAPair],
+    *,
+    dialect: Dialect | str = "ClickHouse",
 ) -> str:
     """The user message asking for one new pair that teaches ``target``.
 
@@ -132,10 +138,10 @@ def targeted_user_prompt(
     shows ``examples`` for style; it never contains a golden question.
     """
     prompt = (
-        f"Write one new question and the {dialect} SQL query that answers it. The training data "
-        "lacks examples of the concept below: the new pair must teach it. Pick your own values "
-        "(dates, periods, categories, thresholds) and your own wording; ask something different "
-        "from the examples.\n\n"
+        f"Write one new question and the {dialect_display_name(dialect)} SQL query that answers "
+        "it. The training data lacks examples of the concept below: the new pair must teach it. "
+        "Pick your own values (dates, periods, categories, thresholds) and your own wording; ask "
+        "something different from the examples.\n\n"
         f"{target.describe()}"
     )
     if examples:
@@ -161,7 +167,9 @@ class OpenAIQAGenerator(QAGenerator):
         rng_seed: Seed for the example sampling (``None``: random).
         max_sql_chars: Longer SQL (or a question over 2,000 characters) is rejected.
         mode: ``"tools"`` (a forced tool call) or ``"json_schema"`` (structured output).
-        dialect: SQL dialect named in the prompts.
+        dialect: The SQL dialect named in the prompts: a
+            :class:`~text2sql_tune.sql.dialects.Dialect` (e.g. the executor's, whose display
+            name is used) or the name to write.
         max_tokens: Longest answer per call.
         max_consecutive_failures: Calls in a row without a usable answer (each after all of the
             client's retries) that stop the run with ``ProviderOutageError``; ``None``: never.
@@ -183,7 +191,7 @@ class OpenAIQAGenerator(QAGenerator):
         rng_seed: int | None = None,
         max_sql_chars: int = 20_000,
         mode: Literal["tools", "json_schema"] = "tools",
-        dialect: str = "ClickHouse",
+        dialect: Dialect | str = "ClickHouse",
         max_tokens: int | None = 1_000,
         max_consecutive_failures: int | None = DEFAULT_MAX_CONSECUTIVE_FAILURES,
     ) -> None:

@@ -7,6 +7,7 @@ import logging
 import re
 import unicodedata
 from collections.abc import Collection
+from typing import TYPE_CHECKING
 
 from ..errors import SQLSyntaxError, UnknownFunctionError, UnsafeSQLError
 from ._functions import FunctionPolicy, check_tokens
@@ -19,6 +20,9 @@ from ._statement import (
 )
 from ._tree import check_tree, render_for_parser
 from .catalog import load_catalog
+
+if TYPE_CHECKING:
+    from ..sql.dialects import Dialect
 
 __all__ = [
     "ALLOWED_FUNCTIONS",
@@ -90,12 +94,14 @@ class SQLGuard:
 
     The guard is closed: every function a query calls or passes by name must be on the
     allow-list, every table must be in an allowed database, and anything it cannot read
-    with certainty is refused. The function allow-list is ClickHouse's; with another
-    ``dialect`` only ``denied_functions`` are refused by name (add that engine's own fences, as
-    ``examples/sqlite_executor.py`` does).
+    with certainty is refused. The function allow-list is the dialect's
+    (:meth:`~text2sql_tune.sql.dialects.Dialect.function_catalog`, ClickHouse's); a dialect without
+    one gets an open guard that refuses only ``denied_functions`` by name (add that engine's own
+    fences, as ``examples/sqlite_executor.py`` does).
 
     Args:
-        dialect: sqlglot dialect used to parse (``"clickhouse"``).
+        dialect: The :class:`~text2sql_tune.sql.dialects.Dialect` (or its name) whose sqlglot
+            parser reads the query and whose function catalog closes the guard.
         allowed_table_functions: Table functions a query may read from (case-insensitive).
         allowed_databases: Databases a query may name; ``None`` allows every database except
             ``system`` and ``INFORMATION_SCHEMA``. Listing ``"system"`` here allows it.
@@ -114,7 +120,7 @@ class SQLGuard:
     def __init__(
         self,
         *,
-        dialect: str = "clickhouse",
+        dialect: Dialect | str = "clickhouse",
         allowed_table_functions: Collection[str] = DEFAULT_ALLOWED_TABLE_FUNCTIONS,
         allowed_databases: Collection[str] | None = None,
         max_sql_length: int = 100_000,
@@ -125,9 +131,11 @@ class SQLGuard:
         max_depth: int = DEFAULT_MAX_DEPTH,
         default_database: str | None = None,
     ) -> None:
+        from ..sql.dialects import Dialect  # here: the sql package imports this one
+
         if max_depth < 1:
             raise ValueError("max_depth must be >= 1")
-        self.dialect = dialect
+        self.dialect = Dialect.get(dialect)
         self.allowed_table_functions = frozenset(f.lower() for f in allowed_table_functions)
         self.allowed_databases = None if allowed_databases is None else frozenset(allowed_databases)
         self.max_sql_length = max_sql_length
@@ -139,14 +147,15 @@ class SQLGuard:
         )
         self.max_depth = max_depth
         self.default_database = default_database
-        catalog = _CATALOG
+        own = self.dialect.function_catalog()
+        catalog = own or _CATALOG  # an open guard still says why a denied function is refused
         tables = self.allowed_table_functions
         self._policy = FunctionPolicy(
             catalog,
             self.allowed_functions,
             frozenset(f for f in self.denied_functions if f.lower() not in tables),
             tables,
-            closed=dialect == "clickhouse",
+            closed=own is not None,
         )
         self._table_reasons = {n.lower(): (n, r) for n, r in catalog.table_functions_denied.items()}
         self._system_allowed = frozenset(
@@ -155,7 +164,7 @@ class SQLGuard:
 
     def __repr__(self) -> str:
         return (
-            f"SQLGuard(dialect={self.dialect!r}, "
+            f"SQLGuard(dialect={self.dialect.name!r}, "
             f"allowed_databases={sorted(self.allowed_databases or []) or None!r})"
         )
 
@@ -219,7 +228,7 @@ class SQLGuard:
         rendered = render_for_parser(sql, statement.tokens, body)
         check_tree(
             rendered,
-            dialect=self.dialect,
+            dialect=self.dialect.sqlglot_dialect,
             check_database=self._check_database,
             policy=self._policy,
             table_function_reasons=self._table_reasons,

@@ -9,8 +9,28 @@ Engine-specific knowledge lives in :mod:`text2sql_tune.sql.dialects`.
 
 from __future__ import annotations
 
-from .extract import extract_sql
-from .normalize import normalize_question, normalize_sql
-from .profile import SQLProfile, profile_sql
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .extract import extract_sql
+    from .normalize import normalize_question, normalize_sql
+    from .profile import SQLProfile, profile_sql
 
 __all__ = ["SQLProfile", "extract_sql", "normalize_question", "normalize_sql", "profile_sql"]
+
+# Imported on first use: the dialects (needed by every executor) must not load sqlglot.
+_HOMES = {
+    "SQLProfile": "profile",
+    "extract_sql": "extract",
+    "normalize_question": "normalize",
+    "normalize_sql": "normalize",
+    "profile_sql": "profile",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)

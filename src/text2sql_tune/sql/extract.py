@@ -15,6 +15,7 @@ import json
 import re
 
 from ..safety import strip_format_clause
+from .dialects import Dialect
 
 __all__ = ["extract_sql"]
 
@@ -201,18 +202,23 @@ def _from_prose(text: str) -> str | None:
     return _drop_trailing_prose(sql)
 
 
-def extract_sql(answer: str | None, *, keep_format: bool = False) -> str:
+def extract_sql(
+    answer: str | None, *, keep_format: bool = False, dialect: Dialect | str = "clickhouse"
+) -> str:
     """Return the SQL statement in a model's answer, or ``""`` when there is none.
 
-    The answer may be bare SQL, SQL in a Markdown code fence (a ``sql``-labelled fence is
-    preferred), SQL after a leading sentence, SQL followed by an explanation, or a JSON object
-    with a ``sql`` / ``sql_query`` / ``query`` key. Chat-template tokens (``<|eot_id|>``) are
-    removed, the statement is cut at its first ``;`` (outside strings and comments), and a
-    trailing ``FORMAT TabSeparatedWithNames`` clause is dropped unless ``keep_format``.
+    The answer may be bare SQL, SQL in a Markdown code fence (a fence labelled ``sql`` or with
+    the dialect's name is preferred), SQL after a leading sentence, SQL followed by an
+    explanation, or a JSON object with a ``sql`` / ``sql_query`` / ``query`` key. Chat-template
+    tokens (``<|eot_id|>``) are removed, the statement is cut at its first ``;`` (outside strings
+    and comments), and a trailing ``FORMAT TabSeparatedWithNames`` clause is dropped unless
+    ``keep_format``.
 
     Args:
         answer: The model's raw answer.
         keep_format: Keep a trailing ``FORMAT <name>`` clause.
+        dialect: The SQL's dialect (its
+            :attr:`~text2sql_tune.sql.dialects.Dialect.fence_languages` label SQL fences).
 
     Returns:
         The statement, stripped, without a trailing semicolon; ``""`` when no ``SELECT`` or
@@ -224,8 +230,9 @@ def extract_sql(answer: str | None, *, keep_format: bool = False) -> str:
     candidate = _from_json(text)
     if candidate is None:
         blocks = _fenced_blocks(text)
-        sql_blocks = [body for lang, body in blocks if lang in ("sql", "clickhouse")]
-        other_blocks = [body for lang, body in blocks if lang not in ("sql", "clickhouse")]
+        languages = Dialect.get(dialect).fence_languages
+        sql_blocks = [body for lang, body in blocks if lang in languages]
+        other_blocks = [body for lang, body in blocks if lang not in languages]
         for body in [*sql_blocks, *other_blocks]:
             candidate = _from_prose(body)
             if candidate is not None:

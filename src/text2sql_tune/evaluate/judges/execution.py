@@ -6,6 +6,7 @@ from typing import Any
 
 from ...interfaces import Judge, SQLExecutor
 from ...records import JudgeInput, QueryResult, Verdict
+from ...sql.dialects import Dialect
 from .compare import MatchRules, compare_results
 from .ordering import question_asks_for_order, reference_order
 from .rewrite import ExactRewrite, rewrite_exact
@@ -33,6 +34,8 @@ class ExecutionMatchJudge(Judge):
         executor: Runs the queries when the input carries no results, and runs the exact
             rewrites. Without one, the input must carry both results.
         rules: The matching rules.
+        dialect: The SQL's dialect (which functions are approximate, how to parse the
+            ``ORDER BY``); default the executor's, else ClickHouse.
 
     Example:
         >>> judge = ExecutionMatchJudge(executor)  # doctest: +SKIP
@@ -42,10 +45,17 @@ class ExecutionMatchJudge(Judge):
     name = "execution"
 
     def __init__(
-        self, executor: SQLExecutor | None = None, rules: MatchRules | None = None
+        self,
+        executor: SQLExecutor | None = None,
+        rules: MatchRules | None = None,
+        *,
+        dialect: Dialect | str | None = None,
     ) -> None:
         self.executor = executor
         self.rules = rules or MatchRules()
+        if dialect is None:
+            dialect = executor.dialect if executor is not None else "clickhouse"
+        self.dialect = Dialect.get(dialect)
 
     async def _run(self, sql: str) -> tuple[QueryResult | None, str | None]:
         assert self.executor is not None
@@ -67,7 +77,8 @@ class ExecutionMatchJudge(Judge):
         if not case.predicted_sql.strip():
             return self._verdict(False, "there is no predicted SQL", details)
         reference, predicted = case.reference, case.predicted
-        ref_rw, pred_rw = rewrite_exact(case.reference_sql), rewrite_exact(case.predicted_sql)
+        ref_rw = rewrite_exact(case.reference_sql, self.dialect)
+        pred_rw = rewrite_exact(case.predicted_sql, self.dialect)
         approximate = ref_rw.approximate or pred_rw.approximate
         use_tolerance = approximate
         if approximate:
@@ -122,7 +133,7 @@ class ExecutionMatchJudge(Judge):
         approximate: bool,
         details: dict[str, Any],
     ) -> Verdict:
-        orders, order_key = reference_order(case.reference_sql, reference.columns)
+        orders, order_key = reference_order(case.reference_sql, reference.columns, self.dialect)
         if self.rules.row_order == "ignore":
             ordered = False
         elif self.rules.row_order == "strict":

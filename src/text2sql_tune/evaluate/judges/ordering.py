@@ -14,6 +14,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from ...sql.dialects import Dialect
+
 __all__ = ["question_asks_for_order", "reference_order"]
 
 _ORDER_WORDS = re.compile(
@@ -29,19 +31,23 @@ def question_asks_for_order(question: str) -> bool:
     return _ORDER_WORDS.search(question) is not None
 
 
-def reference_order(sql: str, columns: Sequence[str]) -> tuple[bool, list[int] | None]:
+def reference_order(
+    sql: str, columns: Sequence[str], dialect: Dialect | str = "clickhouse"
+) -> tuple[bool, list[int] | None]:
     """Whether the outermost query has an ``ORDER BY``, and the result columns it sorts by.
 
     Args:
         sql: The reference statement.
         columns: Its result's column names, in order.
+        dialect: The statement's dialect (its sqlglot parser reads it).
 
     Returns:
         ``(orders, key)``: ``key`` lists result column indexes of the sort key, or is ``None`` when
         a sort expression is not a result column (ties cannot be told apart then).
     """
+    read = Dialect.get(dialect).sqlglot_dialect
     try:
-        tree = sqlglot.parse_one(sql, read="clickhouse")
+        tree = sqlglot.parse_one(sql, read=read)
     except SqlglotError:
         return ("order by" in sql.lower(), None)
     order = tree.args.get("order")
@@ -50,7 +56,7 @@ def reference_order(sql: str, columns: Sequence[str]) -> tuple[bool, list[int] |
     select = tree if isinstance(tree, exp.Select) else None
     projections = list(select.expressions) if select is not None else []
     by_alias = {p.alias_or_name.lower(): i for i, p in enumerate(projections)}
-    by_sql = {p.unalias().sql("clickhouse").lower(): i for i, p in enumerate(projections)}
+    by_sql = {p.unalias().sql(read).lower(): i for i, p in enumerate(projections)}
     lowered = [c.lower() for c in columns]
     usable = len(projections) == len(columns) and not any(
         isinstance(p, exp.Star) for p in projections
@@ -66,7 +72,7 @@ def reference_order(sql: str, columns: Sequence[str]) -> tuple[bool, list[int] |
             index = lowered.index(target.name.lower())
         elif usable:
             name = target.alias_or_name.lower() if isinstance(target, exp.Column) else ""
-            index = by_alias.get(name, by_sql.get(target.sql("clickhouse").lower()))
+            index = by_alias.get(name, by_sql.get(target.sql(read).lower()))
         if index is None:
             return (True, None)
         key.append(index)

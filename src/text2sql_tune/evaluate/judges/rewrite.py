@@ -1,12 +1,14 @@
-"""Rewrite approximate ClickHouse aggregate functions to their exact variants.
+"""Rewrite approximate aggregate functions to their exact variants.
 
 ``median``, ``quantile``, ``uniq`` and friends are approximate in ClickHouse: the same query can
 give slightly different numbers on the same data (measured: 505.3, 500.8, 503.8). A judge comparing
 results must not call an answer wrong because of that, so before comparing it re-runs both queries
-with exact variants (``medianExact``, ``quantileExact``, ``uniqExact`` ...).
+with exact variants (``medianExact``, ``quantileExact``, ``uniqExact`` ...). Which functions are
+approximate, and their exact variants, is the dialect's knowledge
+(:attr:`~text2sql_tune.sql.dialects.Dialect.approximate_to_exact`).
 
-The rewrite works on sqlglot's ClickHouse tokens and replaces only function-name tokens, so the
-rest of the query (string literals, quoted identifiers, ``WITH TOTALS``, formatting) is left as
+The rewrite works on sqlglot's tokens for the dialect and replaces only function-name tokens, so
+the rest of the query (string literals, quoted identifiers, ``WITH TOTALS``, formatting) is left as
 written. Aggregate-function combinators are kept: ``uniqIf`` becomes ``uniqExactIf``.
 
 Example:
@@ -16,92 +18,23 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
 
-from sqlglot.dialects.dialect import Dialect
+from sqlglot.dialects.dialect import Dialect as SqlglotDialect
 from sqlglot.errors import TokenError
 from sqlglot.tokenizer_core import Token, TokenType
 
+from ...sql.dialects import Dialect
+
 __all__ = [
-    "APPROXIMATE_TO_EXACT",
-    "APPROXIMATE_WITHOUT_EXACT",
     "ExactRewrite",
     "find_approximate_functions",
     "rewrite_exact",
 ]
 
-#: Approximate aggregate function -> its exact variant (both verified to exist in chDB 4.4).
-APPROXIMATE_TO_EXACT: dict[str, str] = {
-    "median": "medianExact",
-    "medianTDigest": "medianExact",
-    "medianBFloat16": "medianExact",
-    "medianDD": "medianExact",
-    "medianGK": "medianExact",
-    "medianTiming": "medianExact",
-    "medianTDigestWeighted": "medianExactWeighted",
-    "medianBFloat16Weighted": "medianExactWeighted",
-    "medianTimingWeighted": "medianExactWeighted",
-    "quantile": "quantileExact",
-    "quantileTDigest": "quantileExact",
-    "quantileBFloat16": "quantileExact",
-    "quantileDD": "quantileExact",
-    "quantileGK": "quantileExact",
-    "quantileTiming": "quantileExact",
-    "quantileTDigestWeighted": "quantileExactWeighted",
-    "quantileBFloat16Weighted": "quantileExactWeighted",
-    "quantileTimingWeighted": "quantileExactWeighted",
-    "quantiles": "quantilesExact",
-    "quantilesTDigest": "quantilesExact",
-    "quantilesBFloat16": "quantilesExact",
-    "quantilesDD": "quantilesExact",
-    "quantilesGK": "quantilesExact",
-    "quantilesTiming": "quantilesExact",
-    "quantilesTDigestWeighted": "quantilesExactWeighted",
-    "quantilesBFloat16Weighted": "quantilesExactWeighted",
-    "quantilesTimingWeighted": "quantilesExactWeighted",
-    "uniq": "uniqExact",
-    "uniqCombined": "uniqExact",
-    "uniqCombined64": "uniqExact",
-    "uniqHLL12": "uniqExact",
-    "uniqTheta": "uniqExact",
-}
-
-#: Approximate functions with no drop-in exact variant: results are compared with tolerance.
-APPROXIMATE_WITHOUT_EXACT: frozenset[str] = frozenset(
-    {
-        "topK",
-        "topKWeighted",
-        "approx_top_k",
-        "approx_top_count",
-        "approx_top_sum",
-        "quantileDeterministic",
-        "quantilesDeterministic",
-        "medianDeterministic",
-    }
-)
-
-# The uniq family's parameters (precision) mean nothing to uniqExact, which takes none.
-_DROP_PARAMETERS = frozenset({"uniqCombined", "uniqCombined64", "uniqHLL12", "uniqTheta", "uniq"})
-
-_COMBINATORS = (
-    "SimpleState",
-    "OrDefault",
-    "Distinct",
-    "Resample",
-    "ForEach",
-    "ArgMax",
-    "ArgMin",
-    "OrNull",
-    "Tuple",
-    "Merge",
-    "State",
-    "Array",
-    "Null",
-    "Map",
-    "If",
-)
-
-_BASES = sorted([*APPROXIMATE_TO_EXACT, *APPROXIMATE_WITHOUT_EXACT], key=len, reverse=True)
 _NOT_NAMES = (TokenType.STRING, TokenType.IDENTIFIER, TokenType.NUMBER)
 
 
@@ -130,14 +63,21 @@ class ExactRewrite:
         return bool(self.replaced or self.without_exact)
 
 
-def _split_combinators(name: str) -> tuple[str, str] | None:
-    """Split ``uniqIfOrNull`` into (``uniq``, ``IfOrNull``) when the base is approximate."""
-    for base in _BASES:
-        if not name.startswith(base):
+def _split_combinators(name: str, dialect: Dialect) -> tuple[str, str] | None:
+    """Split ``uniqIfOrNull`` into (``uniq``, ``IfOrNull``) when the base is approximate.
+
+    The base comes back as the dialect spells it (``MEDIAN`` -> ``median`` where function names
+    are case-insensitive).
+    """
+    sensitive = dialect.functions_case_sensitive
+    for base in _bases(dialect):
+        if not (name if sensitive else name.lower()).startswith(
+            base if sensitive else base.lower()
+        ):
             continue
         rest = name[len(base) :]
         while rest:
-            for combinator in _COMBINATORS:
+            for combinator in dialect.aggregate_combinators:
                 if rest.startswith(combinator):
                     rest = rest[len(combinator) :]
                     break
@@ -146,6 +86,12 @@ def _split_combinators(name: str) -> tuple[str, str] | None:
         if not rest:
             return base, name[len(base) :]
     return None
+
+
+@cache
+def _bases(dialect: Dialect) -> list[str]:
+    names = [*dialect.approximate_to_exact, *dialect.approximate_without_exact]
+    return sorted(names, key=len, reverse=True)
 
 
 def _closing_paren(tokens: list[Token], open_index: int) -> int | None:
@@ -160,24 +106,29 @@ def _closing_paren(tokens: list[Token], open_index: int) -> int | None:
     return None
 
 
-def _tokens(sql: str) -> list[Token] | None:
+def _tokens(sql: str, dialect: Dialect) -> list[Token] | None:
     try:
-        return list(Dialect.get_or_raise("clickhouse").tokenize(sql))
+        return list(SqlglotDialect.get_or_raise(dialect.sqlglot_dialect).tokenize(sql))
     except TokenError:
         return None
 
 
-def rewrite_exact(sql: str) -> ExactRewrite:
+def rewrite_exact(sql: str, dialect: Dialect | str = "clickhouse") -> ExactRewrite:
     """Replace approximate aggregate functions by their exact variants.
 
     Args:
-        sql: A ClickHouse statement.
+        sql: A statement.
+        dialect: Its dialect (whose :attr:`~text2sql_tune.sql.dialects.Dialect.approximate_to_exact`
+            says what to replace).
 
     Returns:
         The rewritten statement and what was replaced. SQL that cannot be tokenized is returned
         unchanged.
     """
-    tokens = _tokens(sql)
+    dialect = Dialect.get(dialect)
+    if not (dialect.approximate_to_exact or dialect.approximate_without_exact):
+        return ExactRewrite(sql)
+    tokens = _tokens(sql, dialect)
     if tokens is None:
         return ExactRewrite(sql)
     outcome = ExactRewrite(sql)
@@ -187,11 +138,11 @@ def rewrite_exact(sql: str) -> ExactRewrite:
             continue
         if index > 0 and tokens[index - 1].token_type == TokenType.DOT:
             continue
-        split = _split_combinators(token.text)
+        split = _split_combinators(token.text, dialect)
         if split is None:
             continue
         base, suffix = split
-        exact = APPROXIMATE_TO_EXACT.get(base)
+        exact = dialect.approximate_to_exact.get(base)
         if exact is None:
             outcome.without_exact.append(token.text)
             continue
@@ -203,7 +154,7 @@ def rewrite_exact(sql: str) -> ExactRewrite:
             and close + 1 < len(tokens)
             and tokens[close + 1].token_type == TokenType.L_PAREN
         )
-        if parameterized and base in _DROP_PARAMETERS and close is not None:
+        if parameterized and base in dialect.exact_drops_parameters and close is not None:
             edits.append((tokens[index + 1].start, tokens[close].end, ""))
     text = sql
     for start, end, replacement in sorted(edits, reverse=True):
@@ -212,7 +163,20 @@ def rewrite_exact(sql: str) -> ExactRewrite:
     return outcome
 
 
-def find_approximate_functions(sql: str) -> list[str]:
+def find_approximate_functions(sql: str, dialect: Dialect | str = "clickhouse") -> list[str]:
     """Names of the approximate aggregate functions a statement calls (in order, repeated)."""
-    outcome = rewrite_exact(sql)
+    outcome = rewrite_exact(sql, dialect)
     return [name for name, _ in outcome.replaced] + outcome.without_exact
+
+
+def __getattr__(name: str) -> Any:
+    if name not in ("APPROXIMATE_TO_EXACT", "APPROXIMATE_WITHOUT_EXACT"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    moved = name.lower()  # moved to the ClickHouse dialect in 0.2
+    warnings.warn(
+        f"{__name__}.{name} is deprecated: it is the ClickHouse dialect's {moved} "
+        f'(Dialect.get("clickhouse").{moved}); it goes in 0.3',
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return getattr(Dialect.get("clickhouse"), moved)
