@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -20,6 +21,7 @@ from text2sql_tune import (
 )
 from text2sql_tune.analysis import Analysis, analyze
 from text2sql_tune.cli import app
+from text2sql_tune.config import EvaluateConfig, GenerateConfig, RunConfig
 from text2sql_tune.generators import TemplateQAGenerator
 from text2sql_tune.models.retrieval import RetrievalModel
 from text2sql_tune.reporting import load_report
@@ -32,17 +34,27 @@ def invoke(args: list[str]) -> Result:
     return CliRunner().invoke(app, args)
 
 
-def pipeline(run_dir: Path, executor: ChDBExecutor, **settings: object) -> Pipeline:
-    defaults: dict[str, object] = {
-        "run_dir": run_dir,
-        "executor": executor,
-        "schema": demo_schema(),
+def pipeline(
+    run_dir: Path,
+    executor: ChDBExecutor,
+    *,
+    parent: Path | None = None,
+    n: int = 0,
+    **components: Any,
+) -> Pipeline:
+    parts: dict[str, Any] = {
         "eval_cases": load_golden_set(),
         "model": lambda kept, _job: RetrievalModel(kept),
-        "html_report": False,
+        **components,
     }
-    defaults.update(settings)
-    return Pipeline(**defaults)  # type: ignore[arg-type]
+    return Pipeline(
+        executor,
+        demo_schema(),
+        run=RunConfig(dir=run_dir, parent=parent),
+        generate=GenerateConfig(n=n),
+        evaluate=EvaluateConfig(html=False),
+        **parts,
+    )
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,10 +15,19 @@ from text2sql_tune import (
     FunctionTuner,
     Pipeline,
     QAPair,
+    TuningError,
     TuningJob,
     TuningStatus,
     demo_schema,
     read_pairs,
+)
+from text2sql_tune.config import (
+    CleanConfig,
+    EvaluateConfig,
+    ExportConfig,
+    GenerateConfig,
+    PipelineConfig,
+    RunConfig,
 )
 from text2sql_tune.executors import ChDBExecutor
 from text2sql_tune.models.retrieval import RetrievalModel
@@ -78,19 +88,29 @@ class CountingGenerator(FunctionGenerator):
         return answer
 
 
-def make_pipeline(run_dir: Path, executor: ChDBExecutor, **overrides: object) -> Pipeline:
-    settings: dict[str, object] = {
-        "run_dir": run_dir,
-        "executor": executor,
-        "schema": demo_schema(),
+def make_pipeline(
+    run_dir: Path,
+    executor: ChDBExecutor,
+    *,
+    n: int = len(ANSWERS),
+    max_rows: int = 100,
+    **components: Any,
+) -> Pipeline:
+    parts: dict[str, Any] = {
         "generator": CountingGenerator(),
-        "n": len(ANSWERS),
         "eval_cases": GOLDEN,
         "model": lambda kept, _job: RetrievalModel(kept),
-        "html_report": False,
+        **components,
     }
-    settings.update(overrides)
-    return Pipeline(**settings)  # type: ignore[arg-type]
+    return Pipeline(
+        executor,
+        demo_schema(),
+        run=RunConfig(dir=run_dir),
+        generate=GenerateConfig(n=n),
+        clean=CleanConfig(max_rows=max_rows),
+        evaluate=EvaluateConfig(html=False),
+        **parts,
+    )
 
 
 def test_a_run_writes_every_step_and_cleans_the_article_cases(
@@ -287,3 +307,79 @@ def test_evaluation_is_skipped_until_the_tuned_model_exists(
     assert result.report is None
     assert not (tmp_path / "eval").exists()
     assert any("no model to evaluate" in m for m in events)
+
+
+def test_the_clean_section_extends_the_default_chain(
+    demo_executor: ChDBExecutor, tmp_path: Path
+) -> None:
+    from text2sql_tune import FunctionFilter, registry
+
+    def short_questions(*, max_words: int = 20, max_rows: int = 0) -> FunctionFilter:
+        assert max_rows == 100  # a shared setting the factory names
+        return FunctionFilter(lambda p: len(p.question.split()) <= max_words, name="short")
+
+    registry.register("filter", "short", short_questions)
+    try:
+        clean = CleanConfig(
+            filters=["short"],
+            without=["near_duplicate"],
+            filter_options={"short": {"max_words": 5}},
+        )
+        no_selects = FunctionFilter(lambda p: "sessions" not in p.sql, name="no_sessions")
+        pipeline = make_pipeline(tmp_path, demo_executor, model=None, extra_filters=[no_selects])
+        pipeline.config.clean = clean
+        result = pipeline.run()
+    finally:
+        registry.default_registry.unregister("filter", "short")
+    assert result.filter_report is not None
+    steps = [step.name for step in result.filter_report.steps]
+    assert steps[-2:] == ["short", "no_sessions"] and "near_duplicate" not in steps
+    kept = read_pairs(tmp_path / "clean.jsonl")
+    assert kept and all(len(p.question.split()) <= 5 and "sessions" not in p.sql for p in kept)
+
+
+def test_from_config_takes_the_sections_and_the_0_1_keywords_still_work(
+    demo_executor: ChDBExecutor, tmp_path: Path
+) -> None:
+    config = PipelineConfig(
+        run=RunConfig(dir=tmp_path / "sections", concurrency=2),
+        generate=GenerateConfig(n=3),
+        export=ExportConfig(formats=["jsonl"]),
+        evaluate=EvaluateConfig(html=False),
+    )
+    pipeline = Pipeline.from_config(
+        config, demo_executor, demo_schema(), generator=CountingGenerator()
+    )
+    result = pipeline.run()
+    assert (result.generated, list(result.exports)) == (3, ["jsonl"])
+    assert pipeline.config.run.concurrency == 2 and pipeline.run_dir == tmp_path / "sections"
+
+    with pytest.warns(DeprecationWarning, match=r"n -> generate\.n, export_formats"):
+        old = Pipeline(  # type: ignore[call-arg]
+            run_dir=tmp_path / "keywords",
+            executor=demo_executor,
+            schema=demo_schema(),
+            generator=CountingGenerator(),
+            n=3,
+            export_formats=("jsonl",),
+            html_report=False,
+        )
+    assert old.config.generate.n == 3 and old.config.export.formats == ("jsonl",)
+    assert old.run().generated == 3
+    with pytest.warns(DeprecationWarning):  # 0.1's default: no generation without n
+        assert (
+            Pipeline(
+                executor=demo_executor, schema=demo_schema(), run_dir=tmp_path
+            ).config.generate.n
+            == 0
+        )  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unexpected keyword arguments: min_row"):
+        Pipeline(demo_executor, demo_schema(), min_row=3)
+
+
+def test_a_tuner_without_model_for_says_so() -> None:
+    tuner = FunctionTuner(lambda train, validation: None, lambda job_id: None)
+    job = TuningJob(job_id="j-1", provider="fake", status=TuningStatus.COMPLETED)
+    with pytest.raises(TuningError, match="FunctionTuner cannot build the tuned model") as info:
+        tuner.model_for(job)
+    assert info.value.job_id == "j-1"

@@ -7,7 +7,7 @@ Example ``pipeline.toml``::
     database = "chdb:///data/shop"        # omit for the demo database
 
     [generate]
-    generator = "openai"                  # or "template" (offline)
+    generator = "openai"                  # or "template" (offline), or a plugin's generator
     n = 300
     seed_examples = "seeds.jsonl"
     model = "gpt-4o"
@@ -15,6 +15,10 @@ Example ``pipeline.toml``::
     [clean]
     max_rows = 100
     eval_set = "golden.jsonl"             # pairs leaking the golden set are dropped
+    filters = ["my_filter"]               # more filters (by name) after the default chain
+    without = ["near_duplicate"]          # default filters to leave out
+    [clean.filter_options.my_filter]      # keyword arguments of one filter
+    max_words = 30
 
     [export]
     formats = ["lamini", "openai"]
@@ -26,7 +30,7 @@ Example ``pipeline.toml``::
 
     [evaluate]
     golden = "golden.jsonl"
-    model = "retrieval"                   # "tuned", "zero-shot", "few-shot" or "none"
+    model = "retrieval"                   # "tuned", "zero-shot", "few-shot", "none", "kind:model"
     judge = "execution"
 
     [llm]                                 # every LLM call of the run (all optional)
@@ -39,19 +43,30 @@ Example ``pipeline.toml``::
     n = 200                               # targeted pairs for the gaps the analysis finds
     min_examples = 3
 
-Relative paths in the file are resolved against the file's folder.
+Relative paths in the file are resolved against the file's folder. Component names (generators,
+filters, tuners, models, judges) are those of the :mod:`~text2sql_tune.registry`, plugins' included,
+and are checked when the file is loaded.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
-from ._defaults import LLM_DEFAULTS
+from . import registry
+from ._defaults import LLM_DEFAULTS, MAX_SQL_LENGTH
 from .errors import ConfigurationError, DataError
 from .io.decode import read_text
 from .io.validation_errors import describe_validation_error
@@ -79,6 +94,47 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _registered(kind: registry.Kind, also: Iterable[str] = ()) -> Callable[[str], str]:
+    """A validator: the value is a name of ``kind`` in the registry (or one of ``also``)."""
+    accepted = tuple(also)
+
+    def check(value: str) -> str:
+        try:
+            return registry.check(kind, value, also=accepted)
+        except ConfigurationError as exc:
+            raise ValueError(str(exc)) from None
+
+    return check
+
+
+def _model_spec(value: str) -> str:
+    kind, colon, name = value.partition(":")
+    kind = _registered("model", ("tuned", "none"))(kind)
+    if colon and kind in ("tuned", "none"):
+        raise ValueError(f"{kind!r} takes no model name")
+    return f"{kind}{colon}{name.strip()}"
+
+
+def _default_filter(value: str) -> str:
+    from .filters.chain import DEFAULT_FILTERS
+
+    if value.strip().lower() not in DEFAULT_FILTERS:
+        raise ValueError(
+            f"{value!r} is not a default filter; the default chain: {', '.join(DEFAULT_FILTERS)}"
+        )
+    return value.strip().lower()
+
+
+def _builtins(kind: registry.Kind, *also: str) -> list[str]:
+    return [*registry.builtin_names(kind), *also]
+
+
+GeneratorName = Annotated[str, AfterValidator(_registered("generator", ("none",)))]
+FilterName = Annotated[str, AfterValidator(_registered("filter"))]
+TunerName = Annotated[str, AfterValidator(_registered("tuner"))]
+JudgeName = Annotated[str, AfterValidator(_registered("judge"))]
+
+
 class RunConfig(_Section):
     """Where the run lives and which database it uses.
 
@@ -103,8 +159,8 @@ class GenerateConfig(_Section):
     """Step 1: generating question/SQL pairs.
 
     Attributes:
-        generator: ``"template"`` (offline, schema-driven) or ``"openai"`` (any OpenAI-compatible
-            endpoint); ``"none"`` uses only the seed examples.
+        generator: ``"template"`` (offline, schema-driven), ``"openai"`` (any OpenAI-compatible
+            endpoint) or a plugin's generator; ``"none"`` uses only the seed examples.
         n: Generation attempts.
         seed_examples: Few-shot examples file; default for the demo database: the bundled ones.
         include_seed_examples: Add the seed examples to the training data too.
@@ -115,9 +171,11 @@ class GenerateConfig(_Section):
         temperature: Sampling temperature.
         k: Seed examples shown per call.
         seed: Random seed (template generator and example sampling).
+        mode: How the OpenAI generator asks for structured answers: ``tools`` (a tool call) or
+            ``json_schema``.
     """
 
-    generator: Literal["template", "openai", "none"] = "template"
+    generator: GeneratorName = Field(default="template", examples=_builtins("generator", "none"))
     n: int = Field(default=300, ge=0)
     seed_examples: Path | None = None
     include_seed_examples: bool = True
@@ -128,23 +186,50 @@ class GenerateConfig(_Section):
     temperature: float = 0.5
     k: int = Field(default=3, ge=0)
     seed: int = 0
+    mode: Literal["tools", "json_schema"] = "tools"
 
 
 class CleanConfig(_Section):
     """Steps 2–3: validation bounds and filters.
 
+    The cleaning chain is the default one (``sql_length``, ``safety``, ``valid_sql``,
+    ``row_count``, ``duplicate_question``, ``duplicate_sql``, ``near_duplicate``, ``leakage``)
+    less ``without``, then ``filters``: the list *extends* the default chain, it does not
+    replace it.
+
     Attributes:
         min_rows: Fewest result rows a kept pair may return.
         max_rows: Most result rows a kept pair may return.
         near_dup_threshold: Question similarity above which pairs count as near duplicates.
+        max_sql_length: Longest SQL kept, in characters (``sql_length``).
         eval_set: Golden set whose questions and SQL must not leak into training data
             (default: the ``[evaluate]`` golden set).
+        filters: More filters, by registry name (a plugin's too), run after the default ones.
+        without: Default filters to leave out, by name.
+        filter_options: Filter name -> keyword arguments for it (``[clean.filter_options.X]``);
+            they override the settings above for that filter. A filter also gets the settings
+            above whose names its constructor takes (``min_rows``, ``max_rows``,
+            ``near_dup_threshold``, ``max_sql_length``, ``eval_cases``).
     """
 
     min_rows: int = Field(default=1, ge=0)
     max_rows: int = Field(default=100, ge=1)
     near_dup_threshold: float = Field(default=0.9, gt=0, le=1)
+    max_sql_length: int = Field(default=MAX_SQL_LENGTH, ge=1)
     eval_set: Path | None = None
+    filters: list[FilterName] = Field(default_factory=list, examples=[_builtins("filter")])
+    without: list[Annotated[str, AfterValidator(_default_filter)]] = Field(default_factory=list)
+    filter_options: dict[FilterName, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _options_for_filters_that_run(self) -> CleanConfig:
+        from .filters.chain import DEFAULT_FILTERS
+
+        running = {*DEFAULT_FILTERS, *self.filters} - set(self.without)
+        unused = sorted(set(self.filter_options) - running)
+        if unused:
+            raise ValueError(f"filter_options for {', '.join(unused)}, which is not in the chain")
+        return self
 
 
 class ExportConfig(_Section):
@@ -165,8 +250,8 @@ class TuneConfig(_Section):
     """Step 5: tuning (skipped when ``tuner`` is ``None``).
 
     Attributes:
-        tuner: ``"lamini"``, ``"openai"`` or ``"local"`` (LoRA on this machine; it trains
-            during the run, so the tuned model is evaluated in the same run).
+        tuner: ``"lamini"``, ``"openai"``, ``"local"`` (LoRA on this machine; it trains
+            during the run, so the tuned model is evaluated in the same run) or a plugin's.
         base_model: Model to tune (provider default when omitted; a model folder or hub id for
             ``local``, where it is required).
         max_steps: Lamini ``max_steps``.
@@ -177,9 +262,11 @@ class TuneConfig(_Section):
         output_dir: Local: where job folders go (default ``<run dir>/tuning``).
         recipe: Local: ``standard`` or ``memory`` (train to near-zero loss, measure recall).
         device: Local: ``auto``, ``cpu``, ``cuda`` or ``mps``.
+        api_url: Lamini API URL / OpenAI base URL (default: the environment's, else public).
+        name: Lamini custom model name / OpenAI model suffix.
     """
 
-    tuner: Literal["lamini", "openai", "local"] | None = None
+    tuner: TunerName | None = Field(default=None, examples=_builtins("tuner"))
     base_model: str | None = None
     max_steps: int | None = Field(default=None, ge=1)
     learning_rate: float | None = Field(default=None, gt=0)
@@ -189,6 +276,8 @@ class TuneConfig(_Section):
     output_dir: Path | None = None
     recipe: Literal["standard", "memory"] = "standard"
     device: str = "auto"
+    api_url: str | None = None
+    name: str | None = None
 
 
 class EvaluateConfig(_Section):
@@ -198,18 +287,25 @@ class EvaluateConfig(_Section):
         golden: Golden set file; default for the demo database: the bundled one.
         model: ``retrieval`` (offline: answers with the SQL of the most similar training
             question), ``tuned`` (the model from the tuning step), ``zero-shot`` / ``few-shot``
-            (prompting ``llm_model`` through the OpenAI-compatible API) or ``none``.
+            (prompting ``llm_model`` through the OpenAI-compatible API), ``none``, or any model
+            spec ``kind:name`` of the registry (``openai:ft:...``, ``local:<folder>``, a
+            plugin's); a kind without ``:name`` is given ``llm_model`` as its name.
         llm_model: Chat model for the prompt-only baselines.
-        judge: ``execution`` (deterministic), ``llm`` or ``cascade`` (execution, then LLM).
+        judge: ``execution`` (deterministic), ``llm``, ``cascade`` (execution, then LLM) or a
+            plugin's judge.
         judge_model: Chat model for the LLM judge.
+        judge_cache: JSONL file caching LLM verdicts (default: the run's ``judge_cache.jsonl``).
         html: Also write an HTML report with the validity/accuracy chart.
     """
 
     golden: Path | None = None
-    model: Literal["retrieval", "tuned", "zero-shot", "few-shot", "none"] = "retrieval"
+    model: Annotated[str, AfterValidator(_model_spec)] = Field(
+        default="retrieval", examples=_builtins("model", "tuned", "none")
+    )
     llm_model: str = "gpt-4o-mini"
-    judge: Literal["execution", "llm", "cascade"] = "execution"
+    judge: JudgeName = Field(default="execution", examples=_builtins("judge"))
     judge_model: str = "gpt-4o"
+    judge_cache: Path | None = None
     html: bool = True
 
 
@@ -246,14 +342,14 @@ class NextConfig(_Section):
 
     Attributes:
         n: Targeted pairs to generate (validated and cleaned like the rest).
-        generator: ``"template"`` or ``"openai"``; default: the ``[generate]`` generator (the
-            template generator when that is ``"none"``).
+        generator: A generator name (``"template"``, ``"openai"``, a plugin's); default: the
+            ``[generate]`` generator (the template generator when that is ``"none"``).
         min_examples: Training pairs a golden concept needs to count as covered.
         max_targets: Most generation targets (default: every gap and inconsistency).
     """
 
     n: int = Field(default=200, ge=0)
-    generator: Literal["template", "openai"] | None = None
+    generator: Annotated[str, AfterValidator(_registered("generator"))] | None = None
     min_examples: int = Field(default=3, ge=1)
     max_targets: int | None = Field(default=None, ge=1)
 
@@ -283,6 +379,7 @@ class PipelineConfig(_Section):
         config.generate.seed_examples = fix(config.generate.seed_examples)
         config.clean.eval_set = fix(config.clean.eval_set)
         config.evaluate.golden = fix(config.evaluate.golden)
+        config.evaluate.judge_cache = fix(config.evaluate.judge_cache)
         config.tune.output_dir = fix(config.tune.output_dir)
         return config
 

@@ -440,8 +440,9 @@ class Judge(ABC):
 class Tuner(ABC):
     """Starts and follows tuning jobs at a provider.
 
-    Implement :meth:`astart` and :meth:`astatus` (and :meth:`acancel` where the provider allows);
-    :meth:`await_until_done` polls with backoff.
+    Implement :meth:`astart` and :meth:`astatus` (and :meth:`acancel` where the provider allows,
+    :meth:`model_for` where it serves the tuned model); :meth:`await_until_done` polls with
+    backoff.
     """
 
     name: str = "tuner"
@@ -473,6 +474,23 @@ class Tuner(ABC):
     def cancel(self, job_id: str) -> TuningJob:
         """Sync twin of :meth:`acancel`."""
         return run_sync(self.acancel(job_id))
+
+    def model_for(self, job: TuningJob | str) -> Text2SQLModel:
+        """The tuned model of a completed job (what ``[evaluate] model = "tuned"`` evaluates).
+
+        Args:
+            job: The job, or what identifies its tuned model (a job id or model name).
+
+        Raises:
+            TuningError: The job has no tuned model yet, or this tuner cannot build one (the
+                default: override it where the provider serves tuned models).
+        """
+        job_id = job.job_id if isinstance(job, TuningJob) else job
+        raise TuningError(
+            f"{type(self).__name__} cannot build the tuned model of a job (it does not "
+            "implement model_for)",
+            job_id,
+        )
 
     async def await_until_done(
         self,

@@ -28,6 +28,7 @@ from . import commands_tune  # noqa: F401  isort: skip
 from . import commands_tune_local  # noqa: F401  isort: skip
 from . import commands_export  # noqa: F401  isort: skip
 from . import commands_analyze  # noqa: F401  isort: skip
+from . import commands_plugins  # noqa: F401  isort: skip
 
 __all__ = ["EXIT_CODES", "app", "exit_code_for", "main"]
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+
+from .. import registry
+from ..errors import ConfigurationError
 
 __all__ = [
     "DatabaseOption",
@@ -18,7 +22,10 @@ __all__ = [
     "app",
     "console",
     "err_console",
+    "name_option",
     "print_json",
+    "registered",
+    "registered_names",
 ]
 
 app = typer.Typer(
@@ -63,6 +70,39 @@ SchemaNotesOption = Annotated[
         help="YAML/JSON/TOML descriptions and example values for the schema.",
     ),
 ]
+
+
+def registered(kind: registry.Kind, *also: str) -> Callable[[str | None], str | None]:
+    """An option callback: the value must be a ``kind`` name of the registry (or in ``also``).
+
+    The check runs when the command runs (``--help`` loads no plugin); an unknown name is a
+    usage error that lists the names there are.
+    """
+
+    def check(value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return registry.check(kind, value, also=also)
+        except ConfigurationError as exc:
+            raise typer.BadParameter(str(exc)) from None
+
+    return check
+
+
+def registered_names(kind: registry.Kind, *also: str) -> str:
+    """The built-in names of ``kind`` for a help text, e.g. ``template, openai``."""
+    return ", ".join([*registry.builtin_names(kind), *also])
+
+
+def name_option(kind: registry.Kind, *flags: str, help: str, also: tuple[str, ...] = ()) -> Any:
+    """A ``typer.Option`` taking a ``kind`` name of the registry; the help lists the built-ins."""
+    names = registered_names(kind, *also)
+    return typer.Option(
+        *flags,
+        help=f"{help} Built in: {names}; plugins add more.",
+        callback=registered(kind, *also),
+    )
 
 
 def print_json(data: Any) -> None:

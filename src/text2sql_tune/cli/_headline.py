@@ -60,17 +60,17 @@ def iteration_lines(
     """Each run's kept pairs, score and concept coverage of ``golden`` (an analysis per run)."""
     from ..analysis import Analysis, analyze
     from ..io.records import read_pairs
+    from ..run.paths import RunPaths
 
     lines = []
     for position, result in enumerate(results):
         # the next iteration analysed this run already (same pairs, report and golden set)
-        saved = (
-            results[position + 1].run_dir / "analysis.json" if position + 1 < len(results) else None
-        )
+        following = results[position + 1].run_dir if position + 1 < len(results) else None
+        saved = RunPaths(following).analysis if following is not None else None
         if saved is not None and saved.exists():
             coverage = Analysis.load(saved).summary
         else:
-            kept = read_pairs(result.run_dir / "clean.jsonl", allow_empty=True)
+            kept = read_pairs(RunPaths(result.run_dir).clean, allow_empty=True)
             coverage = analyze(
                 golden, kept, report=result.report, min_examples=min_examples
             ).summary

@@ -33,6 +33,7 @@ __all__ = [
     "client_options",
     "reporting_stops",
     "retry_printer",
+    "settings",
 ]
 
 DEFAULTS = LLM_DEFAULTS
@@ -81,6 +82,21 @@ MaxFailuresOption = Annotated[
         help="Calls in a row without an answer (provider down) before the run stops, exit 4.",
     ),
 ]
+
+
+def settings(
+    max_retries: int, max_wait: float, timeout: float, call_timeout: float, max_failures: int
+) -> LLMConfig:
+    """The ``[llm]`` section the LLM options of a command describe."""
+    from ..config import LLMConfig
+
+    return LLMConfig(
+        max_retries=max_retries,
+        max_wait_s=max_wait,
+        timeout_s=timeout,
+        call_timeout_s=call_timeout,
+        max_failures=max_failures,
+    )
 
 
 def client_options(settings: LLMConfig, console: Console, *, quiet: bool = False) -> dict[str, Any]:

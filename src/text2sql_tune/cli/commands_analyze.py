@@ -21,8 +21,9 @@ def _run_golden(run: Path) -> list[EvalCase]:
     """The golden set a run was evaluated on: its config's, else the bundled demo set."""
     from ..demo.database import load_golden_set
     from ..io.records import read_cases
+    from ..run.paths import RunPaths
 
-    config = run / "config.json"
+    config = RunPaths(run).config
     if config.exists():
         golden = json.loads(config.read_text(encoding="utf-8")).get("evaluate", {}).get("golden")
         if golden:
@@ -36,18 +37,20 @@ def _inputs(
     from ..demo.database import load_golden_set
     from ..io.records import read_cases, read_pairs
     from ..reporting import load_report
+    from ..run.paths import RunPaths
 
+    files = RunPaths(run) if run is not None else None
     if training is not None:
         source = training
-    elif run is not None:
-        source = run / "clean.jsonl"
+    elif files is not None:
+        source = files.clean
         if not source.exists():
             raise ConfigurationError(f"{run} has no clean.jsonl: is it a finished run directory?")
     else:
         raise ConfigurationError("give --training FILE (the kept pairs) or --run DIR")
     pairs = read_pairs(source)
-    if report is None and run is not None and (run / "eval" / "report.json").exists():
-        report = run / "eval" / "report.json"
+    if report is None and files is not None and files.report.exists():
+        report = files.report
     if golden is not None:
         cases = read_cases(golden)
     else:

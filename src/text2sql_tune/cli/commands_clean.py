@@ -12,12 +12,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .._defaults import MAX_SQL_LENGTH
+from ..registry import builtin_names
 from ._app import DatabaseOption, JsonOption, app, console, err_console, print_json
 
 if TYPE_CHECKING:
     from ..records import QAPair
 
 __all__ = ["MaxSQLLengthOption", "clean", "validate"]
+
+DEFAULT_FILTER_NAMES = builtin_names("filter")
 
 InputOption = Annotated[
     Path,
@@ -229,15 +232,32 @@ def clean(
     ] = False,
     concurrency: ConcurrencyOption = 4,
     max_sql_length: MaxSQLLengthOption = MAX_SQL_LENGTH,
+    extra_filters: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--filter",
+            help="Also run this filter (a registry name: a plugin's, or a default one left out "
+            "by --without), after the default ones. Repeatable.",
+        ),
+    ] = None,
+    without: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--without",
+            help=f"Leave this default filter out ({', '.join(DEFAULT_FILTER_NAMES)}). Repeatable.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Validate pairs that need it, then filter: the article's cleaning, with a report.
 
-    Filters, in order: SQL longer than --max-sql-length, safety guard, SQL that failed, results
-    with fewer than --min-rows or more than --max-rows rows, a second answer to the same question,
-    the same SQL again, rewordings of a kept question, and (with --eval-set) golden questions and
-    SQL. Writes the kept pairs to --output, a JSON report (counts per filter and reason, dataset
-    statistics) to --report and every dropped pair with its filter and reason to --dropped.
+    Filters, in order: SQL longer than --max-sql-length (sql_length), safety guard (safety), SQL
+    that failed (valid_sql), results with fewer than --min-rows or more than --max-rows rows
+    (row_count), a second answer to the same question (duplicate_question), the same SQL again
+    (duplicate_sql), rewordings of a kept question (near_duplicate), and with --eval-set golden
+    questions and SQL (leakage); then each --filter. Writes the kept pairs to --output, a JSON
+    report (counts per filter and reason, dataset statistics) to --report and every dropped pair
+    with its filter and reason to --dropped.
     """
     from ..filters import FilterChain, default_filters
     from ..io.paths import refuse_overwriting
@@ -259,6 +279,15 @@ def clean(
     )
     pairs = read_pairs(input_path)
     cases = read_cases(eval_set) if eval_set is not None else None
+    filters = default_filters(  # before validation: a wrong filter name costs no query
+        min_rows=min_rows,
+        max_rows=max_rows,
+        near_dup_threshold=near_dup_threshold,
+        eval_cases=cases,
+        max_sql_length=max_sql_length,
+        extra=extra_filters or (),
+        without=without or (),
+    )
     todo = [i for i, pair in enumerate(pairs) if pair.ok and pair.validation is None]
     if todo and not skip_validation:
         validated = _validated(
@@ -272,13 +301,6 @@ def clean(
         )
         for index, pair in zip(todo, validated, strict=True):
             pairs[index] = pair
-    filters = default_filters(
-        min_rows=min_rows,
-        max_rows=max_rows,
-        near_dup_threshold=near_dup_threshold,
-        eval_cases=cases,
-        max_sql_length=max_sql_length,
-    )
     kept, result = FilterChain(filters).apply(pairs)
     write_jsonl(output, kept)
     result.save(report_path, dropped_path=dropped_path)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -21,6 +20,7 @@ from ._app import (
     app,
     console,
     err_console,
+    name_option,
     print_json,
 )
 
@@ -28,35 +28,24 @@ if TYPE_CHECKING:  # the command imports what it runs when it runs, so --help st
     from ..interfaces import Judge, SQLExecutor, Text2SQLModel
     from ..models import CheckpointedModel
     from ..records import EvalCase, EvalReport
+    from ..run.components import BuildContext
 
 __all__ = ["evaluate"]
 
 
-class JudgeKind(str, Enum):
-    """The judges ``evaluate --judge`` offers."""
-
-    execution = "execution"
-    llm = "llm"
-    cascade = "cascade"
-
-
-def _make_judge(
-    kind: JudgeKind,
+def _judge_context(
+    name: str,
     executor: SQLExecutor,
     judge_model: str,
     cache: Path | None,
     client_options: dict[str, Any],
-) -> Judge:
-    from ..evaluate.judges import CascadeJudge, ExecutionMatchJudge, LLMJudge
+) -> BuildContext:
+    """What the registry's judge ``name`` is built from (its chat clients are closed with it)."""
+    from ..config import EvaluateConfig, PipelineConfig
+    from ..run.components import BuildContext
 
-    deterministic = ExecutionMatchJudge(executor)
-    if kind is JudgeKind.execution:
-        return deterministic
-    from ..llm.openai import OpenAIChatClient  # type: ignore[import-not-found,unused-ignore]
-
-    client = OpenAIChatClient(judge_model, **client_options)
-    llm = LLMJudge(client, executor=executor, cache=cache)
-    return llm if kind is JudgeKind.llm else CascadeJudge([deterministic, llm])
+    settings = EvaluateConfig(judge=name, judge_model=judge_model, judge_cache=cache)
+    return BuildContext(PipelineConfig(evaluate=settings), executor, client_options=client_options)
 
 
 def _make_model(
@@ -151,13 +140,14 @@ def evaluate(
     schema_file: SchemaFileOption = None,
     database: DatabaseOption = None,
     judge: Annotated[
-        JudgeKind,
-        typer.Option(
+        str,
+        name_option(
+            "judge",
             "--judge",
             help="execution: compare results by rules; llm: ask an LLM (the article's method); "
             "cascade: execution first, the LLM only for undecided cases.",
         ),
-    ] = JudgeKind.execution,
+    ] = "execution",
     judge_model: Annotated[
         str, typer.Option("--judge-model", help="Model of the llm / cascade judge.")
     ] = "gpt-4o",
@@ -211,7 +201,6 @@ def evaluate(
     model), so a stopped evaluation resumes without asking twice; when the provider stops
     answering (--max-failures calls in a row) the command stops with exit code 4.
     """
-    from ..config import LLMConfig
     from ..evaluate.evaluator import read_predictions
     from ..io.records import read_cases
     from ..reporting import save_report
@@ -229,13 +218,7 @@ def evaluate(
     )
     cases = read_cases(golden)
     preds = read_predictions(predictions) if predictions is not None else []
-    llm = LLMConfig(
-        max_retries=max_retries,
-        max_wait_s=max_wait,
-        timeout_s=timeout,
-        call_timeout_s=call_timeout,
-        max_failures=max_failures,
-    )
+    llm = llm_options.settings(max_retries, max_wait, timeout, call_timeout, max_failures)
     options = llm_options.client_options(llm, err_console, quiet=as_json)
     text2sql: Text2SQLModel | None = None
     answers: CheckpointedModel | None = None
@@ -286,7 +269,7 @@ class _EvaluationRun:
     predictions: Path | None
     text2sql: Text2SQLModel | None
     database: str | None
-    judge: JudgeKind
+    judge: str
     judge_model: str
     judge_cache: Path | None
     options: dict[str, Any]
@@ -299,66 +282,76 @@ class _EvaluationRun:
 
     def evaluate(self, answers: CheckpointedModel | None) -> EvalReport:
         from .._sync import run_sync
-        from ..evaluate.evaluator import Evaluator
         from ..executors import open_executor
-        from ..records import EvalResult
+        from ..run.components import build_judge
 
-        cases, quiet = self.cases, self.quiet
-        if answers is not None and answers.loaded and not quiet:
-            todo = sum(1 for case in cases if not answers.answered(case.question))
+        if answers is not None and answers.loaded and not self.quiet:
+            todo = sum(1 for case in self.cases if not answers.answered(case.question))
             err_console.print(
                 f"{answers.loaded} answers saved in {answers.path} are reused; asking the model "
                 f"{todo} questions (--fresh asks all again)",
                 highlight=False,
             )
         with open_executor(self.database) as executor:
-            the_judge = _make_judge(
+            context = _judge_context(
                 self.judge, executor, self.judge_model, self.judge_cache, self.options
             )
-            if self.lint:
-                self.findings = _lint_first(cases, executor, the_judge, quiet=quiet)
-            evaluator = Evaluator(
-                executor,
-                the_judge,
-                concurrency=self.concurrency,
-                max_consecutive_failures=self.max_failures,
-            )
-            with Progress(
-                TextColumn("evaluating"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                console=console,
-                disable=quiet,
-                transient=True,
-            ) as progress:
-                task = progress.add_task("evaluate", total=len(cases))
-
-                def advance(_index: int, _result: EvalResult) -> None:
-                    progress.advance(task)
-
-                with llm_options.reporting_stops(progress, err_console, lambda: _saved(answers)):
-                    if self.text2sql is None:
-                        assert self.predictions is not None
-                        return run_sync(
-                            evaluator.aevaluate_predictions(
-                                cases,
-                                self.preds,
-                                name=self.predictions.name,
-                                on_done=advance,
-                                strict=self.strict,
-                            )
-                        )
-                    result = run_sync(evaluator.aevaluate(self.text2sql, cases, on_done=advance))
+            try:
+                result = self._judged(executor, build_judge(context), answers)
+            finally:
+                run_sync(context.aclose())
         unanswered = sum(
             1 for r in result.results if (r.error or "").startswith("no answer from the provider")
         )
-        if unanswered and not quiet:
+        if unanswered and not self.quiet:
             err_console.print(
                 f"[yellow]warning:[/] {unanswered} questions got no answer from the provider and "
                 "count as no_sql; they were not saved, so running the same command again asks "
                 "them again."
             )
         return result
+
+    def _judged(
+        self, executor: SQLExecutor, the_judge: Judge, answers: CheckpointedModel | None
+    ) -> EvalReport:
+        from .._sync import run_sync
+        from ..evaluate.evaluator import Evaluator
+        from ..records import EvalResult
+
+        if self.lint:
+            self.findings = _lint_first(self.cases, executor, the_judge, quiet=self.quiet)
+        evaluator = Evaluator(
+            executor,
+            the_judge,
+            concurrency=self.concurrency,
+            max_consecutive_failures=self.max_failures,
+        )
+        with Progress(
+            TextColumn("evaluating"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=console,
+            disable=self.quiet,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("evaluate", total=len(self.cases))
+
+            def advance(_index: int, _result: EvalResult) -> None:
+                progress.advance(task)
+
+            with llm_options.reporting_stops(progress, err_console, lambda: _saved(answers)):
+                if self.text2sql is None:
+                    assert self.predictions is not None
+                    return run_sync(
+                        evaluator.aevaluate_predictions(
+                            self.cases,
+                            self.preds,
+                            name=self.predictions.name,
+                            on_done=advance,
+                            strict=self.strict,
+                        )
+                    )
+                return run_sync(evaluator.aevaluate(self.text2sql, self.cases, on_done=advance))
 
 
 def _saved(answers: CheckpointedModel | None) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -27,6 +26,7 @@ from ._app import (
     app,
     console,
     err_console,
+    name_option,
     print_json,
 )
 
@@ -35,13 +35,6 @@ if TYPE_CHECKING:
     from ..records import QAPair, Usage
 
 __all__ = ["generate"]
-
-
-class GeneratorKind(str, Enum):
-    """The generators ``generate --generator`` offers."""
-
-    template = "template"
-    openai = "openai"
 
 
 class OutputMode(str, Enum):
@@ -80,10 +73,12 @@ def generate(
         Path, typer.Option("--output", "-o", help="JSONL checkpoint; re-run to continue it.")
     ] = Path("raw.jsonl"),
     n: Annotated[int, typer.Option("--n", "-n", min=1, help="Records the file should hold.")] = 100,
-    generator_kind: Annotated[
-        GeneratorKind,
-        typer.Option("--generator", "-g", help="template: offline, from the schema; openai: LLM."),
-    ] = GeneratorKind.template,
+    generator_name: Annotated[
+        str,
+        name_option(
+            "generator", "--generator", "-g", help="template: offline, from schema; openai: LLM."
+        ),
+    ] = "template",
     database: DatabaseOption = None,
     seed_examples: Annotated[
         Path | None,
@@ -155,16 +150,12 @@ def generate(
     validated pairs) is refused unless --append or --force says what to do with it.
     """
     from .._sync import run_sync
-    from ..config import LLMConfig
+    from ..config import GenerateConfig, PipelineConfig
     from ..executors import open_executor
-    from ..generators import (
-        OpenAIQAGenerator,
-        TemplateQAGenerator,
-        agenerate_to_file,
-        checkpoint_problem,
-    )
-    from ..llm import OpenAIChatClient, PriceTable
+    from ..generators import agenerate_to_file, checkpoint_problem
+    from ..llm import PriceTable
     from ..records import Usage
+    from ..run.components import BuildContext, abuild_generator
 
     if append and force:
         raise ConfigurationError("--append and --force contradict each other: pick one")
@@ -175,56 +166,49 @@ def generate(
             "generated records to it. Pass --append to add them anyway, --force to replace "
             "the file, or another --output"
         )
-    llm = LLMConfig(
-        max_retries=max_retries,
-        max_wait_s=max_wait,
-        timeout_s=timeout,
-        call_timeout_s=call_timeout,
-        max_failures=max_failures,
+    llm = llm_options.settings(max_retries, max_wait, timeout, call_timeout, max_failures)
+    settings = GenerateConfig(
+        generator=generator_name,
+        n=n,
+        seed_examples=seed_examples,
+        model=model,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        concurrency=concurrency,
+        temperature=temperature,
+        k=k,
+        seed=seed,
+        mode=mode.value,
     )
-    client: OpenAIChatClient | None = None
-    if generator_kind is GeneratorKind.openai:
-        api_key = os.environ.get(api_key_env) or None
-        if api_key is None and api_key_env != "OPENAI_API_KEY":
-            raise ConfigurationError(f"--api-key-env {api_key_env}: that variable is not set")
-        client = OpenAIChatClient(
-            model,
-            api_key=api_key,
-            base_url=base_url,
-            concurrency=concurrency,
-            requests_per_minute=requests_per_minute,
-            tokens_per_minute=tokens_per_minute,
-            prices=PriceTable.from_file(prices) if prices else None,
-            **llm_options.client_options(llm, err_console, quiet=json_output),
-        )
+    context = BuildContext(
+        PipelineConfig(generate=settings, llm=llm),
+        client_options={
+            "requests_per_minute": requests_per_minute,
+            "tokens_per_minute": tokens_per_minute,
+            "prices": PriceTable.from_file(prices) if prices else None,
+            "on_retry": llm_options.retry_printer(err_console, quiet=json_output),
+        },
+    )
 
     with open_executor(database) as executor:
 
         async def build() -> QAGenerator:
             from ..run.from_config import aschema_and_seeds
 
-            schema, seeds, _ = await aschema_and_seeds(
+            context.executor = executor
+            context.schema, context.seeds, _ = await aschema_and_seeds(
                 executor, database, schema_notes, seed_examples
             )
-            if client is None:
-                return await TemplateQAGenerator.afrom_database(executor, schema, seed=seed)
-            if not seeds and k > 0:
-                raise ConfigurationError(
-                    "the openai generator needs few-shot examples: pass --seed-examples FILE "
-                    "(JSONL with question and sql) or --k 0"
-                )
-            return OpenAIQAGenerator(
-                client,
-                schema,
-                seeds,
-                k=k,
-                temperature=temperature,
-                rng_seed=seed,
-                mode=mode.value,
-                max_consecutive_failures=max_failures,
-            )
+            generator = await abuild_generator(context)
+            assert generator is not None  # "none" is not offered here
+            return generator
 
-        generator = run_sync(build())
+        try:
+            generator = run_sync(build())
+        except BaseException:
+            run_sync(context.aclose())
+            raise
+    client = context.clients[0] if context.clients else None
 
     progress = Progress(
         TextColumn("[bold]generate"),
@@ -277,8 +261,7 @@ def generate(
                     )
                 )
         finally:
-            if client is not None:
-                client.close()
+            run_sync(context.aclose())
 
     if json_output:
         data = summary.model_dump(mode="json")

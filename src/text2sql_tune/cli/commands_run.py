@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,7 +11,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from ..errors import ConfigurationError
-from ._app import DatabaseOption, JsonOption, app, console, err_console, print_json
+from ._app import (
+    DatabaseOption,
+    JsonOption,
+    app,
+    console,
+    err_console,
+    name_option,
+    print_json,
+)
 
 if TYPE_CHECKING:  # the pipeline imports every step; load it only when a command runs
     from ..config import PipelineConfig
@@ -50,13 +57,13 @@ class _ProgressView:
 
 
 def _saved(run_dir: Path) -> str:
+    from ..run.paths import RunPaths
+
     # Locks, the configuration copy and empty files are there from the start: no progress.
-    bookkeeping = {"config.json", "state.json"}
+    files = RunPaths(run_dir)
+    bookkeeping = {files.config, files.state}
     progress = run_dir.is_dir() and any(
-        p.is_file()
-        and not p.name.endswith(".lock")
-        and p.name not in bookkeeping
-        and p.stat().st_size
+        p.is_file() and not p.name.endswith(".lock") and p not in bookkeeping and p.stat().st_size
         for p in run_dir.rglob("*")
     )
     if not progress:
@@ -154,11 +161,13 @@ def next_config(
     """
     from ..config import load_config
     from ..run.iteration import next_run_dir
+    from ..run.paths import RunPaths
 
-    if not (parent / "clean.jsonl").exists():
+    files = RunPaths(parent)
+    if not files.clean.exists():
         raise ConfigurationError(f"--next-from {parent}: no clean.jsonl there (not a finished run)")
     if config is None:
-        snapshot = parent / "config.json"
+        snapshot = files.config
         if not snapshot.exists():
             raise ConfigurationError(
                 f"--next-from {parent}: it has no config.json; pass the configuration file too"
@@ -257,22 +266,6 @@ def run(
         _show(result)
 
 
-class DemoGenerator(str, Enum):
-    """Generators ``demo --generator`` offers."""
-
-    template = "template"
-    openai = "openai"
-
-
-class DemoTuner(str, Enum):
-    """Tuners ``demo --tuner`` offers."""
-
-    none = "none"
-    lamini = "lamini"
-    openai = "openai"
-    local = "local"
-
-
 @app.command()
 def demo(
     run_dir: Annotated[Path, typer.Option("--run-dir", help="Where the run's files go.")] = Path(
@@ -281,23 +274,26 @@ def demo(
     database: DatabaseOption = None,
     n: Annotated[int, typer.Option("--n", help="Pairs to generate.")] = 300,
     generator: Annotated[
-        DemoGenerator,
-        typer.Option(
+        str,
+        name_option(
+            "generator",
             "--generator",
             help="template: offline, from the schema; openai: an LLM (needs OPENAI_API_KEY).",
         ),
-    ] = DemoGenerator.template,
+    ] = "template",
     model: Annotated[
         str, typer.Option("--model", help="Chat model of the openai generator.")
     ] = "gpt-4o",
     tuner: Annotated[
-        DemoTuner,
-        typer.Option(
+        str,
+        name_option(
+            "tuner",
             "--tuner",
             help="Also tune: lamini (LAMINI_API_KEY), openai (OPENAI_API_KEY), or local (LoRA "
             "on this machine with --base-model; the tuned model is evaluated in the same run).",
+            also=("none",),
         ),
-    ] = DemoTuner.none,
+    ] = "none",
     base_model: Annotated[
         str | None,
         typer.Option("--base-model", help="Model to tune (a model folder for --tuner local)."),
@@ -358,22 +354,22 @@ def demo(
     config = PipelineConfig()
     config.run.dir = run_dir
     config.run.database = database
-    config.generate.generator = generator.value
+    config.generate.generator = generator
     config.generate.n = n
     config.generate.model = model
     config.generate.seed = seed
-    if tuner is not DemoTuner.none:
-        config.tune.tuner = tuner.value
+    if tuner != "none":
+        config.tune.tuner = tuner
         config.tune.wait = wait
         config.tune.poll_interval_s = poll_interval
         if max_steps is not None:
             config.tune.max_steps = max_steps
         config.tune.base_model = base_model
-        if tuner is DemoTuner.local:
+        if tuner == "local":
             if recipe not in ("standard", "memory"):
                 raise ConfigurationError(f"--recipe must be standard or memory, not {recipe!r}")
             config.tune.recipe = "memory" if recipe == "memory" else "standard"
-        if wait or tuner is DemoTuner.local:
+        if wait or tuner == "local":
             config.evaluate.model = "tuned"
     results = [_run(config, quiet=as_json)]
     for number in range(2, iterations + 1):

@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
+from .. import registry
 from ..errors import ConfigurationError, DataError
 from ._app import (
     DatabaseOption,
@@ -26,6 +26,7 @@ from ._app import (
     SchemaNotesOption,
     app,
     console,
+    name_option,
     print_json,
 )
 
@@ -47,17 +48,9 @@ app.add_typer(tune_app)
 _NOT_NEEDED = "(the system prompt is not needed to follow a job)"
 
 
-class TunerKind(str, Enum):
-    """The tuners ``tune --tuner`` offers."""
-
-    lamini = "lamini"
-    openai = "openai"
-    local = "local"
-
-
 TunerOption = Annotated[
-    TunerKind | None,
-    typer.Option("--tuner", "-t", help="Provider; default: from the job file or the job id."),
+    str | None,
+    name_option("tuner", "--tuner", "-t", help="Provider; default: from the job file or job id."),
 ]
 ApiUrlOption = Annotated[
     str | None,
@@ -116,29 +109,22 @@ def _read_data(path: Path) -> tuple[str, list[dict[str, Any]]]:
     return "pairs", records
 
 
-def _make_tuner(
-    kind: TunerKind,
-    system_prompt: str,
-    *,
-    base_model: str | None = None,
-    api_url: str | None = None,
-    finetune_args: dict[str, Any] | None = None,
-    hyperparameters: dict[str, Any] | None = None,
-    custom_name: str | None = None,
-) -> Tuner:
-    if kind is TunerKind.lamini:
-        from ..tuners.lamini import LaminiTuner
+def _make_tuner(tuner_name: str, system_prompt: str, **settings: Any) -> Tuner:
+    """The registry's tuner ``tuner_name``, given ``settings`` as its ``[tune]`` section."""
+    from pydantic import ValidationError
 
-        options: dict[str, Any] = {"api_url": api_url, "finetune_args": finetune_args}
-        if base_model:
-            options["base_model"] = base_model
-        return LaminiTuner(system_prompt, custom_model_name=custom_name, **options)
-    from ..tuners.openai import OpenAITuner
+    from ..config import PipelineConfig, TuneConfig
+    from ..io.validation_errors import describe_validation_error
+    from ..run.components import BuildContext, build_tuner
 
-    openai_options: dict[str, Any] = {"base_url": api_url, "hyperparameters": hyperparameters}
-    if base_model:
-        openai_options["base_model"] = base_model
-    return OpenAITuner(system_prompt, suffix=custom_name, **openai_options)
+    try:
+        section = TuneConfig(tuner=tuner_name, **settings)
+    except ValidationError as exc:
+        raise ConfigurationError(describe_validation_error(exc)) from None
+    context = BuildContext(PipelineConfig(tune=section), system_prompt=system_prompt)
+    tuner = build_tuner(context)
+    assert tuner is not None
+    return tuner
 
 
 def _job_dict(job: TuningJob) -> dict[str, Any]:
@@ -173,8 +159,8 @@ def _write_job_file(path: Path, job: TuningJob, api_url: str, system_prompt: str
 
 
 def _resolve_job(
-    job: str, tuner: TunerKind | None, api_url: str | None
-) -> tuple[str, TunerKind, str | None, str]:
+    job: str, tuner: str | None, api_url: str | None
+) -> tuple[str, str, str | None, str]:
     """``(job_id, provider, api_url, system_prompt)`` from a job file or a bare id."""
     path = Path(job)
     if job.endswith(".json") or path.is_file():
@@ -185,21 +171,21 @@ def _resolve_job(
             job_id = str(data["job_id"])
         except (ValueError, KeyError, TypeError) as exc:
             raise DataError(f"{path}: not a job file written by 'text2sql-tune tune'") from exc
-        kind = tuner or TunerKind(data.get("provider", "lamini"))
+        kind = tuner or registry.check("tuner", str(data.get("provider", "lamini")))
         return (
             job_id,
             kind,
             api_url or data.get("api_url"),
             data.get("system_prompt") or _NOT_NEEDED,
         )
-    kind = tuner or (TunerKind.openai if job.startswith("ftjob-") else TunerKind.lamini)
+    kind = tuner or ("openai" if job.startswith("ftjob-") else "lamini")
     return job, kind, api_url, _NOT_NEEDED
 
 
-def _tuner_for(job: str, tuner: TunerKind | None, api_url: str | None) -> tuple[str, Tuner]:
+def _tuner_for(job: str, tuner: str | None, api_url: str | None) -> tuple[str, Tuner]:
     from .commands_tune_local import is_local_job, tuner_for_local_job
 
-    if tuner is TunerKind.local or is_local_job(Path(job)):
+    if tuner == "local" or is_local_job(Path(job)):
         return tuner_for_local_job(Path(job))
     job_id, kind, url, system_prompt = _resolve_job(job, tuner, api_url)
     return job_id, _make_tuner(kind, system_prompt, api_url=url)
@@ -209,8 +195,15 @@ def _tuner_for(job: str, tuner: TunerKind | None, api_url: str | None) -> tuple[
 def tune(
     ctx: typer.Context,
     tuner: Annotated[
-        TunerKind, typer.Option("--tuner", "-t", help="Where to tune.")
-    ] = TunerKind.lamini,
+        str,
+        name_option(
+            "tuner",
+            "--tuner",
+            "-t",
+            help="Where to tune (a plugin's tuner gets --base-model, --max-steps, "
+            "--learning-rate and --arg).",
+        ),
+    ] = "lamini",
     data: Annotated[
         Path | None,
         typer.Option(
@@ -312,18 +305,14 @@ def tune(
     )
     lamini_only = {"--max-steps": max_steps, "--learning-rate": learning_rate, "--arg": arg}
     openai_only = {"--epochs": epochs, "--lr-multiplier": lr_multiplier, "--validation": validation}
-    wrong: dict[str, Any] = lamini_only if tuner is TunerKind.openai else openai_only
-    if tuner is TunerKind.local:
+    wrong: dict[str, Any] = lamini_only if tuner == "openai" else openai_only
+    if tuner == "local":
         wrong = {"--lr-multiplier": lr_multiplier, "--name": name, "--api-url": api_url}
     misplaced = [flag for flag, value in wrong.items() if value]
     if misplaced:
-        raise ConfigurationError(f"{', '.join(misplaced)} do not apply to --tuner {tuner.value}")
+        raise ConfigurationError(f"{', '.join(misplaced)} do not apply to --tuner {tuner}")
 
     finetune_args = _parse_args(arg or [])
-    if max_steps is not None:
-        finetune_args["max_steps"] = max_steps
-    if learning_rate is not None:
-        finetune_args["learning_rate"] = learning_rate
     hyperparameters: dict[str, Any] = {}
     if epochs is not None:
         hyperparameters["n_epochs"] = epochs
@@ -331,11 +320,13 @@ def tune(
         hyperparameters["learning_rate_multiplier"] = lr_multiplier
 
     kind, records = _read_data(data)
-    if tuner is TunerKind.local:
+    if tuner == "local":
+        steps = {"max_steps": max_steps, "learning_rate": learning_rate}
+        finetune_args |= {key: value for key, value in steps.items() if value is not None}
         _start_local(ctx, kind, data, records, finetune_args, epochs, as_json)
         return
-    if kind not in ("pairs", tuner.value):
-        raise DataError(f"{data} is formatted for {kind}, not for --tuner {tuner.value}")
+    if kind not in ("pairs", tuner):
+        raise DataError(f"{data} is formatted for {kind}, not for --tuner {tuner}")
     if kind == "pairs":
         from ..prompts import answering_system_prompt
 
@@ -347,9 +338,10 @@ def tune(
         system_prompt,
         base_model=base_model,
         api_url=api_url,
-        finetune_args=finetune_args,
-        hyperparameters=hyperparameters,
-        custom_name=name,
+        name=name,
+        max_steps=max_steps,
+        learning_rate=learning_rate,
+        extra_args=hyperparameters if tuner == "openai" else finetune_args,
     )
     job = run_sync(_start(tuning, kind, data, records, validation))
     url = str(getattr(tuning, "api_url", None) or getattr(tuning, "base_url", ""))
@@ -519,7 +511,7 @@ def tune_wait(
     """
     from .commands_tune_local import follow_local, is_local_job
 
-    if tuner is TunerKind.local or is_local_job(Path(job)):
+    if tuner == "local" or is_local_job(Path(job)):
         _show(follow_local(Path(job), "wait", as_json=as_json), as_json)
         return
     job_id, tuning = _tuner_for(job, tuner, api_url)

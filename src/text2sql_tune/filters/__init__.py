@@ -19,12 +19,18 @@ with a groupable reason); :class:`FilterChain` runs them in order and returns th
 
 Pairs their generator rejected are dropped first (step ``generator``,
 ``rejected_by_generator``).
+
+Every filter has a name in the :mod:`~text2sql_tune.registry` (the ``name`` it reports under:
+``sql_length``, ``safety``, ``valid_sql``, ``row_count``, ``duplicate_question``,
+``duplicate_sql``, ``near_duplicate``, ``leakage``); ``default_filters(extra=[...],
+without=[...])``, ``[clean] filters`` / ``without`` and ``clean --filter`` / ``--without`` add
+filters by name (a plugin's too) and leave default ones out.
 """
 
 from __future__ import annotations
 
 from ._similarity import DISTINGUISHING_WORDS, distinguishing_tokens
-from .chain import FilterChain, default_filters
+from .chain import DEFAULT_FILTERS, FilterChain, build_filter, default_filters
 from .dedupe import DuplicateQuestionFilter, DuplicateSQLFilter, NearDuplicateQuestionFilter
 from .leakage import LeakageFilter
 from .length import SQLLengthFilter
@@ -35,6 +41,7 @@ from .validation import ValidationCheckpoint, avalidate_pairs, validate_pairs
 from .validity import ValidSQLFilter
 
 __all__ = [
+    "DEFAULT_FILTERS",
     "DISTINGUISHING_WORDS",
     "DroppedPair",
     "DuplicateQuestionFilter",
@@ -50,6 +57,7 @@ __all__ = [
     "ValidSQLFilter",
     "ValidationCheckpoint",
     "avalidate_pairs",
+    "build_filter",
     "default_filters",
     "distinguishing_tokens",
     "validate_pairs",

@@ -1,26 +1,26 @@
-"""FilterChain: run filters one after another and report what each dropped; default_filters."""
+"""FilterChain: run filters one after another and report what each dropped; the default chain."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
 
+from .. import registry
 from ..analysis.dataset_stats import dataset_stats
+from ..errors import ConfigurationError
 from ..interfaces import DatasetFilter
 from ..records import MAX_SQL_LENGTH, EvalCase, FilterDecision, QAPair
-from .dedupe import DuplicateQuestionFilter, DuplicateSQLFilter, NearDuplicateQuestionFilter
-from .leakage import LeakageFilter
+from .dedupe import NearDuplicateQuestionFilter
 from .length import SQLLengthFilter
 from .report import DroppedPair, FilterReport, FilterStep
-from .rows import RowCountFilter
-from .safety import SafetyFilter
-from .validity import ValidSQLFilter
 
-__all__ = ["FilterChain", "default_filters"]
+__all__ = ["DEFAULT_FILTERS", "FilterChain", "build_filter", "default_filters"]
 
 GENERATOR_STEP = "generator"
 
@@ -42,6 +42,67 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+DEFAULT_FILTERS: tuple[str, ...] = (
+    "sql_length",
+    "safety",
+    "valid_sql",
+    "row_count",
+    "duplicate_question",
+    "duplicate_sql",
+    "near_duplicate",
+    "leakage",
+)
+"""The registry names of the default chain, in the order the filters run."""
+
+
+def sql_length_filter(*, max_sql_length: int = MAX_SQL_LENGTH) -> DatasetFilter:
+    """The registry's ``sql_length`` filter: SQL longer than ``max_sql_length`` characters."""
+    return SQLLengthFilter(max_sql_length)
+
+
+def near_duplicate_filter(*, near_dup_threshold: float = 0.9) -> DatasetFilter:
+    """The registry's ``near_duplicate`` filter: rewordings of a kept question."""
+    return NearDuplicateQuestionFilter(threshold=near_dup_threshold)
+
+
+def build_filter(
+    name: str,
+    settings: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> DatasetFilter:
+    """Build the filter registered under ``name``.
+
+    Args:
+        name: A filter name of the :mod:`~text2sql_tune.registry`.
+        settings: Shared cleaning settings (``min_rows``, ``max_rows``, ``near_dup_threshold``,
+            ``max_sql_length``, ``eval_cases``); the factory gets those its signature names.
+        options: Keyword arguments for this filter; they override the shared settings.
+
+    Raises:
+        ConfigurationError: Unknown name, an option the filter does not take, or a value it
+            refuses.
+    """
+    factory = registry.get("filter", name)
+    options = dict(options or {})
+    try:
+        parameters = list(inspect.signature(factory).parameters.values())
+        open_ended = any(p.kind is p.VAR_KEYWORD for p in parameters)
+    except (TypeError, ValueError):  # no signature to read: it gets its own options only
+        parameters, open_ended = [], True
+    named = {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    if not open_ended and set(options) - named:
+        unknown = ", ".join(sorted(set(options) - named))
+        raise ConfigurationError(
+            f"filter {name!r} takes no option {unknown}; it takes: "
+            f"{', '.join(sorted(named)) or 'no options'}"
+        )
+    shared = {k: v for k, v in (settings or {}).items() if k in named and v is not None}
+    try:
+        return factory(**{**shared, **options})
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"filter {name!r}: {exc}") from exc
+
+
 def default_filters(
     *,
     min_rows: int = 1,
@@ -49,11 +110,14 @@ def default_filters(
     near_dup_threshold: float = 0.9,
     eval_cases: Iterable[EvalCase] | None = None,
     max_sql_length: int | None = MAX_SQL_LENGTH,
+    extra: Iterable[str | DatasetFilter] = (),
+    without: Iterable[str] = (),
+    options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[DatasetFilter]:
-    """The article's cleaning as a list of filters, in the order they run.
+    """The article's cleaning as a list of filters, in the order they run, plus your own.
 
     SQL length, safety, valid SQL, row count, duplicate questions, duplicate SQL, near-duplicate
-    questions, and leakage when a golden set is given.
+    questions, and leakage when a golden set is given (:data:`DEFAULT_FILTERS`); then ``extra``.
 
     Args:
         min_rows: Fewest result rows a kept pair has (the article: more than 0).
@@ -62,24 +126,56 @@ def default_filters(
             duplicates (also used against golden questions).
         eval_cases: The golden set to keep out of the training data; ``None`` skips leakage.
         max_sql_length: Longest SQL kept, in characters; ``None`` skips the length filter.
+        extra: More filters, run after the default ones: registry names (built with the
+            settings above and their ``options``; a default one named again runs once, in its
+            place) or filter objects.
+        without: Default filters to leave out, by name (e.g. ``"near_duplicate"``).
+        options: Filter name -> keyword arguments for that filter, overriding the settings
+            above (e.g. ``{"row_count": {"max_rows": 500}}``).
 
     Returns:
         The filters, ready for :class:`FilterChain`.
+
+    Raises:
+        ConfigurationError: A name in ``without`` that is not a default filter, an unknown
+            filter name, or options for a filter that is not in the chain or does not take them.
     """
-    filters: list[DatasetFilter] = (
-        [] if max_sql_length is None else [SQLLengthFilter(max_sql_length)]
-    )
-    filters += [
-        SafetyFilter(),
-        ValidSQLFilter(),
-        RowCountFilter(min_rows=min_rows, max_rows=max_rows),
-        DuplicateQuestionFilter(),
-        DuplicateSQLFilter(),
-        NearDuplicateQuestionFilter(threshold=near_dup_threshold),
+    skipped = {_default_name(name) for name in without}
+    if max_sql_length is None:
+        skipped.add("sql_length")
+    if eval_cases is None:
+        skipped.add("leakage")
+    chosen: list[str | DatasetFilter] = [name for name in DEFAULT_FILTERS if name not in skipped]
+    for item in extra:
+        item = registry.check("filter", item) if isinstance(item, str) else item
+        if item not in chosen:  # a default filter named again runs once, in its place
+            chosen.append(item)
+    by_name = {registry.check("filter", name): dict(o) for name, o in (options or {}).items()}
+    unused = sorted(set(by_name) - {name for name in chosen if isinstance(name, str)})
+    if unused:
+        raise ConfigurationError(
+            f"options for {', '.join(unused)}, which the cleaning chain does not run"
+        )
+    settings = {
+        "min_rows": min_rows,
+        "max_rows": max_rows,
+        "near_dup_threshold": near_dup_threshold,
+        "eval_cases": None if eval_cases is None else list(eval_cases),
+        "max_sql_length": max_sql_length,
+    }
+    return [
+        build_filter(item, settings, by_name.get(item)) if isinstance(item, str) else item
+        for item in chosen
     ]
-    if eval_cases is not None:
-        filters.append(LeakageFilter(eval_cases, near_dup_threshold=near_dup_threshold))
-    return filters
+
+
+def _default_name(name: str) -> str:
+    key = name.strip().lower()
+    if key not in DEFAULT_FILTERS:
+        raise ConfigurationError(
+            f"{name!r} is not a default filter; the default chain: {', '.join(DEFAULT_FILTERS)}"
+        )
+    return key
 
 
 class _Run:

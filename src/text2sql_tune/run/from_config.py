@@ -1,9 +1,9 @@
 """Build a :class:`~text2sql_tune.run.pipeline.Pipeline` from a :class:`PipelineConfig` and run it.
 
 The configuration names components (``generator = "openai"``, ``tuner = "lamini"``, ...); this
-module turns the names into objects, resolves the demo defaults (schema, seed examples, golden set)
-when the run uses the embedded demo database, and owns the clients it creates so they are closed
-when the run ends.
+module turns the names into objects through the :mod:`~text2sql_tune.registry`, resolves the demo
+defaults (schema, seed examples, golden set) when the run uses the embedded demo database, and
+owns the clients it creates so they are closed when the run ends.
 
 With ``[run] parent`` the run is a next iteration: the parent's kept pairs are analysed against
 the golden set (weighted by the parent's evaluation), the analysis is saved as ``analysis.json``
@@ -13,7 +13,6 @@ targets (and a seeded generator's sequence) do not change under it.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -23,19 +22,14 @@ from .._sync import run_sync
 from ..analysis import Analysis, analyze
 from ..config import PipelineConfig
 from ..errors import ConfigurationError
-from ..interfaces import Judge, QAGenerator, SQLExecutor, Text2SQLModel, Tuner
+from ..interfaces import QAGenerator, SQLExecutor, Text2SQLModel, Tuner
 from ..io.records import read_cases, read_pairs
 from ..records import EvalCase, QAPair, TuningJob, TuningStatus
 from ..reporting import load_report
 from ..schema import DatabaseSchema
-from .pipeline import (
-    ModelFactory,
-    Pipeline,
-    PipelineEvent,
-    PipelineResult,
-    RunPaths,
-    save_config_snapshot,
-)
+from .components import BuildContext, abuild_generator, build_judge, build_tuner
+from .paths import RunPaths
+from .pipeline import ModelFactory, Pipeline, PipelineEvent, PipelineResult, save_config_snapshot
 
 __all__ = [
     "abuild_pipeline",
@@ -88,185 +82,59 @@ async def aschema_and_seeds(
     return schema, seeds, is_demo
 
 
-def _api_key(env: str) -> str | None:
-    key = os.environ.get(env) or None
-    if key is None and env != "OPENAI_API_KEY":
-        raise ConfigurationError(f"api_key_env = {env!r}: that environment variable is not set")
-    return key
+def _on_retry(on_event: Callable[[PipelineEvent], None] | None) -> dict[str, Any]:
+    if on_event is None:
+        return {}
+
+    def show(event: Any) -> None:
+        if event.wait_s >= 1.0:  # one line per wait worth noticing; shorter ones are in the log
+            on_event(PipelineEvent("waiting", event.describe()))
+
+    return {"on_retry": show}
 
 
-class _Builder:
-    """Turns one configuration into components, remembering what must be closed afterwards."""
+def _model_factory(
+    context: BuildContext, tuner: Tuner | None, seeds: Sequence[QAPair]
+) -> ModelFactory | None:
+    """``[evaluate] model``: none, the tuned model, or a registry model spec."""
+    evaluate = context.config.evaluate
+    if evaluate.model == "none":
+        return None
+    if evaluate.model == "tuned":
+        if tuner is None:
+            raise ConfigurationError('[evaluate] model = "tuned" needs a [tune] tuner')
+        return _tuned_model_factory(tuner)
+    from ..models.spec import model_from_spec
 
-    def __init__(
-        self,
-        config: PipelineConfig,
-        executor: SQLExecutor,
-        stack: AsyncExitStack,
-        on_event: Callable[[PipelineEvent], None] | None = None,
-    ):
-        self.config = config
-        self.executor = executor
-        self.stack = stack
-        self.on_event = on_event
+    kind, _, name = evaluate.model.partition(":")
+    spec = f"{kind}:{name or evaluate.llm_model}"
+    schema = context.need_schema("the evaluated model")
 
-    def _on_retry(self, event: Any) -> None:
-        # One line per wait worth noticing (shorter ones only show in the log).
-        if self.on_event is not None and event.wait_s >= 1.0:
-            self.on_event(PipelineEvent("waiting", event.describe()))
+    def build(kept: Sequence[QAPair], _job: TuningJob | None) -> Text2SQLModel:
+        train = list(kept) or list(seeds)
+        return model_from_spec(spec, schema, train=train, chat_client=context.chat_client)
 
-    def chat_client(self, model: str, *, concurrency: int = 8) -> Any:
-        from ..llm import OpenAIChatClient
-
-        generate = self.config.generate
-        client = OpenAIChatClient(
-            model,
-            api_key=_api_key(generate.api_key_env),
-            base_url=generate.base_url,
-            concurrency=concurrency,
-            on_retry=self._on_retry,
-            **self.config.llm.client_options(),
-        )
-        self.stack.push_async_callback(client.aclose)
-        return client
-
-    async def generator(
-        self, schema: DatabaseSchema, seeds: Sequence[QAPair], kind: str | None = None
-    ) -> QAGenerator | None:
-        from ..generators import OpenAIQAGenerator, TemplateQAGenerator
-
-        generate = self.config.generate
-        if kind is None:  # the [generate] generator; an explicit kind is built regardless
-            kind = generate.generator
-            if generate.n == 0:
-                return None
-        if kind == "none":
-            return None
-        if kind == "template":
-            return await TemplateQAGenerator.afrom_database(
-                self.executor, schema, seed=generate.seed
-            )
-        if not seeds and generate.k > 0:
-            raise ConfigurationError(
-                "the openai generator needs few-shot examples: set [generate] seed_examples "
-                "(JSONL with question and sql) or k = 0"
-            )
-        client = self.chat_client(generate.model, concurrency=generate.concurrency)
-        return OpenAIQAGenerator(
-            client,
-            schema,
-            list(seeds),
-            k=generate.k,
-            temperature=generate.temperature,
-            rng_seed=generate.seed,
-            max_consecutive_failures=self.config.llm.max_failures,
-        )
-
-    def tuner(self, schema: DatabaseSchema) -> Tuner | None:
-        tune = self.config.tune
-        if tune.tuner is None:
-            return None
-        options: dict[str, Any] = {}
-        if tune.base_model:
-            options["base_model"] = tune.base_model
-        if tune.tuner == "local":
-            return self.local_tuner(schema)
-        if tune.tuner == "lamini":
-            from ..tuners import LaminiTuner
-
-            args = dict(tune.extra_args)
-            if tune.max_steps is not None:
-                args["max_steps"] = tune.max_steps
-            if tune.learning_rate is not None:
-                args["learning_rate"] = tune.learning_rate
-            return LaminiTuner(schema, finetune_args=args, **options)
-        if tune.max_steps is not None or tune.learning_rate is not None:
-            raise ConfigurationError(
-                "[tune] max_steps and learning_rate are Lamini settings; for OpenAI put "
-                "n_epochs / batch_size / learning_rate_multiplier in extra_args"
-            )
-        from ..tuners import OpenAITuner
-
-        return OpenAITuner(schema, hyperparameters=tune.extra_args, **options)
-
-    def local_tuner(self, schema: DatabaseSchema) -> Tuner:
-        from ..tuners.local.tuner import LocalLoRATuner
-
-        tune = self.config.tune
-        if not tune.base_model:
-            raise ConfigurationError(
-                '[tune] tuner = "local" needs base_model: a model folder (or a hub id)'
-            )
-        args = dict(tune.extra_args)
-        if tune.max_steps is not None:
-            args["max_steps"] = tune.max_steps
-        if tune.learning_rate is not None:
-            args["learning_rate"] = tune.learning_rate
-        return LocalLoRATuner(
-            schema,
-            base_model=tune.base_model,
-            output_dir=tune.output_dir or Path(self.config.run.dir) / "tuning",
-            finetune_args=args,
-            recipe=tune.recipe,
-            device=tune.device,
-        )
-
-    def model(
-        self, schema: DatabaseSchema, tuner: Tuner | None, seeds: Sequence[QAPair]
-    ) -> ModelFactory | None:
-        evaluate = self.config.evaluate
-        if evaluate.model == "none":
-            return None
-        if evaluate.model == "retrieval":
-            from ..models.retrieval import RetrievalModel
-
-            return lambda kept, _job: RetrievalModel(kept)
-        if evaluate.model == "tuned":
-            if tuner is None:
-                raise ConfigurationError('[evaluate] model = "tuned" needs a [tune] tuner')
-            return _tuned_model_factory(tuner)
-        from ..models import FewShotModel, ZeroShotModel
-
-        client = self.chat_client(evaluate.llm_model)
-        if evaluate.model == "zero-shot":
-            zero_shot = ZeroShotModel(client, schema, model=evaluate.llm_model)
-            return Pipeline.fixed_model(zero_shot)
-        return lambda kept, _job: FewShotModel(
-            client, schema, list(kept) or list(seeds), model=evaluate.llm_model
-        )
-
-    def judge(self, run_dir: Path) -> Judge:
-        from ..evaluate.judges import CascadeJudge, ExecutionMatchJudge, LLMJudge
-
-        deterministic = ExecutionMatchJudge(self.executor)
-        evaluate = self.config.evaluate
-        if evaluate.judge == "execution":
-            return deterministic
-        client = self.chat_client(evaluate.judge_model)
-        llm = LLMJudge(client, executor=self.executor, cache=run_dir / "judge_cache.jsonl")
-        return llm if evaluate.judge == "llm" else CascadeJudge([deterministic, llm])
-
-    def golden(self, is_demo: bool) -> list[EvalCase]:
-        golden = self.config.evaluate.golden
-        if golden is not None:
-            return read_cases(golden)
-        if is_demo:
-            from ..demo.database import load_golden_set
-
-            return load_golden_set()
-        return []
+    return build
 
 
 def _tuned_model_factory(tuner: Tuner) -> ModelFactory:
     def build(_kept: Sequence[QAPair], job: TuningJob | None) -> Text2SQLModel | None:
         if job is None or job.status is not TuningStatus.COMPLETED:
             return None
-        model_for: Callable[[TuningJob], Text2SQLModel] | None = getattr(tuner, "model_for", None)
-        if model_for is None:
-            raise ConfigurationError(f"{type(tuner).__name__} cannot build the tuned model")
-        return model_for(job)
+        return tuner.model_for(job)
 
     return build
+
+
+def _golden(config: PipelineConfig, is_demo: bool) -> list[EvalCase]:
+    golden = config.evaluate.golden
+    if golden is not None:
+        return read_cases(golden)
+    if is_demo:
+        from ..demo.database import load_golden_set
+
+        return load_golden_set()
+    return []
 
 
 def _training_events(on_event: Callable[[PipelineEvent], None]) -> Callable[[Any], None]:
@@ -293,6 +161,9 @@ async def abuild_pipeline(
 ) -> Pipeline:
     """Build the pipeline a configuration describes, on an open executor.
 
+    The generator, tuner, model and judge are built from their names through the
+    :mod:`~text2sql_tune.registry` (see :mod:`~text2sql_tune.run.components`).
+
     Args:
         config: The configuration.
         executor: The database named by ``config.run.database``.
@@ -303,55 +174,50 @@ async def abuild_pipeline(
         ConfigurationError: The configuration asks for something impossible (e.g. a tuned model
             without a tuner), or a key it needs is missing.
     """
-    build = _Builder(config, executor, stack, on_event)
-    run, clean, export, tune = config.run, config.clean, config.export, config.tune
+    run = config.run
+    if config.evaluate.judge_cache is None:
+        config = config.model_copy(deep=True)
+        config.evaluate.judge_cache = RunPaths(run.dir).judge_cache
     schema, seeds, is_demo = await aschema_and_seeds(
         executor, run.database, run.schema_notes, config.generate.seed_examples
     )
-    tuner = build.tuner(schema)
+    context = BuildContext(config, executor, schema, seeds, client_options=_on_retry(on_event))
+    stack.push_async_callback(context.aclose)
+    tuner = build_tuner(context)
     if on_event is not None and tuner is not None and tuner.name == "local":
         tuner.on_progress = _training_events(on_event)  # type: ignore[attr-defined]
-    golden = build.golden(is_demo)
+    golden = _golden(config, is_demo)
+    generate = config.generate
     if run.parent is not None:
-        generator, n, notes = await _next_generator(build, schema, seeds, golden)
+        generator, n, notes = await _next_generator(context, golden)
         extra: list[QAPair] = []  # the seed examples are among the parent's kept pairs
     else:
-        generator, n, notes = await build.generator(schema, seeds), config.generate.n, {}
-        extra = seeds if config.generate.include_seed_examples else []
-    return Pipeline(
-        run_dir=run.dir,
-        executor=executor,
-        schema=schema,
+        generator = await abuild_generator(context) if generate.n else None
+        n, notes = generate.n, {}
+        extra = seeds if generate.include_seed_examples else []
+    clean = config.clean
+    return Pipeline.from_config(
+        config,
+        executor,
+        schema,
+        generate=generate.model_copy(update={"n": n}),
         generator=generator,
-        n=n,
         seed_pairs=extra,
-        min_rows=clean.min_rows,
-        max_rows=clean.max_rows,
-        near_dup_threshold=clean.near_dup_threshold,
         leakage_cases=read_cases(clean.eval_set) if clean.eval_set else None,
-        export_formats=list(export.formats),
-        validation_fraction=export.validation_fraction,
-        split_seed=export.seed,
         tuner=tuner,
-        wait_for_tuning=tune.wait,
-        poll_interval_s=tune.poll_interval_s,
         eval_cases=golden,
-        model=build.model(schema, tuner, seeds),
-        judge=build.judge(Path(run.dir)),
-        html_report=config.evaluate.html,
-        concurrency=run.concurrency,
-        max_consecutive_failures=config.llm.max_failures,
+        model=_model_factory(context, tuner, seeds),
+        judge=build_judge(context),
         on_event=on_event,
-        parent=run.parent,
         iteration_notes=notes,
     )
 
 
 async def _next_generator(
-    build: _Builder, schema: DatabaseSchema, seeds: Sequence[QAPair], golden: Sequence[EvalCase]
+    context: BuildContext, golden: Sequence[EvalCase]
 ) -> tuple[QAGenerator | None, int, dict[str, object]]:
     """The targeted generator of a next iteration, from the analysis of its parent."""
-    config = build.config
+    config = context.config
     parent = config.run.parent
     assert parent is not None
     analysis = next_analysis(
@@ -369,9 +235,9 @@ async def _next_generator(
     if not analysis.targets or config.next.n == 0:
         return None, 0, notes
     kind = config.next.generator or config.generate.generator
-    base = await build.generator(schema, seeds, "template" if kind == "none" else kind)
+    base = await abuild_generator(context, "template" if kind == "none" else kind)
     targeted = getattr(base, "targeted", None)
-    if targeted is None:  # pragma: no cover - both built-in generators can target
+    if targeted is None:
         raise ConfigurationError(f"the {kind} generator cannot generate for targets")
     generator: QAGenerator = targeted(analysis.targets)
     notes["generator"] = generator.name
@@ -401,8 +267,7 @@ def next_analysis(
         raise ConfigurationError(
             f"{parent} has no clean.jsonl: run it to the end before its next iteration"
         )
-    report_path = paths.eval_dir / "report.json"
-    report = load_report(report_path) if report_path.exists() else None
+    report = load_report(paths.report) if paths.report.exists() else None
     analysis = analyze(
         golden,
         read_pairs(paths.clean, allow_empty=True),

@@ -1,6 +1,6 @@
 """Iterations: a run that continues another one, and the chain of runs behind it.
 
-A next iteration (``Pipeline(parent=...)``, ``text2sql-tune run --next-from DIR``) writes
+A next iteration (``Pipeline(run=RunConfig(parent=...))``, ``run --next-from DIR``) writes
 ``iteration.json`` in its run directory: the parent run, its iteration number, how many pairs it
 took over and the parent's evaluation summary, plus what made its new pairs (the analysis
 summary and the number of generation targets). :func:`lineage` walks that chain back to the first
@@ -23,6 +23,7 @@ from ..errors import ConfigurationError, DataError
 from ..io.records import read_pairs
 from ..records import EvalReport, EvalSummary, QAPair
 from ..reporting import load_report
+from .paths import ITERATION_FILE, RunPaths
 
 __all__ = [
     "ITERATION_FILE",
@@ -33,8 +34,6 @@ __all__ = [
     "next_run_dir",
     "read_iteration",
 ]
-
-ITERATION_FILE = "iteration.json"
 
 
 class IterationRecord(BaseModel):
@@ -60,7 +59,7 @@ class IterationRecord(BaseModel):
 
     def save(self, run_dir: str | Path) -> Path:
         """Write ``iteration.json`` into ``run_dir``."""
-        path = Path(run_dir) / ITERATION_FILE
+        path = RunPaths(Path(run_dir)).iteration
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(self.model_dump_json(indent=2), encoding="utf-8")
         return path
@@ -72,7 +71,7 @@ def read_iteration(run_dir: str | Path) -> IterationRecord | None:
     Raises:
         DataError: The file exists but is not an iteration record.
     """
-    path = Path(run_dir) / ITERATION_FILE
+    path = RunPaths(Path(run_dir)).iteration
     if not path.exists():
         return None
     try:
@@ -146,8 +145,8 @@ def inherit(
             continues another run.
     """
     parent, run_dir = Path(parent), Path(run_dir)
-    clean = parent / "clean.jsonl"
-    if not clean.exists():
+    files = RunPaths(parent)
+    if not files.clean.exists():
         raise ConfigurationError(
             f"{parent} has no clean.jsonl: run it to the end before its next iteration"
         )
@@ -158,9 +157,8 @@ def inherit(
             "give the next iteration another run directory"
         )
     before = read_iteration(parent)
-    report_path = parent / "eval" / "report.json"
-    report = load_report(report_path) if report_path.exists() else None
-    pairs = read_pairs(clean, allow_empty=True)
+    report = load_report(files.report) if files.report.exists() else None
+    pairs = read_pairs(files.clean, allow_empty=True)
     record = IterationRecord(
         parent=parent.resolve(),
         iteration=before.iteration + 1 if before is not None else 2,

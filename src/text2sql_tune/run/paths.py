@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .iteration import ITERATION_FILE
+__all__ = ["ITERATION_FILE", "RunPaths"]
 
-__all__ = ["RunPaths"]
+ITERATION_FILE = "iteration.json"
 
 
 @dataclass(frozen=True)
@@ -15,6 +15,9 @@ class RunPaths:
     """The files of a run directory."""
 
     root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))  # a str is welcome too
 
     @property
     def config(self) -> Path:
@@ -61,9 +64,39 @@ class RunPaths:
         return self.root / "tuning_job.json"
 
     @property
+    def tuning(self) -> Path:
+        """Local tuning: the job folders, unless ``[tune] output_dir`` says otherwise."""
+        return self.root / "tuning"
+
+    @property
     def eval_dir(self) -> Path:
         """Evaluation reports."""
         return self.root / "eval"
+
+    @property
+    def report(self) -> Path:
+        """The evaluation report (JSON)."""
+        return self.eval_dir / "report.json"
+
+    @property
+    def report_markdown(self) -> Path:
+        """The evaluation report as markdown."""
+        return self.eval_dir / "report.md"
+
+    @property
+    def report_html(self) -> Path:
+        """The evaluation report as HTML (with the chart when matplotlib is there)."""
+        return self.eval_dir / "report.html"
+
+    @property
+    def report_files(self) -> dict[str, Path]:
+        """Report format (``json``, ``markdown``, ``html``) -> file, whether it exists or not."""
+        return {"json": self.report, "markdown": self.report_markdown, "html": self.report_html}
+
+    @property
+    def judge_cache(self) -> Path:
+        """LLM judge verdicts, cached across runs of the directory."""
+        return self.root / "judge_cache.jsonl"
 
     @property
     def validation_checkpoint(self) -> Path:

@@ -12,7 +12,9 @@ Every step writes its output into the run directory before the next one starts::
       export/<format>.jsonl  training files (lamini, openai, hf, jsonl)
       tuning_job.json        the tuning job, saved the moment it is created
       eval/answers.jsonl     the model's answers, appended as they arrive (the checkpoint)
+      tuning/                local tuning: job folders (checkpoints, adapter)
       eval/report.json       the evaluation report (+ report.md, report.html)
+      judge_cache.jsonl      LLM judge verdicts (llm and cascade judges)
       iteration.json         a next iteration only: its parent run and iteration number
       analysis.json          a next iteration only: the analysis its targeted pairs came from
       state.json             the settings each step's output was made with
@@ -26,7 +28,7 @@ leaves the old file or the new one. A damaged ``state.json`` is set aside and re
 re-derives its output from the append-only files above, without repeating a paid call. One
 process at a time runs in a run directory (``.lock``); a second one gets ``ResourceBusyError``.
 
-A *next iteration* (``parent=``) starts from its parent run's kept pairs, reusing their
+A *next iteration* (``run.parent``) starts from its parent run's kept pairs, reusing their
 validations, adds new (targeted) pairs, cleans everything again with the same filters (leakage
 included) and evaluates again; ``iteration.json`` records the parent.
 """
@@ -36,12 +38,23 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
+from .._defaults import MAX_SQL_LENGTH
 from .._sync import run_sync
+from ..config import (
+    CleanConfig,
+    EvaluateConfig,
+    ExportConfig,
+    GenerateConfig,
+    LLMConfig,
+    PipelineConfig,
+    RunConfig,
+    TuneConfig,
+)
 from ..errors import ConfigurationError, MissingExtraError
 from ..evaluate.evaluator import Evaluator
 from ..exports import export_pairs, split_train_validation
@@ -53,12 +66,14 @@ from ..io.files import FileLock, atomic_write_json, atomic_write_text
 from ..io.records import read_pairs, write_jsonl
 from ..models.checkpoint import CheckpointedModel, answers_key
 from ..prompts import answering_system_prompt
-from ..records import EvalCase, EvalReport, QAPair, TuningJob, Usage, ValidationInfo
+from ..records import EvalCase, QAPair, TuningJob, Usage, ValidationInfo
 from ..reporting import TrainingIndex, load_report, report_html, report_markdown, save_report
 from ..schema import DatabaseSchema
 from ..sql.normalize import normalize_sql
+from ._legacy import SECTIONS, legacy_config
 from .iteration import inherit
 from .paths import RunPaths
+from .result import PipelineEvent, PipelineResult
 from .state import StepState
 
 __all__ = ["Pipeline", "PipelineEvent", "PipelineResult", "RunPaths"]
@@ -68,56 +83,17 @@ logger = logging.getLogger("text2sql_tune")
 ModelFactory = Callable[[Sequence[QAPair], TuningJob | None], Text2SQLModel | None]
 
 
-class PipelineResult(BaseModel):
-    """What a pipeline run produced.
-
-    Attributes:
-        run_dir: The run directory.
-        generated: Generation records in the checkpoint (usable and rejected).
-        rejected: Records the generator could not use.
-        seed_pairs: Seed pairs added to the training data.
-        validated: Pairs validated.
-        kept: Pairs kept after cleaning.
-        exports: Export format -> training file.
-        tuning_job: The tuning job, when tuning ran.
-        filter_report: What cleaning kept and dropped, and why.
-        report: The evaluation report, when evaluation ran.
-        report_files: Report format -> file.
-        usage: Tokens and cost spent on generation.
-        parent: The run this iteration continues from (``None`` for a first run).
-        iteration: 1 for a first run, the parent's plus one for a next iteration.
-        parent_pairs: Kept pairs taken over from the parent.
-        parent_report: The parent's evaluation report, when it has one.
-    """
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    run_dir: Path
-    generated: int = 0
-    rejected: int = 0
-    seed_pairs: int = 0
-    validated: int = 0
-    kept: int = 0
-    exports: dict[str, Path] = {}
-    tuning_job: TuningJob | None = None
-    filter_report: FilterReport | None = None
-    report: EvalReport | None = None
-    report_files: dict[str, Path] = {}
-    usage: Usage = Usage()
-    parent: Path | None = None
-    iteration: int = 1
-    parent_pairs: int = 0
-    parent_report: EvalReport | None = None
+_DEFAULT_CHAIN: dict[str, object] = {
+    "add": [],
+    "without": [],
+    "options": {},
+    "max_sql_length": MAX_SQL_LENGTH,
+}
 
 
-@dataclass
-class PipelineEvent:
-    """A progress event: ``step`` started or finished, or advanced ``done`` of ``total``."""
-
-    step: str
-    message: str
-    done: int | None = None
-    total: int | None = None
+def _described(dataset_filter: DatasetFilter) -> str:
+    kind = type(dataset_filter)
+    return f"{kind.__module__}.{kind.__qualname__}:{dataset_filter.name}"
 
 
 def _pairs_digest(pairs: Sequence[QAPair]) -> str:
@@ -127,86 +103,116 @@ def _pairs_digest(pairs: Sequence[QAPair]) -> str:
     return digest.hexdigest()[:16]
 
 
-@dataclass
 class Pipeline:
-    """Generate → validate → clean → export → tune → evaluate, resumable in ``run_dir``.
+    """Generate → validate → clean → export → tune → evaluate, resumable in a run directory.
 
-    Any implementation of the interfaces plugs in. Steps with nothing to do are skipped: no
-    generator means only ``seed_pairs`` are used, no tuner means no tuning, no golden set or no
-    model means no evaluation.
+    The settings come as the sections of a :class:`~text2sql_tune.config.PipelineConfig` (or
+    all of it through :meth:`from_config`); the components are objects, so any implementation
+    of the interfaces plugs in. Steps with nothing to do are skipped: no generator (or
+    ``generate.n = 0``) means only ``seed_pairs`` are used, no tuner means no tuning, no golden
+    set or no model means no evaluation. The names in the sections (``generate.generator``,
+    ``tune.tuner``, ``evaluate.model``, ``evaluate.judge``) are not read here: build the
+    components from them with :func:`~text2sql_tune.run.from_config.abuild_pipeline`.
 
     Args:
-        run_dir: The run directory (created).
         executor: Runs the SQL (validation and evaluation).
         schema: The annotated schema, for the answering prompt in exports and LLM models.
+        run: ``dir`` (the run directory, created), ``concurrency`` (queries at once during
+            validation and evaluation) and ``parent``: make this run the next iteration of that
+            run directory (its kept pairs come first in the training data, their validations
+            are reused when the row bounds are the same, ``iteration.json`` records it).
+        generate: ``n``: generation attempts (counting those already in the checkpoint).
+        clean: Row bounds, near-duplicate threshold, SQL length and the cleaning chain
+            (``filters`` to add by name, ``without``, ``filter_options``).
+        export: Training files to write, the validation share and the split seed.
+        tune: ``wait`` for the job to finish, ``poll_interval_s``.
+        evaluate: ``html``: also write the HTML report.
+        llm: ``max_failures``: model calls in a row without an answer from the provider before
+            evaluation stops with ``ProviderOutageError`` (generators have their own).
         generator: Produces new pairs (``None``: use only ``seed_pairs``).
-        n: Generation attempts (counting those already in the checkpoint).
         seed_pairs: Known-good pairs added to the training data (validated and filtered too).
-        filters: The cleaning chain; ``None`` builds the standard one (validity, row bounds,
-            duplicates, near duplicates, safety and leakage against ``eval_cases``).
-        min_rows: Fewest result rows a kept pair may return.
-        max_rows: Most result rows a kept pair may return.
-        near_dup_threshold: Near-duplicate question similarity threshold.
+        filters: The whole cleaning chain, replacing the one ``clean`` describes.
+        extra_filters: Filter objects run after the chain ``clean`` describes.
         leakage_cases: Cases that must not leak into training data (default ``eval_cases``).
-        export_formats: Training files to write.
-        validation_fraction: Share held out as validation files (and passed to the tuner).
-        split_seed: Split seed.
         tuner: Starts the tuning job (``None``: no tuning).
-        wait_for_tuning: Wait until the job finishes.
-        poll_interval_s: First polling interval while waiting.
         eval_cases: The golden set.
         model: Builds the model to evaluate from the kept pairs and the finished tuning job
             (``None`` from the factory: skip evaluation). Use :meth:`fixed_model` for a model
             that needs neither.
         judge: The judge (default: the execution-match judge on ``executor``).
-        html_report: Also write the HTML report.
-        concurrency: Queries run at once during validation and evaluation.
-        max_consecutive_failures: Model calls in a row without an answer from the provider
-            before evaluation stops with ``ProviderOutageError`` (generators have their own).
         on_event: Called with progress events (the CLI draws progress bars from them).
-        parent: Make this run the next iteration of that run directory: its kept pairs come
-            first in the training data (their validations are reused when the row bounds are
-            the same), and ``iteration.json`` records it. Usually with a targeted generator.
         iteration_notes: More facts for ``iteration.json`` (e.g. the analysis summary).
+        **settings: The keyword settings of 0.1 (``run_dir``, ``n``, ``min_rows``, ...):
+            deprecated, each goes to its section.
+
+    Example:
+        >>> pipeline = Pipeline(  # doctest: +SKIP
+        ...     executor, schema, run=RunConfig(dir="runs/first"), generate=GenerateConfig(n=50),
+        ...     generator=generator, eval_cases=golden, model=Pipeline.fixed_model(model))
     """
 
-    run_dir: Path
-    executor: SQLExecutor
-    schema: DatabaseSchema
-    generator: QAGenerator | None = None
-    n: int = 0
-    seed_pairs: Sequence[QAPair] = ()
-    filters: Sequence[DatasetFilter] | None = None
-    min_rows: int = 1
-    max_rows: int = 100
-    near_dup_threshold: float = 0.9
-    leakage_cases: Sequence[EvalCase] | None = None
-    export_formats: Sequence[str] = ("lamini", "openai")
-    validation_fraction: float = 0.0
-    split_seed: int = 0
-    tuner: Tuner | None = None
-    wait_for_tuning: bool = False
-    poll_interval_s: float = 30.0
-    eval_cases: Sequence[EvalCase] = ()
-    model: ModelFactory | None = None
-    judge: Judge | None = None
-    html_report: bool = True
-    concurrency: int = 4
-    max_consecutive_failures: int | None = 5
-    on_event: Callable[[PipelineEvent], None] | None = None
-    parent: Path | None = None
-    iteration_notes: Mapping[str, object] = field(default_factory=dict)
-    paths: RunPaths = field(init=False)
-    _state: StepState = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self.run_dir = Path(self.run_dir)
+    def __init__(
+        self,
+        executor: SQLExecutor,
+        schema: DatabaseSchema,
+        *,
+        run: RunConfig | None = None,
+        generate: GenerateConfig | None = None,
+        clean: CleanConfig | None = None,
+        export: ExportConfig | None = None,
+        tune: TuneConfig | None = None,
+        evaluate: EvaluateConfig | None = None,
+        llm: LLMConfig | None = None,
+        generator: QAGenerator | None = None,
+        seed_pairs: Sequence[QAPair] = (),
+        filters: Sequence[DatasetFilter] | None = None,
+        extra_filters: Sequence[DatasetFilter] = (),
+        leakage_cases: Sequence[EvalCase] | None = None,
+        tuner: Tuner | None = None,
+        eval_cases: Sequence[EvalCase] = (),
+        model: ModelFactory | None = None,
+        judge: Judge | None = None,
+        on_event: Callable[[PipelineEvent], None] | None = None,
+        iteration_notes: Mapping[str, object] | None = None,
+        **settings: Any,
+    ) -> None:
+        given: dict[str, BaseModel | None] = {"run": run, "generate": generate, "clean": clean}
+        given |= {"export": export, "tune": tune, "evaluate": evaluate, "llm": llm}
+        self.config = PipelineConfig.model_validate(
+            {k: v for k, v in given.items() if v is not None}
+        )
+        if settings:
+            self.config = legacy_config(self.config, settings)
+        self.executor, self.schema = executor, schema
+        self.generator, self.seed_pairs = generator, seed_pairs
+        self.filters, self.extra_filters = filters, extra_filters
+        self.leakage_cases, self.eval_cases = leakage_cases, eval_cases
+        self.tuner, self.model, self.judge = tuner, model, judge
+        self.on_event = on_event
+        self.iteration_notes = dict(iteration_notes or {})
+        self.run_dir = Path(self.config.run.dir)
         self.paths = RunPaths(self.run_dir)
         self._state = StepState(self.paths.state)
-        if self.parent is not None:
-            self.parent = Path(self.parent)
-            if self.parent.resolve() == self.run_dir.resolve():
-                raise ConfigurationError("a next iteration needs its own run directory")
+        self.parent = None if self.config.run.parent is None else Path(self.config.run.parent)
+        if self.parent is not None and self.parent.resolve() == self.run_dir.resolve():
+            raise ConfigurationError("a next iteration needs its own run directory")
+
+    @classmethod
+    def from_config(
+        cls, config: PipelineConfig, executor: SQLExecutor, schema: DatabaseSchema, **parts: Any
+    ) -> Pipeline:
+        """A pipeline with every section of ``config``; ``parts`` are the components.
+
+        Args:
+            config: The configuration (its sections; the component names in it are not read).
+            executor: Runs the SQL.
+            schema: The annotated schema.
+            **parts: The other arguments of :class:`Pipeline` (``generator``, ``tuner``,
+                ``model``, ``judge``, ``eval_cases``, ...), or a section to use instead of the
+                configuration's.
+        """
+        sections = {name: getattr(config, name) for name in SECTIONS}
+        return cls(executor, schema, **{**sections, **parts})
 
     @staticmethod
     def fixed_model(model: Text2SQLModel) -> ModelFactory:
@@ -263,24 +269,23 @@ class Pipeline:
         return found.pairs
 
     async def _agenerate(self, result: PipelineResult) -> list[QAPair]:
-        if self.generator is not None and self.n > 0:
-            done = min(read_checkpoint_state(self.paths.raw).records, self.n)
-            if done >= self.n:
+        n = self.config.generate.n
+        if self.generator is not None and n > 0:
+            done = min(read_checkpoint_state(self.paths.raw).records, n)
+            if done >= n:
                 self._emit("generate", f"generation is complete ({done} records saved)")
             else:
-                self._emit(
-                    "generate", f"generating {self.n - done} pairs with {self.generator.name}"
-                )
-                self._emit("generate", "resuming" if done else "starting", done, self.n)
+                self._emit("generate", f"generating {n - done} pairs with {self.generator.name}")
+                self._emit("generate", "resuming" if done else "starting", done, n)
 
                 def advance(_pair: QAPair) -> None:
                     nonlocal done
                     done += 1
-                    self._emit("generate", "pair saved", done, self.n)
+                    self._emit("generate", "pair saved", done, n)
 
                 # The run directory owns raw.jsonl: whatever it holds is this run's checkpoint.
                 await agenerate_to_file(
-                    self.generator, self.n, self.paths.raw, on_record=advance, if_exists="append"
+                    self.generator, n, self.paths.raw, on_record=advance, if_exists="append"
                 )
         records = read_pairs(self.paths.raw, allow_empty=True) if self.paths.raw.exists() else []
         result.generated = len(records)
@@ -298,8 +303,8 @@ class Pipeline:
         # The pairs are part of the key: new pairs in the checkpoint mean validation runs again
         # (only for the queries it has not seen with these bounds).
         return {
-            "min_rows": self.min_rows,
-            "max_rows": self.max_rows,
+            "min_rows": self.config.clean.min_rows,
+            "max_rows": self.config.clean.max_rows,
             "pairs": _pairs_digest(pairs),
         }
 
@@ -330,7 +335,10 @@ class Pipeline:
             self._emit("validate", "validation is up to date")
             result.validated = sum(1 for p in validated if p.validation is not None)
             return validated
-        bounds: dict[str, object] = {"min_rows": self.min_rows, "max_rows": self.max_rows}
+        bounds: dict[str, object] = {
+            "min_rows": self.config.clean.min_rows,
+            "max_rows": self.config.clean.max_rows,
+        }
         earlier = self._earlier_validations(bounds)
         validated = list(pairs)
         todo: list[int] = []
@@ -352,9 +360,9 @@ class Pipeline:
         fresh = await avalidate_pairs(
             [pairs[i] for i in todo],
             self.executor,
-            min_rows=self.min_rows,
-            max_rows=self.max_rows,
-            concurrency=self.concurrency,
+            min_rows=self.config.clean.min_rows,
+            max_rows=self.config.clean.max_rows,
+            concurrency=self.config.run.concurrency,
             on_done=advance,
             checkpoint=self.paths.validation_checkpoint,
         )
@@ -367,28 +375,42 @@ class Pipeline:
         result.validated = usable
         return validated
 
+    def _leakage(self) -> Sequence[EvalCase]:
+        return self.leakage_cases if self.leakage_cases is not None else self.eval_cases
+
     def _filters(self) -> Sequence[DatasetFilter]:
         if self.filters is not None:
             return self.filters
-        leakage = self.leakage_cases if self.leakage_cases is not None else self.eval_cases
+        clean = self.config.clean
         return default_filters(
-            min_rows=self.min_rows,
-            max_rows=self.max_rows,
-            near_dup_threshold=self.near_dup_threshold,
-            eval_cases=list(leakage),
+            min_rows=clean.min_rows,
+            max_rows=clean.max_rows,
+            near_dup_threshold=clean.near_dup_threshold,
+            eval_cases=list(self._leakage()),
+            max_sql_length=clean.max_sql_length,
+            extra=[*clean.filters, *self.extra_filters],
+            without=clean.without,
+            options=clean.filter_options,
         )
 
     def _clean_settings(self) -> dict[str, object]:
-        leakage = self.leakage_cases if self.leakage_cases is not None else self.eval_cases
-        return {
-            "filters": None
-            if self.filters is None
-            else [f"{type(f).__module__}.{type(f).__qualname__}:{f.name}" for f in self.filters],
-            "min_rows": self.min_rows,
-            "max_rows": self.max_rows,
-            "near_dup_threshold": self.near_dup_threshold,
-            "leakage": sorted((c.question, c.sql) for c in leakage),
+        clean = self.config.clean
+        settings: dict[str, object] = {
+            "filters": None if self.filters is None else [_described(f) for f in self.filters],
+            "min_rows": clean.min_rows,
+            "max_rows": clean.max_rows,
+            "near_dup_threshold": clean.near_dup_threshold,
+            "leakage": sorted((c.question, c.sql) for c in self._leakage()),
         }
+        chain = {
+            "add": [*clean.filters, *(_described(f) for f in self.extra_filters)],
+            "without": clean.without,
+            "options": clean.filter_options,
+            "max_sql_length": clean.max_sql_length,
+        }
+        if chain != _DEFAULT_CHAIN:  # only then: runs cleaned with the default chain stay fresh
+            settings["chain"] = chain
+        return settings
 
     def _clean(self, validated: list[QAPair], result: PipelineResult) -> list[QAPair]:
         settings = self._clean_settings()
@@ -412,12 +434,12 @@ class Pipeline:
 
     def _export(self, kept: list[QAPair], result: PipelineResult) -> None:
         system_prompt = answering_system_prompt(self.schema)
-        for fmt in self.export_formats:
+        for fmt in self.config.export.formats:
             path = self.paths.export(fmt)
             settings = {
                 "system_prompt": system_prompt,
-                "validation_fraction": self.validation_fraction,
-                "seed": self.split_seed,
+                "validation_fraction": self.config.export.validation_fraction,
+                "seed": self.config.export.seed,
             }
             if not self._state.is_fresh(f"export:{fmt}", settings, path, self.paths.clean):
                 export_pairs(
@@ -425,8 +447,8 @@ class Pipeline:
                     path,
                     fmt,
                     system_prompt=system_prompt,
-                    validation_fraction=self.validation_fraction,
-                    seed=self.split_seed,
+                    validation_fraction=self.config.export.validation_fraction,
+                    seed=self.config.export.seed,
                 )
                 self._state.record(f"export:{fmt}", settings)
             result.exports[fmt] = path
@@ -441,15 +463,15 @@ class Pipeline:
             self._emit("tune", f"following the job started earlier: {job.job_id}")
         else:
             train, held_out = split_train_validation(
-                kept, self.validation_fraction, seed=self.split_seed
+                kept, self.config.export.validation_fraction, seed=self.config.export.seed
             )
             job = await self.tuner.astart(train, validation=held_out or None)
             self._save_job(job)
             self._emit("tune", f"started tuning job {job.job_id} ({job.status.value})")
-        if self.wait_for_tuning and not job.status.terminal:
+        if self.config.tune.wait and not job.status.terminal:
             job = await self.tuner.await_until_done(
                 job.job_id,
-                poll_interval_s=self.poll_interval_s,
+                poll_interval_s=self.config.tune.poll_interval_s,
                 on_update=self._on_job_update,
             )
         elif not job.status.terminal:
@@ -474,23 +496,19 @@ class Pipeline:
         if model is None:
             self._emit("evaluate", "no model to evaluate yet (tuning has not finished)")
             return
-        eval_dir = self.paths.eval_dir
+        paths = self.paths
         settings = {
             "model": model.name,
             "judge": None
             if self.judge is None
             else f"{type(self.judge).__qualname__}:{self.judge.name}",
             "cases": [(c.question, c.sql) for c in self.eval_cases],
-            "html": self.html_report,
+            "html": self.config.evaluate.html,
         }
-        report_path = eval_dir / "report.json"
-        if self._state.is_fresh("evaluate", settings, report_path, self.paths.clean):
+        if self._state.is_fresh("evaluate", settings, paths.report, paths.clean):
             # Asking the model again would repeat paid calls for the same answers.
-            result.report = load_report(report_path)
-            names = {"json": "report.json", "markdown": "report.md", "html": "report.html"}
-            result.report_files = {
-                kind: eval_dir / name for kind, name in names.items() if (eval_dir / name).exists()
-            }
+            result.report = load_report(paths.report)
+            result.report_files = {k: p for k, p in paths.report_files.items() if p.exists()}
             self._emit("evaluate", f"evaluation of {model.name} is up to date")
             return
         self._emit("evaluate", f"evaluating {model.name} on {len(self.eval_cases)} questions")
@@ -505,8 +523,8 @@ class Pipeline:
         evaluator = Evaluator(
             self.executor,
             self.judge,
-            concurrency=self.concurrency,
-            max_consecutive_failures=self.max_consecutive_failures,
+            concurrency=self.config.run.concurrency,
+            max_consecutive_failures=self.config.llm.max_failures,
         )
         # Answers depend on the model, its prompt and (few-shot, retrieval) the kept pairs.
         key = answers_key(model.name, answering_system_prompt(self.schema), _pairs_digest(kept))
@@ -519,18 +537,17 @@ class Pipeline:
             report.metadata["training"] = tuning_record
         if self.parent is not None:
             report.metadata.setdefault("parent", str(self.parent.resolve()))
-        eval_dir.mkdir(parents=True, exist_ok=True)
-        files = {"json": save_report(report, report_path)}
-        files["markdown"] = eval_dir / "report.md"
+        paths.eval_dir.mkdir(parents=True, exist_ok=True)
+        files = {"json": save_report(report, paths.report), "markdown": paths.report_markdown}
         training = TrainingIndex(kept)  # the reports list each case's nearest kept pairs
         atomic_write_text(files["markdown"], report_markdown(report, training=training))
-        if self.html_report:
+        if self.config.evaluate.html:
             try:
                 html = report_html(report, training=training)
             except MissingExtraError:
                 html = report_html(report, chart=False, training=training)
                 self._emit("evaluate", "no chart in the HTML report: install text2sql-tune[report]")
-            files["html"] = eval_dir / "report.html"
+            files["html"] = paths.report_html
             atomic_write_text(files["html"], html)
         self._state.record("evaluate", settings)
         result.report = report

@@ -3,7 +3,8 @@
 Each is a :class:`~text2sql_tune.interfaces.Tuner`: ``start(pairs)`` formats and uploads the data
 and returns a :class:`~text2sql_tune.records.TuningJob` at once; ``status``, ``cancel`` and
 ``wait_until_done`` follow it; ``model_for(job)`` gives the tuned
-:class:`~text2sql_tune.interfaces.Text2SQLModel`.
+:class:`~text2sql_tune.interfaces.Text2SQLModel`. Configuration files and ``tune --tuner`` name
+them ``lamini``, ``openai`` and ``local`` in the :mod:`~text2sql_tune.registry`.
 """
 
 from __future__ import annotations
