@@ -21,7 +21,7 @@ Example:
 from __future__ import annotations
 
 from ._sql import SQLConcepts, sql_concepts
-from ._terms import question_terms
+from ..text.terms import question_terms
 from .coverage import Analysis, AnalysisSummary, analyze
 from .results import (
     CaseCoverage,

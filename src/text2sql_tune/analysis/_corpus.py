@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ._sql import SQLConcepts, sql_concepts
-from ._terms import masked_words, terms_of
+from ..text.terms import masked_words, terms_of
 
 __all__ = ["Item", "read_items"]
 

@@ -25,7 +25,7 @@ from sqlglot.tokenizer_core import TokenType
 
 from ..sql._fast_lexer import tokenize
 from ..sql.profile import aggregate_family, profile_tokens
-from ._terms import stem
+from ..text.terms import stem
 from ._tokens import COMPARISONS, NAMES, Query, Walker, render
 
 __all__ = ["SQLConcepts", "sql_concepts"]

@@ -23,7 +23,7 @@ Pairs their generator rejected are dropped first (step ``generator``,
 
 from __future__ import annotations
 
-from ._similarity import DISTINGUISHING_WORDS, distinguishing_tokens
+from ..text.terms import DISTINGUISHING_WORDS, distinguishing_tokens
 from .chain import FilterChain, default_filters
 from .dedupe import DuplicateQuestionFilter, DuplicateSQLFilter, NearDuplicateQuestionFilter
 from .leakage import LeakageFilter
