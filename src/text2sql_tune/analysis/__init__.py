@@ -20,7 +20,7 @@ Example:
 
 from __future__ import annotations
 
-from ._sql import SQLConcepts, sql_concepts
+from ..sql.concepts import SQLConcepts, sql_concepts
 from ..text.terms import question_terms
 from .coverage import Analysis, AnalysisSummary, analyze
 from .results import (

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import TokenError
-from sqlglot.tokenizer_core import Token, TokenType
+from sqlglot.tokenizer_core import TokenType
+
+from ...sql.tokens import tokenize
+from ...sql.walk import TokenWalk
 
 __all__ = [
     "APPROXIMATE_TO_EXACT",
@@ -148,25 +150,6 @@ def _split_combinators(name: str) -> tuple[str, str] | None:
     return None
 
 
-def _closing_paren(tokens: list[Token], open_index: int) -> int | None:
-    depth = 0
-    for index in range(open_index, len(tokens)):
-        if tokens[index].token_type == TokenType.L_PAREN:
-            depth += 1
-        elif tokens[index].token_type == TokenType.R_PAREN:
-            depth -= 1
-            if depth == 0:
-                return index
-    return None
-
-
-def _tokens(sql: str) -> list[Token] | None:
-    try:
-        return list(Dialect.get_or_raise("clickhouse").tokenize(sql))
-    except TokenError:
-        return None
-
-
 def rewrite_exact(sql: str) -> ExactRewrite:
     """Replace approximate aggregate functions by their exact variants.
 
@@ -177,9 +160,11 @@ def rewrite_exact(sql: str) -> ExactRewrite:
         The rewritten statement and what was replaced. SQL that cannot be tokenized is returned
         unchanged.
     """
-    tokens = _tokens(sql)
-    if tokens is None:
+    try:
+        tokens = tokenize(sql)
+    except TokenError:
         return ExactRewrite(sql)
+    walk = TokenWalk([t.token_type for t in tokens], [t.text for t in tokens])
     outcome = ExactRewrite(sql)
     edits: list[tuple[int, int, str]] = []  # (start, end inclusive, replacement)
     for index, token in enumerate(tokens[:-1]):
@@ -197,13 +182,9 @@ def rewrite_exact(sql: str) -> ExactRewrite:
             continue
         edits.append((token.start, token.end, exact + suffix))
         outcome.replaced.append((token.text, exact + suffix))
-        close = _closing_paren(tokens, index + 1)
-        parameterized = (
-            close is not None
-            and close + 1 < len(tokens)
-            and tokens[close + 1].token_type == TokenType.L_PAREN
-        )
-        if parameterized and base in _DROP_PARAMETERS and close is not None:
+        close = walk.match[index + 1]
+        parameterized = close > 0 and walk.kind(close + 1) is TokenType.L_PAREN
+        if parameterized and base in _DROP_PARAMETERS:
             edits.append((tokens[index + 1].start, tokens[close].end, ""))
     text = sql
     for start, end, replacement in sorted(edits, reverse=True):
