@@ -36,10 +36,10 @@ from text2sql_tune.filters import (
     ValidSQLFilter,
     distinguishing_tokens,
 )
-from text2sql_tune.filters._similarity import JaccardIndex, jaccard, token_order
 from text2sql_tune.records import ValidationInfo
 from text2sql_tune.sql import normalize_question
 from text2sql_tune.sql.normalize import question_tokens
+from text2sql_tune.text.index import JaccardIndex, jaccard, token_order
 
 GOLDEN = [
     EvalCase(

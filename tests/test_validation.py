@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from sqlglot.dialects.clickhouse import ClickHouse
+from sqlglot.errors import TokenError
 
 from text2sql_tune import (
     ChDBExecutor,
@@ -21,8 +24,8 @@ from text2sql_tune import (
 )
 from text2sql_tune.filters import avalidate_pairs
 from text2sql_tune.sql import normalize_sql
-from text2sql_tune.sql._fast_lexer import fast_tokenize, sqlglot_tokenize
 from text2sql_tune.sql.profile import CASE_INSENSITIVE_FUNCTIONS, profile_sql
+from text2sql_tune.sql.tokens import statement_tokens, tokenize
 
 
 class CountingExecutor(ChDBExecutor):
@@ -212,7 +215,7 @@ def test_functions_folded_to_lower_case_are_case_insensitive_in_clickhouse(
     )
 
 
-def test_fast_lexer_agrees_with_sqlglot() -> None:
+def test_statement_tokens_are_sqlglots_clickhouse_tokens() -> None:
     generated = TemplateQAGenerator(demo_schema(), seed=3).generate(150)
     corpus = [p.sql for p in load_seed_examples()] + [c.sql for c in load_golden_set()]
     corpus += [p.sql for p in generated if p.ok]
@@ -223,23 +226,35 @@ def test_fast_lexer_agrees_with_sqlglot() -> None:
         "BY y) FROM c SETTINGS max_threads = 1",
         "SELECT arrayMap(x -> x * 2, [1, 2]), {p:UInt8}, x || 'a', a <=> b, 1e5, 1E+5, 5.",
         "SELECT x # hash comment\n FROM t #! shebang\n WHERE y >= 1 AND NOT z",
+        "SELECT 0x1F, 1_000, x.1, 'é' || é, $$x$$, `a\\`b` FROM t /* a /* b */ */",
     ]
-    fast_hits = 0
     for sql in corpus:
-        fast = fast_tokenize(sql)
-        if fast is not None:
-            fast_hits += 1
-            assert fast == sqlglot_tokenize(sql), sql
-    assert fast_hits >= 0.9 * len(corpus)  # the fast path is really used
+        expected = ClickHouse().tokenize(sql)
+        tokens = statement_tokens(sql)
+        kept = len(tokens.kinds)
+        assert tokens.kinds == tuple(t.token_type for t in expected[:kept]), sql
+        assert tokens.texts == tuple(t.text for t in expected[:kept]), sql
+        assert " ".join(t.text for t in expected[kept:]) in ("", ";", "FORMAT " + sql.split()[-1])
 
 
-@pytest.mark.parametrize(
-    "sql",
-    ["SELECT 0x1F", "SELECT 1_000", "SELECT x.1 FROM t", "SELECT 'é' || é", "/* a /* b */ */ 1",
-     "SELECT a ->> b", "SELECT `a\\`b`", "SELECT $$x$$", "SELECT 'open"],
-)  # fmt: skip
-def test_fast_lexer_leaves_unusual_text_to_sqlglot(sql: str) -> None:
-    assert fast_tokenize(sql) is None
+def test_statement_tokens_drop_the_trailing_semicolon_and_format_clause() -> None:
+    tokens = statement_tokens("SELECT 1 FORMAT JSONEachRow;;")
+    assert tokens.texts == ("SELECT", "1")
+    assert statement_tokens("SELECT 1", dialect="duckdb").texts == ("SELECT", "1")
+    with pytest.raises(TokenError):
+        statement_tokens("SELECT 'open")
+
+
+def test_tokenize_is_safe_from_several_threads() -> None:
+    queries = [c.sql for c in load_golden_set()]
+    expected = [[t.text for t in tokenize(sql)] for sql in queries]
+
+    def texts(sql: str) -> list[str]:
+        return [t.text for t in tokenize(sql)]
+
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(20):
+            assert list(pool.map(texts, queries)) == expected
 
 
 def test_profile_facts() -> None:

@@ -20,8 +20,8 @@ Example:
 
 from __future__ import annotations
 
-from ._sql import SQLConcepts, sql_concepts
-from ._terms import question_terms
+from ..sql.concepts import SQLConcepts, sql_concepts
+from ..text.terms import question_terms
 from .coverage import Analysis, AnalysisSummary, analyze
 from .results import (
     CaseCoverage,

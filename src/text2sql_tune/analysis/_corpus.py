@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ._sql import SQLConcepts, sql_concepts
-from ._terms import masked_words, terms_of
+from ..sql.concepts import SQLConcepts, sql_concepts
+from ..text.terms import masked_words, terms_of
 
 __all__ = ["Item", "read_items"]
 

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Literal
 
+from ..text.terms import COUNTING_WORDS, ENTITY_SYNONYMS, OPERATION_WORDS, stem
 from ._corpus import Item
-from ._terms import COUNTING_WORDS, OPERATION_WORDS, stem
 from .results import DefinitionVariant, Inconsistency, PairRef
 
 __all__ = ["find_inconsistencies"]
@@ -43,11 +43,6 @@ _SEPARATION = 0.8  # a word in this much more of one group than the other explai
 # P(condition | term) for a term to explain a condition: "purchase" explains "average revenue"
 # with and without revenue > 0 even when a stray "purchase revenue" pair lacks the condition.
 _ASSOCIATION = 0.5
-_ENTITY_SYNONYMS = {
-    "user": ("customer", "client", "buyer", "visitor", "shopper", "member", "account"),
-    "session": ("visit",),
-    "order": ("purchase",),
-}
 
 
 @dataclass(frozen=True)
@@ -132,7 +127,7 @@ def _entity_words(items: Sequence[Item]) -> frozenset[str]:
             if column.lower().endswith("_id"):
                 words.add(stem(column.lower()[: -len("_id")]))
     for word in list(words):
-        words.update(_ENTITY_SYNONYMS.get(word, ()))
+        words.update(ENTITY_SYNONYMS.get(word, ()))
     return frozenset(words)
 
 

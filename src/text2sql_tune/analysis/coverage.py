@@ -1,9 +1,10 @@
 """Map a golden set and a training set to concepts; find the gaps and the inconsistencies.
 
-:func:`analyze` reads every golden case and training pair once (:mod:`._sql` for the SQL,
-:mod:`._terms` for the question), counts how many training pairs use each concept a golden case
-needs, and lists the concepts with none or few (``min_examples``), the failing cases first when
-an evaluation report is given. It also runs :func:`~.consistency.find_inconsistencies` on the
+:func:`analyze` reads every golden case and training pair once
+(:mod:`~text2sql_tune.sql.concepts` for the SQL, :mod:`~text2sql_tune.text.terms` for the
+question), counts how many training pairs use each concept a golden case needs, and lists the
+concepts with none or few (``min_examples``), the failing cases first when an evaluation report
+is given. It also runs :func:`~.consistency.find_inconsistencies` on the
 training pairs and turns both into :class:`~text2sql_tune.analysis.GenerationTarget` records for
 targeted generation.
 
@@ -24,7 +25,7 @@ from rich.table import Table
 
 from ..errors import DataError
 from ..records import EvalCase, EvalReport, EvalResult, QAPair
-from ..sql.normalize import normalize_question
+from ..text.tokens import normalize_question
 from ._corpus import Item, read_items
 from .consistency import find_inconsistencies
 from .results import (

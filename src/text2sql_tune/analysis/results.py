@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._sql import SQLConcepts
+from ..sql.concepts import SQLConcepts
 
 __all__ = [
     "CaseCoverage",

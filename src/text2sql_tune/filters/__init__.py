@@ -29,7 +29,7 @@ filters by name (a plugin's too) and leave default ones out.
 
 from __future__ import annotations
 
-from ._similarity import DISTINGUISHING_WORDS, distinguishing_tokens
+from ..text.terms import DISTINGUISHING_WORDS, distinguishing_tokens
 from .chain import DEFAULT_FILTERS, FilterChain, build_filter, default_filters
 from .dedupe import DuplicateQuestionFilter, DuplicateSQLFilter, NearDuplicateQuestionFilter
 from .leakage import LeakageFilter

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..interfaces import DatasetFilter
 from ..records import FilterDecision, QAPair
-from ..sql.normalize import normalize_question, normalize_sql, question_tokens
+from ..sql.normalize import normalize_sql
+from ..text.index import JaccardIndex, token_order
+from ..text.tokens import normalize_question, question_tokens
 from ._common import drop, keep, shorten, validated_ok
-from ._similarity import JaccardIndex, token_order
 
 __all__ = ["DuplicateQuestionFilter", "DuplicateSQLFilter", "NearDuplicateQuestionFilter"]
+
+
+def _first_wins(
+    name: str, reason: str, winners: list[int], detail: Callable[[int], str]
+) -> list[FilterDecision]:
+    """Keep each pair that is its own winner; drop the others, naming their winner."""
+    kept = keep(name)
+    return [
+        kept if winner == index else drop(name, reason, shorten(detail(winner)))
+        for index, winner in enumerate(winners)
+    ]
 
 
 class DuplicateQuestionFilter(DatasetFilter):
@@ -35,16 +47,10 @@ class DuplicateQuestionFilter(DatasetFilter):
             current = chosen.get(key)
             if current is None or (not validated_ok(pairs[current]) and validated_ok(pairs[index])):
                 chosen[key] = index
-        kept = keep(self.name)
-        decisions = []
-        for index, key in enumerate(keys):
-            winner = chosen[key]
-            if winner == index:
-                decisions.append(kept)
-            else:
-                detail = shorten(f"kept the answer: {pairs[winner].sql}")
-                decisions.append(drop(self.name, "duplicate_question", detail))
-        return decisions
+        winners = [chosen[key] for key in keys]
+        return _first_wins(
+            self.name, "duplicate_question", winners, lambda w: f"kept the answer: {pairs[w].sql}"
+        )
 
 
 class DuplicateSQLFilter(DatasetFilter):
@@ -63,16 +69,10 @@ class DuplicateSQLFilter(DatasetFilter):
     def decide(self, pairs: Sequence[QAPair]) -> list[FilterDecision]:
         """Keep the first pair of each normalised SQL, drop the later ones."""
         first: dict[str, int] = {}
-        kept = keep(self.name)
-        decisions = []
-        for index, pair in enumerate(pairs):
-            winner = first.setdefault(normalize_sql(pair.sql), index)
-            if winner == index:
-                decisions.append(kept)
-            else:
-                detail = shorten(f"same SQL as: {pairs[winner].question}")
-                decisions.append(drop(self.name, "duplicate_sql", detail))
-        return decisions
+        winners = [first.setdefault(normalize_sql(p.sql), i) for i, p in enumerate(pairs)]
+        return _first_wins(
+            self.name, "duplicate_sql", winners, lambda w: f"same SQL as: {pairs[w].question}"
+        )
 
 
 class NearDuplicateQuestionFilter(DatasetFilter):
@@ -84,8 +84,8 @@ class NearDuplicateQuestionFilter(DatasetFilter):
     periods and relative dates ("... in 2023" and "... in 2024", "... in March 2024" and "... in
     2024", "... yesterday" and "... last week" are different questions with different answers;
     see :func:`~text2sql_tune.filters.distinguishing_tokens`). Search is exact and sub-quadratic
-    (prefix filtering on an inverted index; see ``filters/_similarity.py``): 100,000 questions
-    take a few seconds. No model download.
+    (partition signatures and prefix filtering; see :mod:`text2sql_tune.text.index`): 100,000
+    questions take a few seconds. No model download.
 
     Args:
         threshold: Similarity in ``(0, 1]`` at which a question counts as a near duplicate.

@@ -6,9 +6,10 @@ from collections.abc import Iterable, Sequence
 
 from ..interfaces import DatasetFilter
 from ..records import EvalCase, FilterDecision, QAPair
-from ..sql.normalize import normalize_question, normalize_sql, question_tokens
+from ..sql.normalize import normalize_sql
+from ..text.index import JaccardIndex, token_order
+from ..text.tokens import normalize_question, question_tokens
 from ._common import drop, keep, shorten
-from ._similarity import JaccardIndex, token_order
 
 __all__ = ["LeakageFilter"]
 

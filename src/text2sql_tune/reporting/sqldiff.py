@@ -1,10 +1,12 @@
 """A token-level diff of two SQL statements, for reading a wrong prediction against the reference.
 
-Both statements are split into tokens (words, numbers, quoted strings and names, symbols) that
-keep their own whitespace, and :class:`difflib.SequenceMatcher` aligns them. Keywords and names
-are compared case-insensitively (``COUNT(*)`` and ``count(*)`` read the same to a person), string
-literals exactly, and whitespace not at all, so re-indented SQL shows no change. Each side keeps
-its text as written: joining a side's segments gives back the statement.
+Both statements are split into sqlglot's ClickHouse tokens (:func:`~text2sql_tune.sql.tokens.
+tokenize`), each carrying the whitespace and comments before it, and
+:class:`difflib.SequenceMatcher` aligns them. Keywords and names are compared case-insensitively
+(``COUNT(*)`` and ``count(*)`` read the same to a person), string literals and quoted names
+exactly, and whitespace and comments not at all, so re-indented SQL shows no change. Text the
+tokenizer refuses (an unterminated string) is split at whitespace instead. Each side keeps its
+text as written: joining a side's segments gives back the statement.
 
 Example:
     >>> diff = sql_diff("SELECT count() FROM t WHERE os = 'iOS'", "select count() from t")
@@ -18,13 +20,23 @@ import difflib
 import re
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlglot.errors import TokenError
+from sqlglot.tokenizer_core import Token, TokenType
+
+from ..sql.tokens import tokenize
 
 __all__ = ["DiffSegment", "SQLDiff", "split_lead", "sql_diff"]
 
-# Whitespace is attached to the token after it; a token is a string or quoted name (kept whole),
-# a word or number, or one other character.
-_TOKEN = re.compile(
-    r"\s*(?:'(?:[^'\\]|\\.|'')*'?|\"(?:[^\"\\]|\\.)*\"?|`[^`]*`?|\w+|\S)|\s+\Z", re.DOTALL
+_WORDS = re.compile(r"\s*\S+")
+_LITERALS = frozenset(
+    {
+        TokenType.STRING,
+        TokenType.IDENTIFIER,
+        TokenType.HEREDOC_STRING,
+        TokenType.RAW_STRING,
+        TokenType.NATIONAL_STRING,
+        TokenType.BYTE_STRING,
+    }
 )
 
 
@@ -95,18 +107,36 @@ def split_lead(text: str) -> tuple[str, str]:
     return text[: len(text) - len(body)], body
 
 
-def _tokens(sql: str) -> list[str]:
-    if not sql.strip():
-        return []
-    tokens = [m.group(0) for m in _TOKEN.finditer(sql) if m.group(0)]
-    if len(tokens) > 1 and not tokens[-1].strip():
-        tokens[-2:] = [tokens[-2] + tokens[-1]]  # trailing whitespace is not a token of its own
-    return tokens
+def _key(token: Token) -> str:
+    if token.token_type in _LITERALS:
+        return f"{token.token_type.name}:{token.text}"  # exact: 'iOS' is not 'ios'
+    return " ".join(token.text.casefold().split())
 
 
-def _key(token: str) -> str:
-    body = token.strip()
-    return body if body[:1] in ("'", '"', "`") else body.casefold()
+def _word_key(word: str) -> str:
+    return word if word[:1] in ("'", '"', "`") else word.casefold()
+
+
+def _tokens(sql: str) -> tuple[list[str], list[str]]:
+    """Each token's text with what precedes it (whitespace, comments), and its comparison key."""
+    try:
+        spans = [(t.end + 1, _key(t)) for t in tokenize(sql)]
+    except TokenError:
+        spans = []
+    if not spans:  # untokenizable, or nothing but comments
+        spans = [(m.end(), _word_key(m.group().strip())) for m in _WORDS.finditer(sql)]
+    texts: list[str] = []
+    keys: list[str] = []
+    cut = 0
+    for end, key in spans:
+        if end <= cut:
+            continue
+        texts.append(sql[cut:end])
+        keys.append(key)
+        cut = end
+    if texts and cut < len(sql):
+        texts[-1] += sql[cut:]  # trailing whitespace and comments stay with the last token
+    return texts, keys
 
 
 def _segments(tokens: list[str], spans: list[tuple[int, int, bool]]) -> list[DiffSegment]:
@@ -127,9 +157,7 @@ def sql_diff(reference: str, predicted: str) -> SQLDiff:
     Returns:
         The diff; segments alternate so that unchanged runs appear, in order, on both sides.
     """
-    ref_tokens, pred_tokens = _tokens(reference), _tokens(predicted)
-    ref_keys = [_key(t) for t in ref_tokens]
-    pred_keys = [_key(t) for t in pred_tokens]
+    (ref_tokens, ref_keys), (pred_tokens, pred_keys) = _tokens(reference), _tokens(predicted)
     matcher = difflib.SequenceMatcher(a=ref_keys, b=pred_keys, autojunk=False)
     ref_spans: list[tuple[int, int, bool]] = []
     pred_spans: list[tuple[int, int, bool]] = []

@@ -1,8 +1,12 @@
-"""SQL as text: pull it out of an answer, normalise it, profile what it uses.
+"""SQL as text: pull it out of an answer, tokenize it, normalise it, profile what it uses.
 
 - :func:`extract_sql`: the SQL statement in a model's answer (code fences, prose around it).
+- :mod:`~text2sql_tune.sql.tokens`: sqlglot's tokenizer (dialect ``clickhouse`` unless named).
+- :mod:`~text2sql_tune.sql.walk`: the one token walker (brackets, calls, tables, clauses).
 - :func:`normalize_sql`: the key under which the same query in other spelling compares equal.
 - :func:`profile_sql`: tables, columns, clauses and functions a statement uses.
+- :func:`~text2sql_tune.sql.concepts.sql_concepts`: the concepts the analysis compares
+  (filters, periods, group keys, measures).
 
 Engine-specific knowledge lives in :mod:`text2sql_tune.sql.dialects`.
 """

@@ -7,6 +7,8 @@ r"""Keys that make equal things compare equal: normalised SQL, questions and que
 - :func:`normalize_question`: case-folded, single-spaced, without trailing punctuation.
 - :func:`question_tokens`: the set of words of a question, for near-duplicate detection.
 
+The two question keys live in :mod:`text2sql_tune.text.tokens`; they are importable from here too.
+
 Example:
     >>> from text2sql_tune.sql.normalize import normalize_sql, normalize_question
     >>> normalize_sql("select  COUNT(*)\n from ecommerce.users -- all\n;")
@@ -17,17 +19,11 @@ Example:
 
 from __future__ import annotations
 
-import re
-import sys
-import unicodedata
-
 from ..records import MAX_SQL_LENGTH
+from ..text.tokens import normalize_question, question_tokens
 from .profile import profile_sql
 
 __all__ = ["normalize_question", "normalize_sql", "question_tokens"]
-
-_TRAILING = "?!.,;:…。？！ \t\r\n"
-_WORD = re.compile(r"\w+")
 
 
 def normalize_sql(sql: str, *, max_length: int = MAX_SQL_LENGTH) -> str:
@@ -45,29 +41,3 @@ def normalize_sql(sql: str, *, max_length: int = MAX_SQL_LENGTH) -> str:
     if len(sql) > max_length:
         return " ".join(sql.split())
     return profile_sql(sql).normalized
-
-
-def normalize_question(text: str) -> str:
-    """Case-folded (Unicode NFKC), single-spaced question without trailing punctuation.
-
-    Args:
-        text: The question.
-
-    Returns:
-        The key two questions are compared by.
-    """
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    return " ".join(folded.split()).rstrip(_TRAILING)
-
-
-def question_tokens(text: str) -> frozenset[str]:
-    """The distinct words of a question (case-folded; punctuation dropped).
-
-    Args:
-        text: The question.
-
-    Returns:
-        The word set used for Jaccard similarity.
-    """
-    words = _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
-    return frozenset(map(sys.intern, words))  # one copy of each word across many questions

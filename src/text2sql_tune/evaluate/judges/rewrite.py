@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from sqlglot.dialects.dialect import Dialect as SqlglotDialect
 from sqlglot.errors import TokenError
-from sqlglot.tokenizer_core import Token, TokenType
+from sqlglot.tokenizer_core import TokenType
 
 from ...sql.dialects import Dialect
+from ...sql.tokens import tokenize
+from ...sql.walk import TokenWalk
 
 __all__ = [
     "ExactRewrite",
@@ -94,25 +95,6 @@ def _bases(dialect: Dialect) -> list[str]:
     return sorted(names, key=len, reverse=True)
 
 
-def _closing_paren(tokens: list[Token], open_index: int) -> int | None:
-    depth = 0
-    for index in range(open_index, len(tokens)):
-        if tokens[index].token_type == TokenType.L_PAREN:
-            depth += 1
-        elif tokens[index].token_type == TokenType.R_PAREN:
-            depth -= 1
-            if depth == 0:
-                return index
-    return None
-
-
-def _tokens(sql: str, dialect: Dialect) -> list[Token] | None:
-    try:
-        return list(SqlglotDialect.get_or_raise(dialect.sqlglot_dialect).tokenize(sql))
-    except TokenError:
-        return None
-
-
 def rewrite_exact(sql: str, dialect: Dialect | str = "clickhouse") -> ExactRewrite:
     """Replace approximate aggregate functions by their exact variants.
 
@@ -128,9 +110,11 @@ def rewrite_exact(sql: str, dialect: Dialect | str = "clickhouse") -> ExactRewri
     dialect = Dialect.get(dialect)
     if not (dialect.approximate_to_exact or dialect.approximate_without_exact):
         return ExactRewrite(sql)
-    tokens = _tokens(sql, dialect)
-    if tokens is None:
+    try:
+        tokens = tokenize(sql, dialect.sqlglot_dialect)
+    except TokenError:
         return ExactRewrite(sql)
+    walk = TokenWalk([t.token_type for t in tokens], [t.text for t in tokens])
     outcome = ExactRewrite(sql)
     edits: list[tuple[int, int, str]] = []  # (start, end inclusive, replacement)
     for index, token in enumerate(tokens[:-1]):
@@ -148,13 +132,9 @@ def rewrite_exact(sql: str, dialect: Dialect | str = "clickhouse") -> ExactRewri
             continue
         edits.append((token.start, token.end, exact + suffix))
         outcome.replaced.append((token.text, exact + suffix))
-        close = _closing_paren(tokens, index + 1)
-        parameterized = (
-            close is not None
-            and close + 1 < len(tokens)
-            and tokens[close + 1].token_type == TokenType.L_PAREN
-        )
-        if parameterized and base in dialect.exact_drops_parameters and close is not None:
+        close = walk.match[index + 1]
+        parameterized = close > 0 and walk.kind(close + 1) is TokenType.L_PAREN
+        if parameterized and base in dialect.exact_drops_parameters:
             edits.append((tokens[index + 1].start, tokens[close].end, ""))
     text = sql
     for start, end, replacement in sorted(edits, reverse=True):

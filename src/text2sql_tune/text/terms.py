@@ -1,24 +1,32 @@
-"""The words of a question that carry its meaning: content terms, with values and dates masked.
+"""The words of a question that carry its meaning, and the word lists that say which ones do.
 
 A question's *terms* are its content words (stop words dropped, plurals folded: "customers" ->
 "customer") and the pairs of content words that stand next to each other ("fraud rate",
 "paying customer"). Values the SQL names ("Germany", "Android"), numbers, months, weekdays,
-periods and relative dates are masked first: "fraud rate in March 2024" and "fraud rate for
-Android in 2023" share the terms that say *what* is asked, not *for which values*.
+and relative days are masked first: "fraud rate in March 2024" and "fraud rate for Android in
+2023" share the terms that say *what* is asked, not *for which values*.
+
+The calendar and number words are listed once here: :data:`DISTINGUISHING_WORDS` (two questions
+that differ in one of them ask different things) is their union, and masking keeps the ones that
+say what is asked (periods such as "month", relative words such as "last", ordinals).
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
 
-from ..filters import DISTINGUISHING_WORDS
+from .tokens import question_words
 
 __all__ = [
     "COUNTING_WORDS",
+    "DISTINGUISHING_WORDS",
+    "ENTITY_SYNONYMS",
+    "MASK",
     "OPERATION_WORDS",
+    "PERIOD_WORDS",
     "STOPWORDS",
+    "distinguishing_tokens",
     "masked_words",
     "question_terms",
     "stem",
@@ -26,19 +34,62 @@ __all__ = [
     "value_words",
 ]
 
-_WORD = re.compile(r"[^\W_]+")
-MASK = "#"
-_MEANINGFUL = frozenset(
+MONTH_WORDS: frozenset[str] = frozenset(
     (
-        *("first", "second", "third", "fourth", "fifth", "tenth", "last", "next", "previous"),
-        *("prior", "past", "this", "current", "recent", "recently", "latest", "since", "until"),
-        *("before", "after", "earlier", "later", "day", "days", "daily", "week", "weeks"),
-        *("weekly", "month", "months", "monthly", "quarter", "quarters", "quarterly", "year"),
-        *("years", "yearly", "annual", "annually", "hour", "hours", "hourly", "minute"),
-        *("minutes", "half", "fortnight", "decade", "weekday", "weekdays", "weekend", "weekends"),
+        *("january", "february", "march", "april", "may", "june", "july", "august"),
+        *("september", "october", "november", "december", "jan", "feb", "mar", "apr", "jun"),
+        *("jul", "aug", "sep", "sept", "oct", "nov", "dec"),
     )
 )
-_MASKED = DISTINGUISHING_WORDS - _MEANINGFUL  # months, weekdays, "yesterday", number words
+WEEKDAY_WORDS: frozenset[str] = frozenset(
+    (
+        *("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"),
+        *("mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun"),
+    )
+)
+PERIOD_WORDS: frozenset[str] = frozenset(
+    (
+        *("day", "days", "daily", "week", "weeks", "weekly", "month", "months", "monthly"),
+        *("quarter", "quarters", "quarterly", "year", "years", "yearly", "annual", "annually"),
+        *("hour", "hours", "hourly", "minute", "minutes", "half", "fortnight", "decade"),
+        *("weekday", "weekdays", "weekend", "weekends"),
+    )
+)
+"""Words that name a period or a grain ("month", "weekly", "weekend")."""
+_TO_DATE_WORDS = frozenset(("ytd", "mtd", "qtd", "wtd"))
+_RELATIVE_DAYS = frozenset(("yesterday", "today", "tonight", "tomorrow", "now", "ago"))
+_RELATIVE_WORDS = frozenset(
+    (
+        *("current", "this", "last", "next", "previous", "prior", "past", "recent", "recently"),
+        *("latest", "since", "until", "before", "after", "earlier", "later"),
+    )
+)
+_NUMBER_WORDS = frozenset(
+    (
+        *("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"),
+        *("eleven", "twelve", "fifteen", "twenty", "thirty", "fifty", "hundred", "thousand"),
+        *("million", "billion", "dozen"),
+    )
+)
+_ORDINALS = frozenset(("first", "second", "third", "fourth", "fifth", "tenth"))
+
+DISTINGUISHING_WORDS: frozenset[str] = (
+    MONTH_WORDS
+    | WEEKDAY_WORDS
+    | PERIOD_WORDS
+    | _TO_DATE_WORDS
+    | _RELATIVE_DAYS
+    | _RELATIVE_WORDS
+    | _NUMBER_WORDS
+    | _ORDINALS
+)
+"""Words that change a question's answer when they change: months, weekdays, periods, relative
+dates ("yesterday", "last", "this"), number words and ordinals (case-folded)."""
+
+# Masked like values: they say for which day or number, not what is asked.
+_MASKED = MONTH_WORDS | WEEKDAY_WORDS | _TO_DATE_WORDS | _RELATIVE_DAYS | _NUMBER_WORDS
+MASK = "#"
+"""What :func:`masked_words` writes for a run of values, numbers and calendar names."""
 
 STOPWORDS: frozenset[str] = frozenset(
     (
@@ -81,6 +132,13 @@ COUNTING_WORDS: frozenset[str] = frozenset(
 )
 """Words that name what is counted when an entity follows ("many sessions", "share of users")."""
 
+ENTITY_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "user": ("customer", "client", "buyer", "visitor", "shopper", "member", "account"),
+    "session": ("visit",),
+    "order": ("purchase",),
+}
+"""Other words questions use for what a table's rows are (stemmed table name -> words)."""
+
 
 def stem(word: str) -> str:
     """A light plural fold: ``customers`` -> ``customer``, ``countries`` -> ``country``."""
@@ -93,13 +151,28 @@ def stem(word: str) -> str:
     return word
 
 
-def _fold(text: str) -> list[str]:
-    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+def distinguishing_tokens(tokens: Iterable[str]) -> frozenset[str]:
+    """The tokens two questions must share to count as near duplicates.
+
+    Tokens with a digit (``2024``, ``q3``, ``10th``) and the :data:`DISTINGUISHING_WORDS`
+    (months, weekdays, periods, relative dates, number words): "sessions in March 2024" and
+    "sessions in 2024", or "revenue yesterday" and "revenue last week", differ only there and
+    have different answers.
+
+    Args:
+        tokens: Case-folded question tokens (see :func:`~text2sql_tune.text.question_tokens`).
+    """
+    return frozenset(filter(_distinguishing, tokens))
+
+
+@lru_cache(maxsize=1 << 16)
+def _distinguishing(token: str) -> bool:
+    return token in DISTINGUISHING_WORDS or any(ch.isdigit() for ch in token)
 
 
 def value_words(values: Iterable[str]) -> frozenset[str]:
     """Words of the string literals a query filters on ("United Kingdom" -> united, kingdom)."""
-    return frozenset(stem(w) for value in values for w in _fold(value))
+    return frozenset(stem(w) for value in values for w in question_words(value))
 
 
 def masked_words(question: str, values: Iterable[str] = ()) -> list[str]:
@@ -112,7 +185,7 @@ def masked_words(question: str, values: Iterable[str] = ()) -> list[str]:
     """
     masked_values = value_words(values)
     out: list[str] = []
-    for word in _fold(question):
+    for word in question_words(question):
         if word in _MASKED or any(ch.isdigit() for ch in word) or stem(word) in masked_values:
             if not out or out[-1] != MASK:
                 out.append(MASK)

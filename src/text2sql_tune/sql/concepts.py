@@ -17,19 +17,28 @@ as much as :func:`~text2sql_tune.sql.profile.profile_sql` and is cached per stat
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 from sqlglot.errors import SqlglotError
 from sqlglot.tokenizer_core import TokenType
 
-from ..sql._fast_lexer import tokenize
-from ..sql.profile import aggregate_family, profile_tokens
-from ._terms import stem
-from ._tokens import COMPARISONS, NAMES, Query, Walker, render
+from ..text.terms import stem
+from .profile import aggregate_family, profile_tokens
+from .tokens import statement_tokens
+from .walk import NAMES, Query, TokenWalk
 
 __all__ = ["SQLConcepts", "sql_concepts"]
 
+_COMPARISONS = {
+    TokenType.EQ: "=",
+    TokenType.NEQ: "!=",
+    TokenType.LT: "<",
+    TokenType.GT: ">",
+    TokenType.LTE: "<=",
+    TokenType.GTE: ">=",
+}
 
 _FLIPPED = {"=": "=", "!=": "!=", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
 _GRAINS = {
@@ -124,10 +133,10 @@ class _Comparison:
 
 
 class _Extractor:
-    def __init__(self, kinds: list[TokenType], texts: list[str]) -> None:
+    def __init__(self, kinds: Sequence[TokenType], texts: Sequence[str]) -> None:
         self.kinds = kinds
         self.texts = texts
-        self.walk = Walker(kinds, texts)
+        self.walk = TokenWalk(kinds, texts)
         self.profile = profile_tokens(kinds, texts)
 
     # -- operands ---------------------------------------------------------------------------
@@ -158,7 +167,7 @@ class _Extractor:
             if opener > 0 and self.walk.is_call(opener - 1):
                 function = self.texts[opener - 1]
                 if aggregate_family(function) is not None:  # HAVING countIf(x > 0) > 0
-                    text = render(self.kinds, self.texts, opener - 1, index, abstract=True)
+                    text = _render(self.kinds, self.texts, opener - 1, index, abstract=True)
                     return text, None, None
                 if function.lower() in ("datetrunc", "date_trunc"):
                     units = [self.texts[j].lower() for j in range(opener + 1, before)]
@@ -201,7 +210,7 @@ class _Extractor:
     def comparisons(self) -> list[_Comparison]:
         found = []
         for i, kind in enumerate(self.kinds):
-            op = COMPARISONS.get(kind)
+            op = _COMPARISONS.get(kind)
             if op is None:
                 continue
             column, function, left_literal = self._left(i)
@@ -350,7 +359,7 @@ class _Extractor:
         return f"{family}({subject}{suffix})"
 
     def _condition_text(self, start: int, end: int) -> str:
-        return render(self.kinds, self.texts, start, end, abstract=True)
+        return _render(self.kinds, self.texts, start, end, abstract=True)
 
     def measures(self, semantic_where: list[str]) -> tuple[list[str], str, bool]:
         """Descriptors, display text and the ratio flag of the outermost SELECT."""
@@ -375,7 +384,7 @@ class _Extractor:
             divides = slash and len(calls) >= 2
             ratio = ratio or divides
             descriptors.append(" / ".join(parts) if divides else " , ".join(parts))
-            texts.append(render(self.kinds, self.texts, start, value_end, abstract=True))
+            texts.append(_render(self.kinds, self.texts, start, value_end, abstract=True))
         return descriptors, ", ".join(texts), ratio
 
     # -- all together -----------------------------------------------------------------------
@@ -400,7 +409,9 @@ class _Extractor:
         groups = self.groups()
         measures, measure_text, ratio = self.measures(sorted(set(semantic_where)))
         features = set(profile.features)
-        if any(k is TokenType.WITH and self.walk.totals(i) for i, k in enumerate(self.kinds)):
+        if any(
+            k is TokenType.WITH and self.walk.group_modifier(i) for i, k in enumerate(self.kinds)
+        ):
             features.add("with_totals")
         if "order_by" in features and "limit" in features:
             features.add("top_n")
@@ -460,14 +471,46 @@ def sql_concepts(sql: str) -> SQLConcepts:
         The concepts; ``parsed`` is False (and nothing is known) when it cannot be tokenized.
     """
     try:
-        kinds, texts = tokenize(sql)
+        tokens = statement_tokens(sql)
     except SqlglotError:
         return SQLConcepts(parsed=False)
-    while kinds and kinds[-1] is TokenType.SEMICOLON:
-        kinds.pop()
-        texts.pop()
-    if len(kinds) > 2 and kinds[-2] is TokenType.FORMAT:
-        del kinds[-2:], texts[-2:]
-    if not kinds:
+    if not tokens.kinds:
         return SQLConcepts(parsed=False)
-    return _Extractor(kinds, texts).concepts()
+    return _Extractor(tokens.kinds, tokens.texts).concepts()
+
+
+def _render(
+    kinds: Sequence[TokenType],
+    texts: Sequence[str],
+    start: int,
+    end: int,
+    *,
+    abstract: bool = False,
+) -> str:
+    """Tokens as compact text, qualifiers dropped (``s.revenue`` -> ``revenue``).
+
+    With ``abstract``, strings and the numbers compared with (other than 0 and 1) are written
+    ``?``: ``countIf(os = 'iOS')`` -> ``countIf(os = ?)``, ``revenue > 1000`` -> ``revenue > ?``.
+    """
+    out: list[str] = []
+    previous: TokenType | None = None
+    for i in range(start, end):
+        kind = kinds[i]
+        if kind in NAMES and i + 1 < end and kinds[i + 1] is TokenType.DOT:
+            continue  # a qualifier
+        if kind is TokenType.DOT:
+            continue
+        text = "'" + texts[i].replace("'", "\\'") + "'" if kind is TokenType.STRING else texts[i]
+        compared = previous in _COMPARISONS or previous is TokenType.DASH
+        value = kind is TokenType.NUMBER and compared and text not in ("0", "1")
+        if abstract and (kind is TokenType.STRING or value):
+            text = "?"
+        if kind in _COMPARISONS:
+            text = _COMPARISONS[kind]
+        tight = kind in (TokenType.R_PAREN, TokenType.COMMA) or previous is TokenType.L_PAREN
+        tight = tight or (kind is TokenType.L_PAREN and previous in NAMES | {TokenType.R_PAREN})
+        if out and not tight:
+            out.append(" ")
+        out.append(text)
+        previous = kind
+    return "".join(out)
