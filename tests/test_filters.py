@@ -513,3 +513,18 @@ def test_pairs_of_identical_sets_are_found_at_every_threshold() -> None:
         index = JaccardIndex(threshold, token_order(sets))
         index.add(0, sets[0])
         assert index.best(sets[1]) == (0, 1.0)
+
+
+def test_default_chain_checks_unvalidated_pairs_in_the_executors_dialect() -> None:
+    from text2sql_tune.safety import SQLGuard
+
+    sqlite_guard = SQLGuard(dialect="sqlite")
+    (safety,) = [f for f in default_filters(guard=sqlite_guard) if f.name == "safety"]
+    assert isinstance(safety, SafetyFilter)
+    assert safety.guard is sqlite_guard
+    assert safety.trust_validation is True
+    # SQLite's strftime is no ClickHouse function: the ClickHouse guard would refuse the pair.
+    pair = QAPair(question="Orders per month?", sql="SELECT strftime('%m', d), count(*) FROM t")
+    assert safety.decide([pair])[0].keep
+    (clickhouse_safety,) = [f for f in default_filters() if f.name == "safety"]
+    assert not clickhouse_safety.decide([pair])[0].keep

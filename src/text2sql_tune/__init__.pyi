@@ -96,6 +96,7 @@ from .safety import SQLGuard as SQLGuard
 from .schema import Column as Column
 from .schema import DatabaseSchema as DatabaseSchema
 from .schema import Table as Table
+from .sql.dialects import Dialect as Dialect
 from .tuners import LaminiTuner as LaminiTuner
 from .tuners import LocalLoRATuner as LocalLoRATuner
 from .tuners import OpenAITuner as OpenAITuner

@@ -16,6 +16,7 @@ from ..analysis.dataset_stats import dataset_stats
 from ..errors import ConfigurationError
 from ..interfaces import DatasetFilter
 from ..records import MAX_SQL_LENGTH, EvalCase, FilterDecision, QAPair
+from ..safety import SQLGuard
 from .dedupe import NearDuplicateQuestionFilter
 from .length import SQLLengthFilter
 from .report import DroppedPair, FilterReport, FilterStep
@@ -113,6 +114,7 @@ def default_filters(
     extra: Iterable[str | DatasetFilter] = (),
     without: Iterable[str] = (),
     options: Mapping[str, Mapping[str, Any]] | None = None,
+    guard: SQLGuard | None = None,
 ) -> list[DatasetFilter]:
     """The article's cleaning as a list of filters, in the order they run, plus your own.
 
@@ -132,6 +134,9 @@ def default_filters(
         without: Default filters to leave out, by name (e.g. ``"near_duplicate"``).
         options: Filter name -> keyword arguments for that filter, overriding the settings
             above (e.g. ``{"row_count": {"max_rows": 500}}``).
+        guard: The guard of the database the pairs were validated on (``executor.guard``), so
+            that pairs nobody validated are checked in that engine's dialect; default
+            ClickHouse's.
 
     Returns:
         The filters, ready for :class:`FilterChain`.
@@ -163,6 +168,12 @@ def default_filters(
         "eval_cases": None if eval_cases is None else list(eval_cases),
         "max_sql_length": max_sql_length,
     }
+    if guard is not None and "safety" in chosen:
+        # The executor's own guard validated most pairs already: trust their validation and
+        # check the others in the engine's dialect.
+        safety = by_name.setdefault("safety", {})
+        safety.setdefault("guard", guard)
+        safety.setdefault("trust_validation", True)
     return [
         build_filter(item, settings, by_name.get(item)) if isinstance(item, str) else item
         for item in chosen

@@ -173,6 +173,7 @@ def openai_generator(context: BuildContext) -> QAGenerator:
         rng_seed=generate.seed,
         mode=generate.mode,
         max_consecutive_failures=context.config.llm.max_failures,
+        dialect="ClickHouse" if context.executor is None else context.executor.dialect,
     )
 
 

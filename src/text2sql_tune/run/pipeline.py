@@ -391,6 +391,7 @@ class Pipeline:
             extra=[*clean.filters, *self.extra_filters],
             without=clean.without,
             options=clean.filter_options,
+            guard=self.executor.guard,
         )
 
     def _clean_settings(self) -> dict[str, object]:

@@ -37,6 +37,7 @@ from sqlglot.dialects.clickhouse import ClickHouse
 from sqlglot.errors import SqlglotError
 from sqlglot.tokenizer_core import TokenType
 
+from .dialects.clickhouse import ClickHouse as ClickHouseDialect
 from .tokens import statement_tokens
 from .walk import NAMES, TokenWalk
 
@@ -49,15 +50,9 @@ __all__ = [
     "profile_tokens",
 ]
 
-CASE_INSENSITIVE_FUNCTIONS: frozenset[str] = frozenset(
-    (
-        *("abs", "avg", "ceil", "coalesce", "concat", "count", "date_trunc", "datediff", "exp"),
-        *("floor", "greatest", "if", "ifnull", "least", "left", "length", "ln", "log", "lower"),
-        *("max", "min", "mod", "now", "nullif", "position", "power", "replace", "right"),
-        *("round", "sqrt", "substring", "sum", "today", "trim", "upper", "cast"),
-    )
-)
-"""Functions ClickHouse accepts in any case (checked on chDB 4.4): lower-cased in the key."""
+_CLICKHOUSE = ClickHouseDialect()
+CASE_INSENSITIVE_FUNCTIONS: frozenset[str] = _CLICKHOUSE.case_insensitive_functions
+"""Functions ClickHouse accepts in any case (the ClickHouse dialect's): lower-cased in the key."""
 
 _AGGREGATE_FAMILIES: tuple[str, ...] = tuple(
     sorted(
@@ -72,13 +67,7 @@ _AGGREGATE_FAMILIES: tuple[str, ...] = tuple(
     )
 )
 
-_DATE_FUNCTION = re.compile(
-    r"^(to(startof|monday|date|datetime|year|quarter|month|week|dayof|day|hour|minute|second|"
-    r"yyyy|iso|relative|unix|lastdayof|timezone)|today|yesterday|now|date_?(diff|trunc|add|sub)|"
-    r"age|add(years|quarters|months|weeks|days|hours|minutes|seconds)|"
-    r"subtract(years|quarters|months|weeks|days|hours|minutes|seconds)|formatdatetime|"
-    r"parsedatetime|timeslot|makedate)"
-)
+_DATE_FUNCTION = re.compile(_CLICKHOUSE.date_functions)
 
 _TYPE_TOKENS: frozenset[TokenType] = frozenset(ClickHouse.parser_class.TYPE_TOKENS)
 _KEYWORDS: frozenset[str] = frozenset(

@@ -43,6 +43,10 @@ class Dialect:
         sqlglot_dialect: sqlglot's name for the engine, used to parse (``""``: generic SQL).
         identifiers_case_sensitive: Whether ``Users`` and ``users`` name different columns.
         functions_case_sensitive: Whether ``MEDIAN(x)`` and ``median(x)`` may differ.
+        case_insensitive_functions: With case-sensitive functions, the lower-case names the
+            engine accepts in any case anyway (lower-cased in normalised SQL keys).
+        date_functions: A regex matching (lower-cased) date and time function names, for SQL
+            profiles and concept analysis.
         fence_languages: Code-fence labels (```` ```sql ````) that mark SQL in a model's answer.
         approximate_to_exact: Approximate aggregate function -> its exact variant, used by the
             execution judge to rewrite both queries before comparing.
@@ -70,6 +74,11 @@ class Dialect:
     sqlglot_dialect: ClassVar[str] = ""
     identifiers_case_sensitive: ClassVar[bool] = False
     functions_case_sensitive: ClassVar[bool] = False
+    case_insensitive_functions: ClassVar[frozenset[str]] = frozenset()
+    date_functions: ClassVar[str] = (
+        r"^(current_(date|time|timestamp)|now|date(_?(diff|trunc|add|sub|part))?|extract|"
+        r"strftime|to_(date|timestamp|char))"
+    )
     fence_languages: ClassVar[frozenset[str]] = frozenset({"sql"})
     approximate_to_exact: ClassVar[Mapping[str, str]] = {}
     approximate_without_exact: ClassVar[frozenset[str]] = frozenset()

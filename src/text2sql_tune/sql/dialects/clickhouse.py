@@ -38,6 +38,22 @@ class ClickHouse(Dialect):
 
     name = "clickhouse"
     display_name = "ClickHouse"
+    # Checked on chDB 4.4: these are accepted in any case, every other function name is not.
+    case_insensitive_functions: ClassVar[frozenset[str]] = frozenset(
+        (
+            *("abs", "avg", "ceil", "coalesce", "concat", "count", "date_trunc", "datediff", "exp"),
+            *("floor", "greatest", "if", "ifnull", "least", "left", "length", "ln", "log", "lower"),
+            *("max", "min", "mod", "now", "nullif", "position", "power", "replace", "right"),
+            *("round", "sqrt", "substring", "sum", "today", "trim", "upper", "cast"),
+        )
+    )
+    date_functions: ClassVar[str] = (
+        r"^(to(startof|monday|date|datetime|year|quarter|month|week|dayof|day|hour|minute|second|"
+        r"yyyy|iso|relative|unix|lastdayof|timezone)|today|yesterday|now|date_?(diff|trunc|add|sub)|"
+        r"age|add(years|quarters|months|weeks|days|hours|minutes|seconds)|"
+        r"subtract(years|quarters|months|weeks|days|hours|minutes|seconds)|formatdatetime|"
+        r"parsedatetime|timeslot|makedate)"
+    )
     sqlglot_dialect = "clickhouse"
     identifiers_case_sensitive = True
     functions_case_sensitive = True  # but for a few (count, sum...): see the guard's catalog
