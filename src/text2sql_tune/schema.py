@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import warnings
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -24,16 +23,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import DataError
-from .io.decode import read_text
+from .io.decode import parse_toml, read_text
 from .io.validation_errors import describe_validation_error
 
 if TYPE_CHECKING:
     from .records import QueryResult
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = [
     "Column",
@@ -275,7 +269,7 @@ def _load_mapping(path: Path) -> dict[str, Any]:
 
             data = yaml.safe_load(text)
         elif suffix == ".toml":
-            data = tomllib.loads(text)
+            data = parse_toml(text)
         else:
             data = json.loads(text)
     except Exception as exc:
