@@ -15,6 +15,7 @@ from ..io.paths import refuse_overwriting
 from . import _llm_options as llm_options
 from ._app import (
     DatabaseOption,
+    GoldenOption,
     JsonOption,
     SchemaFileOption,
     app,
@@ -112,9 +113,7 @@ def _lint_first(
 @app.command()
 @llm_options.with_llm_options
 def evaluate(
-    golden: Annotated[
-        Path, typer.Option("--golden", "-g", help="Golden set: question + sql (or sql_query).")
-    ],
+    golden: GoldenOption,
     predictions: Annotated[
         Path | None,
         typer.Option("--predictions", "-p", help='Predictions: {"question", "sql"} per line.'),
