@@ -313,13 +313,11 @@ async def _abuild(
         return DemoBuild(
             url=executor.url,
             database=database,
-            scale=params.scale,
-            seed=params.seed,
-            end_date=end,
             users=users,
             sessions=sessions,
             built=built,
             elapsed_s=elapsed,
+            **asdict(params),  # scale, seed, end_date
         )
 
     existing = await admin(
