@@ -2,7 +2,8 @@
 
 :class:`_TemplateBase` reads the schema once (each table's date column, keys, flags, categories
 and measures, and the joins between tables that share a key) and holds the vocabulary the
-templates draw from: date windows, filter phrases, values.
+templates draw from: date windows, filter phrases, values, the SQL pieces several templates
+write. ``@template`` registers a template method with its weight and what it needs.
 """
 
 from __future__ import annotations
