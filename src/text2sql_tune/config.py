@@ -51,7 +51,6 @@ and are checked when the file is loaded.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -68,13 +67,8 @@ from pydantic import (
 from . import registry
 from ._defaults import LLM_DEFAULTS, MAX_SQL_LENGTH
 from .errors import ConfigurationError, DataError
-from .io.decode import read_text
+from .io.decode import TOMLDecodeError, parse_toml, read_text
 from .io.validation_errors import describe_validation_error
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = [
     "CleanConfig",
@@ -398,10 +392,10 @@ def load_config(path: str | Path) -> PipelineConfig:
     path = Path(path)
     try:
         text = read_text(path)
-        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        data = json.loads(text) if path.suffix == ".json" else parse_toml(text)
     except DataError as exc:
         raise ConfigurationError(str(exc)) from None
-    except tomllib.TOMLDecodeError as exc:
+    except TOMLDecodeError as exc:
         raise ConfigurationError(f"{path}: not valid TOML: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise ConfigurationError(f"{path}: not valid JSON: {exc}") from exc

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import warnings
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -24,16 +23,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import DataError
-from .io.decode import read_text
+from .io.decode import parse_toml, read_text
 from .io.validation_errors import describe_validation_error
 
 if TYPE_CHECKING:
     from .records import QueryResult
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = [
     "Column",
@@ -132,6 +126,13 @@ def _first(found: Iterator[_T], missing: str) -> _T:
     raise KeyError(missing)
 
 
+def _mapping(value: Any, problem: str) -> Mapping[str, Any]:
+    """``value`` when it is a mapping, else ``DataError(problem)``."""
+    if not isinstance(value, Mapping):
+        raise DataError(problem)
+    return value
+
+
 def _example_text(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
@@ -217,13 +218,13 @@ class DatabaseSchema(BaseModel):
                 table = schema.table(full_name)
             except KeyError as exc:
                 raise DataError(f"annotations name an unknown table {full_name!r}") from exc
-            if not isinstance(table_notes, Mapping):
-                raise DataError(f"annotations for {full_name!r} must be a mapping")
+            table_notes = _mapping(table_notes, f"annotations for {full_name!r} must be a mapping")
             if table_notes.get("description") is not None:
                 table.description = str(table_notes["description"])
-            column_notes = table_notes.get("columns") or {}
-            if not isinstance(column_notes, Mapping):
-                raise DataError(f"annotations for {full_name!r}: 'columns' must be a mapping")
+            column_notes = _mapping(
+                table_notes.get("columns") or {},
+                f"annotations for {full_name!r}: 'columns' must be a mapping",
+            )
             for column_name, notes in column_notes.items():
                 try:
                     column = table.column(column_name)
@@ -234,11 +235,11 @@ class DatabaseSchema(BaseModel):
                 if isinstance(notes, str):
                     column.description = notes
                     continue
-                if not isinstance(notes, Mapping):
-                    raise DataError(
-                        f"annotations for {full_name}.{column_name} must be a description "
-                        "or a mapping with 'description' / 'examples'"
-                    )
+                notes = _mapping(
+                    notes,
+                    f"annotations for {full_name}.{column_name} must be a description "
+                    "or a mapping with 'description' / 'examples'",
+                )
                 if notes.get("description") is not None:
                     column.description = str(notes["description"])
                 examples = notes.get("examples")
@@ -275,14 +276,12 @@ def _load_mapping(path: Path) -> dict[str, Any]:
 
             data = yaml.safe_load(text)
         elif suffix == ".toml":
-            data = tomllib.loads(text)
+            data = parse_toml(text)
         else:
             data = json.loads(text)
     except Exception as exc:
         raise DataError(f"{path}: cannot parse: {exc}") from exc
-    if not isinstance(data, dict):
-        raise DataError(f"{path}: expected a mapping at the top level")
-    return data
+    return dict(_mapping(data, f"{path}: expected a mapping at the top level"))
 
 
 async def _introspect_clickhouse(

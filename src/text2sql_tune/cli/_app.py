@@ -16,6 +16,7 @@ from ..errors import ConfigurationError
 
 __all__ = [
     "DatabaseOption",
+    "GoldenOption",
     "JsonOption",
     "SchemaFileOption",
     "SchemaNotesOption",
@@ -49,6 +50,10 @@ DatabaseOption = Annotated[
         "Default: the demo database in your cache folder.",
         envvar="TEXT2SQL_TUNE_DATABASE",
     ),
+]
+
+GoldenOption = Annotated[
+    Path, typer.Option("--golden", "-g", help="Golden set: question + sql (or sql_query).")
 ]
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
@@ -22,6 +22,8 @@ RETRIEVAL_NOTE = (
     "beyond it; tune on the export/ files (--tuner lamini --wait) to measure one."
 )
 
+_COVERAGE_COUNTS = {"golden_concepts", "covered", "rare", "missing", "inconsistencies"}
+
 
 @dataclass(frozen=True)
 class IterationLine:
@@ -37,21 +39,9 @@ class IterationLine:
     coverage: AnalysisSummary
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready."""
-        return {
-            "iteration": self.iteration,
-            "run_dir": self.run_dir,
-            "kept": self.kept,
-            "new_pairs": self.new_pairs,
-            "model": self.model,
-            "correct": self.correct,
-            "total": self.total,
-            "golden_concepts": self.coverage.golden_concepts,
-            "covered": self.coverage.covered,
-            "rare": self.coverage.rare,
-            "missing": self.coverage.missing,
-            "inconsistencies": self.coverage.inconsistencies,
-        }
+        """JSON-ready: the numbers, then the coverage's counts of golden concepts."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "coverage"}
+        return data | self.coverage.model_dump(include=_COVERAGE_COUNTS)
 
 
 def iteration_lines(

@@ -9,8 +9,10 @@ module imports neither httpx nor pydantic, so ``--help`` stays fast.
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -25,15 +27,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULTS",
-    "CallTimeoutOption",
-    "MaxFailuresOption",
-    "MaxRetriesOption",
-    "MaxWaitOption",
-    "TimeoutOption",
+    "FROM_OPTIONS",
     "client_options",
     "reporting_stops",
     "retry_printer",
-    "settings",
+    "with_llm_options",
+    "with_llm_overrides",
 ]
 
 DEFAULTS = LLM_DEFAULTS
@@ -42,61 +41,82 @@ DEFAULTS = LLM_DEFAULTS
 # Waits shorter than this are not printed (they show in the retry count); all are logged.
 _PRINT_WAITS_FROM_S = 1.0
 
-MaxRetriesOption = Annotated[
-    int,
-    typer.Option(
-        "--max-retries",
-        min=0,
-        help="Retries per LLM call after a 429, 5xx, timeout or unreadable answer.",
-    ),
-]
-MaxWaitOption = Annotated[
-    float,
-    typer.Option(
-        "--max-wait",
-        min=0.0,
-        help="Longest wait (s) honoured from a Retry-After header; longer ones are capped.",
-    ),
-]
-TimeoutOption = Annotated[
-    float,
-    typer.Option(
-        "--timeout",
-        min=0.001,
-        help="Longest one HTTP attempt may take in all (s), a slow trickle included.",
-    ),
-]
-CallTimeoutOption = Annotated[
-    float,
-    typer.Option(
-        "--call-timeout",
-        min=0.001,
-        help="Longest one LLM call may take with all its retries and waits (s).",
-    ),
-]
-MaxFailuresOption = Annotated[
-    int,
-    typer.Option(
-        "--max-failures",
-        min=1,
-        help="Calls in a row without an answer (provider down) before the run stops, exit 4.",
-    ),
-]
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+# [llm] setting -> (flag, least value): the LLM options, in the order they are shown
+_FLAGS: dict[str, tuple[str, float]] = {
+    "max_retries": ("--max-retries", 0),
+    "max_wait_s": ("--max-wait", 0.0),
+    "timeout_s": ("--timeout", 0.001),
+    "call_timeout_s": ("--call-timeout", 0.001),
+    "max_failures": ("--max-failures", 1),
+}
+_HELP = {
+    "max_retries": "Retries per LLM call after a 429, 5xx, timeout or unreadable answer.",
+    "max_wait_s": "Longest wait (s) honoured from a Retry-After header; longer ones are capped.",
+    "timeout_s": "Longest one HTTP attempt may take in all (s), a slow trickle included.",
+    "call_timeout_s": "Longest one LLM call may take with all its retries and waits (s).",
+    "max_failures": "Calls in a row without an answer (provider down) before the run stops, "
+    "exit 4.",
+}
 
 
-def settings(
-    max_retries: int, max_wait: float, timeout: float, call_timeout: float, max_failures: int
-) -> LLMConfig:
-    """The ``[llm]`` section the LLM options of a command describe."""
-    from ..config import LLMConfig
-
-    return LLMConfig(
-        max_retries=max_retries,
-        max_wait_s=max_wait,
-        timeout_s=timeout,
-        call_timeout_s=call_timeout,
-        max_failures=max_failures,
+def _parameter(key: str, overrides: bool) -> inspect.Parameter:
+    """The command parameter of the option for ``[llm]`` setting ``key``."""
+    flag, least = _FLAGS[key]
+    default = getattr(DEFAULTS, key)
+    help = f"Overrides [llm] {key}." if overrides else _HELP[key]
+    kind: Any = type(default) | None if overrides else type(default)
+    return inspect.Parameter(
+        flag.removeprefix("--").replace("-", "_"),
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        default=None if overrides else default,
+        annotation=Annotated[kind, typer.Option(flag, min=least, help=help)],
     )
+
+
+def _with_options(overrides: bool) -> Callable[[_F], _F]:
+    def expand(command: _F) -> _F:
+        signature = inspect.signature(command)
+        params = [
+            # Annotations are text (postponed): evaluate them as ``eval_str=True`` would.
+            p.replace(annotation=eval(p.annotation, command.__globals__))
+            if isinstance(p.annotation, str)
+            else p
+            for p in signature.parameters.values()
+            if p.name != "llm"
+        ]
+        where = list(signature.parameters).index("llm")
+        options = [_parameter(key, overrides) for key in _FLAGS]
+        names = {option.name: key for option, key in zip(options, _FLAGS, strict=True)}
+
+        @functools.wraps(command)
+        def run(**kwargs: Any) -> Any:
+            given = {key: kwargs.pop(name) for name, key in names.items()}
+            if overrides:
+                return command(**kwargs, llm={k: v for k, v in given.items() if v is not None})
+            from ..config import LLMConfig
+
+            return command(**kwargs, llm=LLMConfig(**given))
+
+        expanded = signature.replace(parameters=[*params[:where], *options, *params[where:]])
+        run.__signature__ = expanded  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in expanded.parameters.values()}
+        return cast(_F, run)
+
+    return expand
+
+
+FROM_OPTIONS: Any = None
+"""The default of a command's ``llm`` parameter (the options always give it a value)."""
+
+with_llm_options = _with_options(overrides=False)
+"""Give a command the LLM options in place of its ``llm`` parameter, which gets their
+:class:`~text2sql_tune.config.LLMConfig`."""
+
+with_llm_overrides = _with_options(overrides=True)
+"""Give a command options overriding ``[llm]`` settings in place of its ``llm`` parameter,
+which gets the settings given, ``{key: value}``."""
 
 
 def client_options(settings: LLMConfig, console: Console, *, quiet: bool = False) -> dict[str, Any]:

@@ -67,9 +67,8 @@ def _validated(
     Each outcome is appended to ``checkpoint`` as its query finishes; a re-run after Ctrl-C or a
     crash runs only the queries not saved there.
     """
-    from .._sync import run_sync
     from ..executors import open_executor
-    from ..filters.validation import avalidate_pairs
+    from ..filters.validation import validate_pairs
     from ._llm_options import reporting_stops
 
     done = 0
@@ -99,16 +98,14 @@ def _validated(
             return f"{done:,} of {len(pairs):,} pairs are validated and saved in {checkpoint}"
 
         with reporting_stops(progress, err_console, saved):
-            return run_sync(
-                avalidate_pairs(
-                    pairs,
-                    executor,
-                    min_rows=min_rows,
-                    max_rows=max_rows,
-                    concurrency=concurrency,
-                    on_done=advance,
-                    checkpoint=checkpoint,
-                )
+            return validate_pairs(
+                pairs,
+                executor,
+                min_rows=min_rows,
+                max_rows=max_rows,
+                concurrency=concurrency,
+                on_done=advance,
+                checkpoint=checkpoint,
             )
 
 

@@ -15,6 +15,7 @@ from ..io.paths import refuse_overwriting
 from . import _llm_options as llm_options
 from ._app import (
     DatabaseOption,
+    GoldenOption,
     JsonOption,
     SchemaFileOption,
     app,
@@ -25,6 +26,7 @@ from ._app import (
 )
 
 if TYPE_CHECKING:  # the command imports what it runs when it runs, so --help stays fast
+    from ..config import LLMConfig
     from ..interfaces import Judge, SQLExecutor, Text2SQLModel
     from ..models import CheckpointedModel
     from ..records import EvalCase, EvalReport
@@ -109,10 +111,9 @@ def _lint_first(
 
 
 @app.command()
+@llm_options.with_llm_options
 def evaluate(
-    golden: Annotated[
-        Path, typer.Option("--golden", "-g", help="Golden set: question + sql (or sql_query).")
-    ],
+    golden: GoldenOption,
     predictions: Annotated[
         Path | None,
         typer.Option("--predictions", "-p", help='Predictions: {"question", "sql"} per line.'),
@@ -181,11 +182,7 @@ def evaluate(
             "--fresh", help="With --model: ask every question again, ignoring saved answers."
         ),
     ] = False,
-    max_retries: llm_options.MaxRetriesOption = llm_options.DEFAULTS.max_retries,
-    max_wait: llm_options.MaxWaitOption = llm_options.DEFAULTS.max_wait_s,
-    timeout: llm_options.TimeoutOption = llm_options.DEFAULTS.timeout_s,
-    call_timeout: llm_options.CallTimeoutOption = llm_options.DEFAULTS.call_timeout_s,
-    max_failures: llm_options.MaxFailuresOption = llm_options.DEFAULTS.max_failures,
+    llm: LLMConfig = llm_options.FROM_OPTIONS,
     as_json: JsonOption = False,
 ) -> None:
     """Evaluate predictions or a model on a golden set: validity, accuracy, why each case failed.
@@ -218,7 +215,6 @@ def evaluate(
     )
     cases = read_cases(golden)
     preds = read_predictions(predictions) if predictions is not None else []
-    llm = llm_options.settings(max_retries, max_wait, timeout, call_timeout, max_failures)
     options = llm_options.client_options(llm, err_console, quiet=as_json)
     text2sql: Text2SQLModel | None = None
     answers: CheckpointedModel | None = None

@@ -31,6 +31,7 @@ from ._app import (
 )
 
 if TYPE_CHECKING:
+    from ..config import LLMConfig
     from ..interfaces import QAGenerator
     from ..records import QAPair, Usage
 
@@ -68,6 +69,7 @@ def _summary_table(summary: Any, usage: Usage, retries: int | None) -> Table:
 
 
 @app.command()
+@llm_options.with_llm_options
 def generate(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="JSONL checkpoint; re-run to continue it.")
@@ -134,11 +136,7 @@ def generate(
         bool,
         typer.Option("--force", help="Replace --output: start a new checkpoint (no resume)."),
     ] = False,
-    max_retries: llm_options.MaxRetriesOption = llm_options.DEFAULTS.max_retries,
-    max_wait: llm_options.MaxWaitOption = llm_options.DEFAULTS.max_wait_s,
-    timeout: llm_options.TimeoutOption = llm_options.DEFAULTS.timeout_s,
-    call_timeout: llm_options.CallTimeoutOption = llm_options.DEFAULTS.call_timeout_s,
-    max_failures: llm_options.MaxFailuresOption = llm_options.DEFAULTS.max_failures,
+    llm: LLMConfig = llm_options.FROM_OPTIONS,
     json_output: JsonOption = False,
 ) -> None:
     """Generate question/SQL pairs into a JSONL checkpoint that a re-run continues.
@@ -166,7 +164,6 @@ def generate(
             "generated records to it. Pass --append to add them anyway, --force to replace "
             "the file, or another --output"
         )
-    llm = llm_options.settings(max_retries, max_wait, timeout, call_timeout, max_failures)
     settings = GenerateConfig(
         generator=generator_name,
         n=n,

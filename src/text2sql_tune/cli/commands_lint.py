@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ._app import DatabaseOption, JsonOption, app, console, print_json
+from ._app import DatabaseOption, GoldenOption, JsonOption, app, console, print_json
 
 __all__ = ["lint_golden"]
 
 
 @app.command("lint-golden")
 def lint_golden(
-    golden: Annotated[
-        Path, typer.Option("--golden", "-g", help="Golden set: question + sql (or sql_query).")
-    ],
+    golden: GoldenOption,
     database: DatabaseOption = None,
     max_rows: Annotated[
         int | None,

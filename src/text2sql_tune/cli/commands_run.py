@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from ..errors import ConfigurationError
+from . import _llm_options as llm_options
 from ._app import (
     DatabaseOption,
     JsonOption,
@@ -184,6 +185,7 @@ def next_config(
 
 
 @app.command()
+@llm_options.with_llm_overrides
 def run(
     config_file: Annotated[
         Path | None,
@@ -193,22 +195,7 @@ def run(
         ),
     ] = None,
     run_dir: RunDirOption = None,
-    max_retries: Annotated[
-        int | None, typer.Option("--max-retries", min=0, help="Overrides [llm] max_retries.")
-    ] = None,
-    max_wait: Annotated[
-        float | None, typer.Option("--max-wait", min=0.0, help="Overrides [llm] max_wait_s.")
-    ] = None,
-    timeout: Annotated[
-        float | None, typer.Option("--timeout", min=0.001, help="Overrides [llm] timeout_s.")
-    ] = None,
-    call_timeout: Annotated[
-        float | None,
-        typer.Option("--call-timeout", min=0.001, help="Overrides [llm] call_timeout_s."),
-    ] = None,
-    max_failures: Annotated[
-        int | None, typer.Option("--max-failures", min=1, help="Overrides [llm] max_failures.")
-    ] = None,
+    llm: dict[str, Any] = llm_options.FROM_OPTIONS,
     next_from: Annotated[
         Path | None,
         typer.Option(
@@ -249,16 +236,8 @@ def run(
             config.run.dir = run_dir
     if next_n is not None:
         config.next.n = next_n
-    overrides = {
-        "max_retries": max_retries,
-        "max_wait_s": max_wait,
-        "timeout_s": timeout,
-        "call_timeout_s": call_timeout,
-        "max_failures": max_failures,
-    }
-    for name, value in overrides.items():
-        if value is not None:
-            setattr(config.llm, name, value)
+    for name, value in llm.items():
+        setattr(config.llm, name, value)
     result = _run(config, quiet=as_json)
     if as_json:
         print_json(_result_json(result))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -477,16 +478,27 @@ JobArgument = Annotated[
 ]
 
 
-@tune_app.command("status")
-def tune_status(
-    job: JobArgument,
-    tuner: TunerOption = None,
-    api_url: ApiUrlOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Show a tuning job's status and, once done, the tuned model's name."""
-    job_id, tuning = _tuner_for(job, tuner, api_url)
-    _show(tuning.status(job_id), as_json)
+def _job_command(name: str, act: Callable[[Tuner, str], TuningJob], summary: str) -> None:
+    """Register ``tune <name> JOB``: ``act(tuner, job_id)``, then show the job."""
+
+    def command(
+        job: JobArgument,
+        tuner: TunerOption = None,
+        api_url: ApiUrlOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        job_id, tuning = _tuner_for(job, tuner, api_url)
+        _show(act(tuning, job_id), as_json)
+
+    command.__doc__ = summary
+    tune_app.command(name)(command)
+
+
+_job_command(
+    "status",
+    lambda tuning, job_id: tuning.status(job_id),
+    "Show a tuning job's status and, once done, the tuned model's name.",
+)
 
 
 @tune_app.command("wait")
@@ -518,13 +530,4 @@ def tune_wait(
     _show(_wait(tuning, job_id, poll_interval, max_interval, timeout, quiet=as_json), as_json)
 
 
-@tune_app.command("cancel")
-def tune_cancel(
-    job: JobArgument,
-    tuner: TunerOption = None,
-    api_url: ApiUrlOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Cancel a tuning job."""
-    job_id, tuning = _tuner_for(job, tuner, api_url)
-    _show(tuning.cancel(job_id), as_json)
+_job_command("cancel", lambda tuning, job_id: tuning.cancel(job_id), "Cancel a tuning job.")

@@ -307,25 +307,28 @@ async def _abuild(
     async def admin(sql: str) -> list[list[Any]]:
         return (await executor.aexecute_admin(sql)).rows
 
+    async def finished(built: bool) -> DemoBuild:
+        users, sessions = await _counts(admin, database)
+        elapsed = time.perf_counter() - started
+        return DemoBuild(
+            url=executor.url,
+            database=database,
+            users=users,
+            sessions=sessions,
+            built=built,
+            elapsed_s=elapsed,
+            **asdict(params),  # scale, seed, end_date
+        )
+
     existing = await admin(
         f"SELECT comment FROM system.databases WHERE name = {_literal(database)}"
     )
     if existing:
         marker = _read_marker(existing[0][0])
         if marker == params.marker() and not overwrite:
-            users, sessions = await _counts(admin, database)
+            found = await finished(built=False)
             logger.info("demo database %s.%s is up to date", executor.url, database)
-            return DemoBuild(
-                url=executor.url,
-                database=database,
-                scale=params.scale,
-                seed=params.seed,
-                end_date=end,
-                users=users,
-                sessions=sessions,
-                built=False,
-                elapsed_s=time.perf_counter() - started,
-            )
+            return found
         if marker is None and not overwrite:
             raise ConfigurationError(
                 f"database {database!r} in {executor.path} was not built by text2sql_tune; "
@@ -349,20 +352,14 @@ async def _abuild(
         await admin(sql)
     await admin(f"DROP DATABASE IF EXISTS {database} SYNC")
     await admin(f"RENAME DATABASE {staging} TO {database}")
-    users, sessions = await _counts(admin, database)
-    elapsed = time.perf_counter() - started
-    logger.info("demo database: built %d users and %d sessions in %.1f s", users, sessions, elapsed)
-    return DemoBuild(
-        url=executor.url,
-        database=database,
-        scale=params.scale,
-        seed=params.seed,
-        end_date=end,
-        users=users,
-        sessions=sessions,
-        built=True,
-        elapsed_s=elapsed,
+    build = await finished(built=True)
+    logger.info(
+        "demo database: built %d users and %d sessions in %.1f s",
+        build.users,
+        build.sessions,
+        build.elapsed_s,
     )
+    return build
 
 
 async def _counts(admin: Callable[[str], Any], database: str) -> tuple[int, int]:

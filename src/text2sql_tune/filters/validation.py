@@ -30,7 +30,6 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from pydantic import ValidationError
@@ -38,9 +37,9 @@ from pydantic import ValidationError
 from .._sync import run_sync
 from ..errors import DataError
 from ..interfaces import SQLExecutor
-from ..io.checkpoints import checkpoint_lock, safe_append
-from ..io.files import FileLock, atomic_write_text
-from ..io.records import JsonlAppender, iter_records
+from ..io.checkpoints import CheckpointWriter
+from ..io.files import atomic_write_text
+from ..io.records import iter_records
 from ..records import ExecutionOutcome, QAPair, ValidationInfo
 from ..sql.normalize import normalize_sql
 
@@ -99,25 +98,18 @@ class ValidationCheckpoint:
         self.path = Path(path)
         self.settings = settings
         self.known: dict[str, ValidationInfo] = {}
-        self._lock: FileLock | None = None
-        self._appender: JsonlAppender | None = None
+        self._file = CheckpointWriter(self.path, _HEADER)
 
     def __enter__(self) -> ValidationCheckpoint:
-        lock = checkpoint_lock(self.path, _HEADER)
-        lock.__enter__()
-        try:
-            fresh = not self._load()
-            if fresh:
-                atomic_write_text(self.path, "")
-            appender = JsonlAppender(self.path)
-            appender.__enter__()
-            if fresh:
-                appender.append({"checkpoint": _HEADER, "settings": self.settings})
-        except BaseException:
-            lock.__exit__(None, None, None)
-            raise
-        self._lock, self._appender = lock, appender
+        self._file.open(self._start)
         return self
+
+    def _start(self) -> list[dict[str, Any]]:
+        """Read the file, or start it over: then its first line is the settings."""
+        if self._load():
+            return []
+        atomic_write_text(self.path, "")
+        return [{"checkpoint": _HEADER, "settings": self.settings}]
 
     def _load(self) -> bool:
         """Read the file; False when it must be started over (missing, empty, other settings)."""
@@ -140,22 +132,11 @@ class ValidationCheckpoint:
     def add(self, sql_key: str, info: ValidationInfo) -> None:
         """Save one outcome (flushed at once)."""
         self.known[sql_key] = info
-        if self._appender is not None:
-            safe_append(
-                self._appender, {"sql": sql_key, "validation": info.model_dump(mode="json")}
-            )
+        if self._file.is_open:
+            self._file.append({"sql": sql_key, "validation": info.model_dump(mode="json")})
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        appender, lock, self._appender, self._lock = self._appender, self._lock, None, None
-        if appender is not None:
-            appender.__exit__(None, None, None)
-        if lock is not None:
-            lock.__exit__(None, None, None)
+    def __exit__(self, *exc_info: object) -> None:
+        self._file.close()
 
 
 async def avalidate_pairs(

@@ -2,22 +2,42 @@
 
 :class:`_TemplateBase` reads the schema once (each table's date column, keys, flags, categories
 and measures, and the joins between tables that share a key) and holds the vocabulary the
-templates draw from: date windows, filter phrases, values.
+templates draw from: date windows, filter phrases, values, the SQL pieces several templates
+write. ``@template`` registers a template method with its weight and what it needs.
 """
 
 from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from ..schema import DatabaseSchema, Table, friendly_type
-from ._wording import LOCATION_WORDS, MONTHS, USED_WORDS, as_date, place, plural, singular, words
+from ._wording import (
+    LOCATION_WORDS,
+    MONEY_WORDS,
+    MONTHS,
+    USED_WORDS,
+    as_date,
+    ident,
+    place,
+    plural,
+    singular,
+    words,
+)
 
-__all__ = ["RELATIVE_WINDOWS", "_Focus", "_Join", "_TableInfo", "_TemplateBase", "_Window"]
+__all__ = [
+    "RELATIVE_WINDOWS",
+    "_Focus",
+    "_Join",
+    "_TableInfo",
+    "_TemplateBase",
+    "_Window",
+    "template",
+]
 
 _V = TypeVar("_V")
 
@@ -41,6 +61,18 @@ class _Join:
     dim: _TableInfo
     key: str
 
+    def source(self) -> str:
+        """The ``from`` clause joining the fact table to the dimension on the key."""
+        f, d, key = self.fact, self.dim, self.key
+        return (
+            f"from {f.table.full_name} as {f.alias} inner join {d.table.full_name} as {d.alias} "
+            f"on {f.alias}.{key} = {d.alias}.{key}"
+        )
+
+    def fact_date(self) -> str:
+        """The fact table's date column, qualified with its alias."""
+        return f"{self.fact.alias}.{self.fact.date}"
+
 
 @dataclass
 class _Window:
@@ -61,51 +93,98 @@ class _Focus:
     windowed: bool = True
 
 
+_Condition = Callable[[str], str]  # column -> SQL condition
+
+
+def _in_last_days(days: int) -> _Condition:
+    return lambda c: f"({c} >= today() - {days}) and ({c} < today())"
+
+
+def _period_starts(start: str, value: str) -> _Condition:
+    return lambda c: f"{start}({c}) = {value}"
+
+
+def _this_and_last(period: str, start: str, last: str) -> list[tuple[str, str, _Condition]]:
+    """The windows "this <period>" and "last <period>".
+
+    ``start`` is the function starting a period, ``last`` the SQL for the start of the last one.
+    """
+    return [
+        (f"relative_{period}", f"this {period}", _period_starts(start, f"{start}(today())")),
+        (f"relative_{period}", f"last {period}", _period_starts(start, last)),
+    ]
+
+
 # (period, question text, condition) for windows relative to today
-RELATIVE_WINDOWS: list[tuple[str, str, Callable[[str], str]]] = [
+RELATIVE_WINDOWS: list[tuple[str, str, _Condition]] = [
     ("relative_day", "yesterday", lambda c: f"{c} = today() - 1"),
-    ("relative_range", "in the last 7 days", lambda c: f"({c} >= today() - 7) and ({c} < today())"),
-    (
-        "relative_range",
-        "in the last 30 days",
-        lambda c: f"({c} >= today() - 30) and ({c} < today())",
-    ),
-    ("relative_week", "this week", lambda c: f"toMonday({c}) = toMonday(today())"),
-    ("relative_week", "last week", lambda c: f"toMonday({c}) = toMonday(today()) - 7"),
-    ("relative_month", "this month", lambda c: f"toStartOfMonth({c}) = toStartOfMonth(today())"),
-    (
-        "relative_month",
-        "last month",
-        lambda c: f"toStartOfMonth({c}) = addMonths(toStartOfMonth(today()), -1)",
-    ),
-    ("relative_year", "this year", lambda c: f"toStartOfYear({c}) = toStartOfYear(today())"),
-    (
-        "relative_year",
-        "last year",
-        lambda c: f"toStartOfYear({c}) = addYears(toStartOfYear(today()), -1)",
-    ),
+    ("relative_range", "in the last 7 days", _in_last_days(7)),
+    ("relative_range", "in the last 30 days", _in_last_days(30)),
+    *_this_and_last("week", "toMonday", "toMonday(today()) - 7"),
+    *_this_and_last("month", "toStartOfMonth", "addMonths(toStartOfMonth(today()), -1)"),
+    *_this_and_last("year", "toStartOfYear", "addYears(toStartOfYear(today()), -1)"),
 ]
+
+
+_Needs = Literal["table", "dated", "undated", "join"]
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class _Spec:
+    weight: int
+    needs: _Needs
+    extended: bool
+
+
+_TEMPLATES: dict[str, _Spec] = {}
+"""The templates by method name, in the order they are defined: part of the seeded sequence."""
+
+
+def template(weight: int, needs: _Needs = "dated", *, extended: bool = False) -> Callable[[_F], _F]:
+    """Register a ``_t_<name>`` method as a template drawn with ``weight``.
+
+    Args:
+        weight: How often it is drawn relative to the others.
+        needs: ``"table"`` (tried on every table), ``"dated"`` / ``"undated"`` (tables with /
+            without a date column) or ``"join"`` (tried on every join; it takes a ``_Join``).
+        extended: One of the extended templates (targeted generation, ``extended=True``).
+    """
+
+    def register(fn: _F) -> _F:
+        _TEMPLATES[fn.__name__] = _Spec(weight, needs, extended)
+        return fn
+
+    return register
 
 
 class _TemplateBase:
     """The schema, read for templates (see the module docstring)."""
 
-    def __init__(
-        self,
-        schema: DatabaseSchema,
-        *,
-        seed: int = 0,
-        date_range: tuple[date, date] | None = None,
-        values: Mapping[str, Sequence[Any]] | None = None,
-    ) -> None:
+    schema: DatabaseSchema
+    seed: int
+    values: dict[str, list[Any]]
+    date_range: tuple[date, date]
+    _focus: _Focus | None = None
+    _month_cache: tuple[tuple[date, date], list[date]] | None = None
+    _tables: list[_TableInfo]
+    _joins: list[_Join]
+
+    def _read_schema(self, schema: DatabaseSchema, date_range: tuple[date, date] | None) -> None:
         self.schema = schema
-        self.seed = seed
-        self.values = {k: list(v) for k, v in (values or {}).items()}
-        self._focus: _Focus | None = None
-        self._month_cache: tuple[tuple[date, date], list[date]] | None = None
         self._tables = self._analyse(schema)
         self._joins = self._find_joins()
         self.date_range = date_range or self._default_range()
+
+    def _registered(
+        self, needs: Container[str], extended: bool
+    ) -> list[tuple[Callable[[random.Random, Any], tuple[str, str] | None], int]]:
+        """``(template, weight)`` of the registered templates whose ``needs`` is among ``needs``."""
+        return [
+            (getattr(self, name), spec.weight)
+            for name, spec in _TEMPLATES.items()
+            if spec.needs in needs and (extended or not spec.extended)
+        ]
 
     def _analyse(self, schema: DatabaseSchema) -> list[_TableInfo]:
         infos = []
@@ -187,6 +266,14 @@ class _TemplateBase:
             self._month_cache = (self.date_range, months)
         return self._month_cache[1]
 
+    def _quarters(self) -> list[date]:
+        """First days of the quarters in the date range."""
+        return sorted({date(m.year, 3 * ((m.month - 1) // 3) + 1, 1) for m in self._months()})
+
+    def _relative_ok(self) -> bool:
+        """Relative windows only when the data reaches (almost) today."""
+        return self.date_range[1] >= date.today() - timedelta(days=2)
+
     @staticmethod
     def _year_window(year: int) -> _Window:
         return _Window(f"in {year}", lambda c: f"toStartOfYear({c}) = '{year}-01-01'")
@@ -215,29 +302,25 @@ class _TemplateBase:
         choice = rng.random()
         if choice < 0.4:
             return self._year_window(rng.choice(years))
-        months = self._months()
         if choice < 0.85:
-            return self._month_window(rng.choice(months))
-        quarters = sorted({date(m.year, 3 * ((m.month - 1) // 3) + 1, 1) for m in months})
-        return self._quarter_window(rng.choice(quarters))
+            return self._month_window(rng.choice(self._months()))
+        return self._quarter_window(rng.choice(self._quarters()))
 
     def _focused_window(self, rng: random.Random, grain: str) -> _Window | None:
         """A window of the focus's grain (``year``, ``month``, ``relative_day``...), if any."""
         start, end = self.date_range
         if grain == "year":
             return self._year_window(rng.randint(start.year, end.year))
-        months = self._months()
         if grain == "month":
-            return self._month_window(rng.choice(months))
+            return self._month_window(rng.choice(self._months()))
         if grain == "quarter":
-            quarters = sorted({date(m.year, 3 * ((m.month - 1) // 3) + 1, 1) for m in months})
-            return self._quarter_window(rng.choice(quarters))
+            return self._quarter_window(rng.choice(self._quarters()))
         if grain == "day":
             day = start + timedelta(days=rng.randrange((end - start).days + 1))
             text = f"on {MONTHS[day.month - 1]} {day.day}, {day.year}"
             return _Window(text, lambda c: f"{c} = '{day.isoformat()}'")
         relative = [w for w in RELATIVE_WINDOWS if w[0] == grain]
-        if relative and self.date_range[1] >= date.today() - timedelta(days=2):
+        if relative and self._relative_ok():
             _, text, sql = rng.choice(relative)
             return _Window(text, sql)
         return None
@@ -279,3 +362,43 @@ class _TemplateBase:
             return None
         column, values = self._choose_pair(rng, options)
         return column, rng.choice(values)
+
+    @staticmethod
+    def _other_keys(info: _TableInfo) -> list[str]:
+        """Key columns naming another entity than the table's own rows (``user_id`` of sessions)."""
+        return [k for k in info.keys if k != "id" and plural(k[: -len("_id")]) != info.noun]
+
+    @staticmethod
+    def _key_noun(key: str) -> str:
+        """What a key column's values are: ``user_id`` -> "users"."""
+        return plural(words(key[: -len("_id")]))
+
+    @staticmethod
+    def _is_money(measure: str) -> bool:
+        return any(word in measure.lower() for word in MONEY_WORDS)
+
+    @staticmethod
+    def _count_sql(info: _TableInfo, where: str) -> str:
+        return f"select count() as {ident(info.noun)} from {info.table.full_name} where {where}"
+
+    def _where_window(
+        self, rng: random.Random, info: _TableInfo, windowed: bool = True
+    ) -> tuple[str, str]:
+        """``(" where <condition>", " <window>")`` on the table's date, or ``("", "")``."""
+        if not info.date or not windowed:
+            return "", ""
+        w = self._window(rng)
+        return f" where {w.sql(info.date)}", f" {w.text}"
+
+    def _total_or_count(self, rng: random.Random, info: _TableInfo) -> tuple[str, str, str]:
+        """``(question head, aggregate, label)``: half the time a measure's total, else a count."""
+        if info.measures and rng.random() < 0.5:
+            measure = self._choose(rng, info.measures)
+            head = f"What was the total {self._measure_words(measure)}"
+            return head, f"sum({measure})", f"total_{measure}"
+        return f"How many {info.noun} were there", "count()", ident(info.noun)
+
+    @staticmethod
+    def _percent_of(flag: str) -> str:
+        """The SQL for the percentage of rows with ``flag`` set."""
+        return f"100 * countIf({flag} = 1) / count()"

@@ -11,23 +11,12 @@ standard mix leaves them out so a seed keeps producing the pairs it produced bef
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
-from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
 
-from ._template_base import RELATIVE_WINDOWS, _Join, _TableInfo, _Window
+from ._template_base import RELATIVE_WINDOWS, _Join, _TableInfo, _Window, template
 from ._template_library import _TemplateLibrary
-from ._wording import (
-    MONEY_WORDS,
-    adjective,
-    flag_word,
-    ident,
-    literal,
-    plural,
-    round_nice,
-    words,
-)
+from ._wording import adjective, flag_word, ident, literal, plural, round_nice, words
 
 __all__ = ["_ExtendedTemplates"]
 
@@ -56,10 +45,6 @@ class _ExtendedTemplates(_TemplateLibrary):
 
     # -- vocabulary -------------------------------------------------------------------------
 
-    def _relative_ok(self) -> bool:
-        """Relative windows only when the data reaches (almost) today."""
-        return self.date_range[1] >= date.today() - timedelta(days=2)
-
     def _any_window(self, rng: random.Random) -> _Window:
         """A calendar window, or now and then one relative to today."""
         if self._focus is None and self._relative_ok() and rng.random() < 0.3:
@@ -84,14 +69,18 @@ class _ExtendedTemplates(_TemplateLibrary):
         for join in self._joins:
             if join.fact is fact:
                 return join.key, self._people(join.dim)
-        keys = [k for k in fact.keys if k != "id" and plural(k[: -len("_id")]) != fact.noun]
+        keys = self._other_keys(fact)
         if not keys:
             return None
-        return keys[0], plural(words(keys[0][: -len("_id")]))
+        return keys[0], self._key_noun(keys[0])
 
-    @staticmethod
-    def _money(info: _TableInfo) -> list[str]:
-        return [m for m in info.measures if any(w in m.lower() for w in MONEY_WORDS)]
+    def _paying(self, rng: random.Random, i: _TableInfo) -> tuple[str, str, str] | None:
+        """``(key column, entity noun, money measure)`` for a dated table with both, else None."""
+        entity = self._entity_key(i)
+        money = [m for m in i.measures if self._is_money(m)]
+        if entity is None or not money or not i.date:
+            return None
+        return *entity, self._choose(rng, money)
 
     @staticmethod
     def _thresholds(info: _TableInfo, column: str) -> tuple[int, ...]:
@@ -103,13 +92,13 @@ class _ExtendedTemplates(_TemplateLibrary):
 
     # -- templates ----------------------------------------------------------------------------
 
+    @template(3, "table", extended=True)
     def _t_distinct_paying(self, rng: random.Random, i: _TableInfo) -> tuple[str, str] | None:
-        entity = self._entity_key(i)
-        money = self._money(i)
-        if entity is None or not money or not i.date:
+        paying = self._paying(rng, i)
+        if paying is None:
             return None
-        key, people = entity
-        measure = self._choose(rng, money)
+        assert i.date
+        key, people, measure = paying
         w = self._any_window(rng)
         question = rng.choice(
             [
@@ -124,13 +113,12 @@ class _ExtendedTemplates(_TemplateLibrary):
             f"where ({w.sql(i.date)}) and ({measure} > 0)",
         )
 
+    @template(2, "table", extended=True)
     def _t_paying_by_month(self, rng: random.Random, i: _TableInfo) -> tuple[str, str] | None:
-        entity = self._entity_key(i)
-        money = self._money(i)
-        if entity is None or not money or not i.date:
+        paying = self._paying(rng, i)
+        if paying is None:
             return None
-        key, people = entity
-        measure = self._choose(rng, money)
+        key, people, measure = paying
         year = rng.randint(self.date_range[0].year, self.date_range[1].year)
         return (
             rng.choice(
@@ -144,6 +132,7 @@ class _ExtendedTemplates(_TemplateLibrary):
             f"where toStartOfYear({i.date}) = '{year}-01-01' group by month order by month",
         )
 
+    @template(3, "table", extended=True)
     def _t_rate_in_subset(self, rng: random.Random, i: _TableInfo) -> tuple[str, str] | None:
         if not i.flags or not i.date:
             return None
@@ -163,10 +152,11 @@ class _ExtendedTemplates(_TemplateLibrary):
                     f"{w.text} were {adjective(flag)}, in percent?",
                 ]
             ),
-            f"select 100 * countIf({flag} = 1) / count() as {label} from {i.table.full_name} "
+            f"select {self._percent_of(flag)} as {label} from {i.table.full_name} "
             f"where ({column} = {literal(value)}) and ({w.sql(i.date)})",
         )
 
+    @template(2, "table", extended=True)
     def _t_entity_share(self, rng: random.Random, i: _TableInfo) -> tuple[str, str] | None:
         entity = self._entity_key(i)
         picked = self._pick_category_value(rng, i)
@@ -182,17 +172,15 @@ class _ExtendedTemplates(_TemplateLibrary):
             f"as {ident(str(value))}_share from {i.table.full_name} where {w.sql(i.date)}",
         )
 
+    @template(2, "table", extended=True)
     def _t_percentiles(self, rng: random.Random, i: _TableInfo) -> tuple[str, str] | None:
         if not i.measures or not i.categories:
             return None
         measure, column = self._choose(rng, i.measures), self._choose(rng, i.categories)
         level, ordinal = rng.choice(_PERCENTILES)
         text = self._measure_words(measure)
-        where, when = "", ""
         windowed = rng.random() < 0.5 if self._focus is None else self._focus.windowed
-        if i.date and windowed:
-            w = self._window(rng)
-            where, when = f" where {w.sql(i.date)}", f" {w.text}"
+        where, when = self._where_window(rng, i, windowed)
         name = ident(measure)
         return (
             f"For each {words(column)}, what were the median {text} and its {ordinal} "
@@ -202,6 +190,7 @@ class _ExtendedTemplates(_TemplateLibrary):
             f"from {i.table.full_name}{where} group by {column} order by {column}",
         )
 
+    @template(2, "table", extended=True)
     def _t_totals(self, rng: random.Random, i: _TableInfo) -> tuple[str, str] | None:
         if not i.categories or not i.date:
             return None
@@ -212,18 +201,15 @@ class _ExtendedTemplates(_TemplateLibrary):
             key, people = entity
             head = f"How many unique {people} were there"
             agg, label = f"uniqExact({key})", ident(people)
-        elif i.measures and rng.random() < 0.5:
-            measure = self._choose(rng, i.measures)
-            head = f"What was the total {self._measure_words(measure)}"
-            agg, label = f"sum({measure})", f"total_{measure}"
         else:
-            head, agg, label = f"How many {i.noun} were there", "count()", ident(i.noun)
+            head, agg, label = self._total_or_count(rng, i)
         return (
             f"{head} {w.text} for each {words(column)}, including the totals?",
             f"select {column}, {agg} as {label} from {i.table.full_name} where {w.sql(i.date)} "
             f"group by {column} with totals order by {column}",
         )
 
+    @template(1, "table", extended=True)
     def _t_first_last_span(self, rng: random.Random, i: _TableInfo) -> tuple[str, str] | None:
         entity = self._entity_key(i)
         if entity is None or not i.date:
@@ -239,6 +225,7 @@ class _ExtendedTemplates(_TemplateLibrary):
             f"group by {key} having count() >= {least})",
         )
 
+    @template(3, "join", extended=True)
     def _t_join_two_filters(self, rng: random.Random, j: _Join) -> tuple[str, str] | None:
         f, d = j.fact, j.dim
         numeric = [m for m in d.measures if self._thresholds(d, m)]
@@ -259,14 +246,13 @@ class _ExtendedTemplates(_TemplateLibrary):
         return (
             f"What was the total {self._measure_words(measure)} from {people} "
             f"{self._filter_phrase(column, value, verb=False)} {limit_text} {w.text}?",
-            f"select sum({f.alias}.{measure}) as total_{measure} "
-            f"from {f.table.full_name} as {f.alias} inner join {d.table.full_name} as {d.alias} "
-            f"on {f.alias}.{j.key} = {d.alias}.{j.key} "
+            f"select sum({f.alias}.{measure}) as total_{measure} {j.source()} "
             f"where ({d.alias}.{column} = {literal(value)}) and "
             f"({d.alias}.{limit_column} {'<' if below else '>'} {threshold}) and "
-            f"({w.sql(f'{f.alias}.{f.date}')})",
+            f"({w.sql(j.fact_date())})",
         )
 
+    @template(2, "join", extended=True)
     def _t_top_dimension(self, rng: random.Random, j: _Join) -> tuple[str, str] | None:
         f, d = j.fact, j.dim
         if not d.categories or not f.measures or not f.date:
@@ -285,11 +271,11 @@ class _ExtendedTemplates(_TemplateLibrary):
         return (
             question,
             f"select {d.alias}.{column} as {column}, sum({f.alias}.{measure}) as total_{measure} "
-            f"from {f.table.full_name} as {f.alias} inner join {d.table.full_name} as {d.alias} "
-            f"on {f.alias}.{j.key} = {d.alias}.{j.key} where {w.sql(f'{f.alias}.{f.date}')} "
+            f"{j.source()} where {w.sql(j.fact_date())} "
             f"group by {column} order by total_{measure} desc limit {top}",
         )
 
+    @template(2, "join", extended=True)
     def _t_join_flag_threshold(self, rng: random.Random, j: _Join) -> tuple[str, str] | None:
         f, d = j.fact, j.dim
         numeric = [m for m in f.measures if self._thresholds(f, m)]
@@ -306,34 +292,7 @@ class _ExtendedTemplates(_TemplateLibrary):
             f"How many {adjective(flag)} {people} {self._filter_phrase(column, value, verb=True)} "
             f"had at least one {f.singular} with {self._measure_words(measure)} over "
             f"{threshold} {w.text}?",
-            f"select uniqExact({f.alias}.{j.key}) as {ident(people)} "
-            f"from {f.table.full_name} as {f.alias} inner join {d.table.full_name} as {d.alias} "
-            f"on {f.alias}.{j.key} = {d.alias}.{j.key} "
+            f"select uniqExact({f.alias}.{j.key}) as {ident(people)} {j.source()} "
             f"where ({d.alias}.{column} = {literal(value)}) and ({d.alias}.{flag} = 1) and "
-            f"({f.alias}.{measure} > {threshold}) and ({w.sql(f'{f.alias}.{f.date}')})",
+            f"({f.alias}.{measure} > {threshold}) and ({w.sql(j.fact_date())})",
         )
-
-    def _extended_templates(
-        self,
-    ) -> tuple[
-        list[tuple[Callable[[random.Random, _TableInfo], tuple[str, str] | None], int]],
-        list[tuple[Callable[[random.Random, _Join], tuple[str, str] | None], int]],
-    ]:
-        """``(per-table templates, per-join templates)`` with their weights."""
-        per_table: list[tuple[Callable[[random.Random, _TableInfo], tuple[str, str] | None], int]]
-        per_join: list[tuple[Callable[[random.Random, _Join], tuple[str, str] | None], int]]
-        per_table = [
-            (self._t_distinct_paying, 3),
-            (self._t_paying_by_month, 2),
-            (self._t_rate_in_subset, 3),
-            (self._t_entity_share, 2),
-            (self._t_percentiles, 2),
-            (self._t_totals, 2),
-            (self._t_first_last_span, 1),
-        ]
-        per_join = [
-            (self._t_join_two_filters, 3),
-            (self._t_top_dimension, 2),
-            (self._t_join_flag_threshold, 2),
-        ]
-        return per_table, per_join

@@ -1,17 +1,17 @@
 """The template generator's standard templates: one method per question shape.
 
 Each ``_t_<name>`` method returns ``(question, sql)`` for one table (or one join), or ``None``
-when the table lacks what the template needs. The set and its order are frozen: a seed must keep
-producing the pairs it produced before (resumed runs rely on it). New shapes go to
-``_template_extended.py``.
+when the table lacks what the template needs; ``@template`` registers it with its weight. The
+set and its order are frozen: a seed must keep producing the pairs it produced before (resumed
+runs rely on it). New shapes go to ``_template_extended.py``.
 """
 
 from __future__ import annotations
 
 import random
 
-from ._template_base import _Join, _TableInfo, _TemplateBase
-from ._wording import MONEY_WORDS, adjective, flag_word, ident, literal, plural, round_nice, words
+from ._template_base import _Join, _TableInfo, _TemplateBase, template
+from ._wording import adjective, flag_word, ident, literal, plural, round_nice, words
 
 __all__ = ["_TemplateLibrary"]
 
@@ -19,6 +19,20 @@ __all__ = ["_TemplateLibrary"]
 class _TemplateLibrary(_TemplateBase):
     """The standard templates (see the module docstring)."""
 
+    @template(2, "table")
+    def _t_count_by_category(self, rng: random.Random, i: _TableInfo) -> tuple[str, str] | None:
+        if not i.categories:
+            return None
+        column = self._choose(rng, i.categories)
+        where, text = self._where_window(rng, i)
+        name = ident(i.noun)
+        return (
+            f"How many {i.noun} were there for each {words(column)}{text}?",
+            f"select {column}, count() as {name} from {i.table.full_name}{where} "
+            f"group by {column} order by {name} desc",
+        )
+
+    @template(2)
     def _t_count_window(self, rng: random.Random, i: _TableInfo) -> tuple[str, str] | None:
         assert i.date
         w = self._window(rng)
@@ -28,11 +42,9 @@ class _TemplateLibrary(_TemplateBase):
                 f"What was the number of {i.noun} {w.text}?",
             ]
         )
-        return (
-            question,
-            f"select count() as {ident(i.noun)} from {i.table.full_name} where {w.sql(i.date)}",
-        )
+        return question, self._count_sql(i, w.sql(i.date))
 
+    @template(4)
     def _t_count_filter_window(self, rng: random.Random, i: _TableInfo) -> tuple[str, str] | None:
         assert i.date
         picked = self._pick_category_value(rng, i)
@@ -41,32 +53,29 @@ class _TemplateLibrary(_TemplateBase):
         column, value = picked
         w = self._window(rng)
         phrase = self._filter_phrase(column, value, verb=True)
-        where = f"({column} = {literal(value)}) and ({w.sql(i.date)})"
         return (
             f"How many {i.noun} {phrase} {w.text}?",
-            f"select count() as {ident(i.noun)} from {i.table.full_name} where {where}",
+            self._count_sql(i, f"({column} = {literal(value)}) and ({w.sql(i.date)})"),
         )
 
+    @template(3)
     def _t_sum_window(self, rng: random.Random, i: _TableInfo) -> tuple[str, str] | None:
         if not i.measures or not i.date:
             return None
         measure = self._choose(rng, i.measures)
         w = self._window(rng)
         measure_text = self._measure_words(measure)
+        head, where = f"What was the total {measure_text}", w.sql(i.date)
         if i.categories and rng.random() < 0.5 and (picked := self._pick_category_value(rng, i)):
             column, value = picked
-            phrase = self._filter_phrase(column, value, verb=False)
-            return (
-                f"What was the total {measure_text} of {i.noun} {phrase} {w.text}?",
-                f"select sum({measure}) as total_{measure} from {i.table.full_name} "
-                f"where ({column} = {literal(value)}) and ({w.sql(i.date)})",
-            )
+            head += f" of {i.noun} {self._filter_phrase(column, value, verb=False)}"
+            where = f"({column} = {literal(value)}) and ({where})"
         return (
-            f"What was the total {measure_text} {w.text}?",
-            f"select sum({measure}) as total_{measure} from {i.table.full_name} "
-            f"where {w.sql(i.date)}",
+            f"{head} {w.text}?",
+            f"select sum({measure}) as total_{measure} from {i.table.full_name} where {where}",
         )
 
+    @template(3)
     def _t_avg_by_category_window(
         self, rng: random.Random, i: _TableInfo
     ) -> tuple[str, str] | None:
@@ -82,21 +91,7 @@ class _TemplateLibrary(_TemplateBase):
             f"where {w.sql(i.date)} group by {column} order by {column}",
         )
 
-    def _t_count_by_category(self, rng: random.Random, i: _TableInfo) -> tuple[str, str] | None:
-        if not i.categories:
-            return None
-        column = self._choose(rng, i.categories)
-        where, text = "", ""
-        if i.date:
-            w = self._window(rng)
-            where, text = f" where {w.sql(i.date)}", f" {w.text}"
-        name = ident(i.noun)
-        return (
-            f"How many {i.noun} were there for each {words(column)}{text}?",
-            f"select {column}, count() as {name} from {i.table.full_name}{where} "
-            f"group by {column} order by {name} desc",
-        )
-
+    @template(3)
     def _t_top_n(self, rng: random.Random, i: _TableInfo) -> tuple[str, str] | None:
         if not i.categories or not i.date or not (i.flags or i.measures):
             return None
@@ -107,18 +102,22 @@ class _TemplateLibrary(_TemplateBase):
         if i.flags and (not i.measures or rng.random() < 0.5):
             flag = self._choose(rng, i.flags)
             label = f"{ident(flag_word(flag))}_{ident(i.noun)}"
-            return (
-                f"Top {top} {things} by number of {adjective(flag)} {i.noun} {w.text}",
-                f"select {column}, countIf({flag} = 1) as {label} from {i.table.full_name} "
-                f"where {w.sql(i.date)} group by {column} order by {label} desc limit {top}",
+            question = f"Top {top} {things} by number of {adjective(flag)} {i.noun} {w.text}"
+            agg = f"countIf({flag} = 1)"
+        else:
+            measure = self._choose(rng, i.measures)
+            label, agg = f"total_{measure}", f"sum({measure})"
+            question = (
+                f"Which {top} {things} had the highest total {self._measure_words(measure)} "
+                f"{w.text}?"
             )
-        measure = self._choose(rng, i.measures)
         return (
-            f"Which {top} {things} had the highest total {self._measure_words(measure)} {w.text}?",
-            f"select {column}, sum({measure}) as total_{measure} from {i.table.full_name} "
-            f"where {w.sql(i.date)} group by {column} order by total_{measure} desc limit {top}",
+            question,
+            f"select {column}, {agg} as {label} from {i.table.full_name} "
+            f"where {w.sql(i.date)} group by {column} order by {label} desc limit {top}",
         )
 
+    @template(3)
     def _t_rate(self, rng: random.Random, i: _TableInfo) -> tuple[str, str] | None:
         if not i.flags or not i.date:
             return None
@@ -127,10 +126,11 @@ class _TemplateLibrary(_TemplateBase):
         label = f"{ident(flag_word(flag))}_share"
         return (
             f"What share of {i.noun} {w.text} were marked as {flag_word(flag)}, in percent?",
-            f"select 100 * countIf({flag} = 1) / count() as {label} from {i.table.full_name} "
+            f"select {self._percent_of(flag)} as {label} from {i.table.full_name} "
             f"where {w.sql(i.date)}",
         )
 
+    @template(2)
     def _t_rate_by_category(self, rng: random.Random, i: _TableInfo) -> tuple[str, str] | None:
         if not i.flags or not i.categories or not i.date:
             return None
@@ -140,21 +140,17 @@ class _TemplateLibrary(_TemplateBase):
         return (
             f"What percentage of {i.noun} {w.text} were {adjective(flag)}, "
             f"for each {words(column)}?",
-            f"select {column}, 100 * countIf({flag} = 1) / count() as {label} "
+            f"select {column}, {self._percent_of(flag)} as {label} "
             f"from {i.table.full_name} where {w.sql(i.date)} group by {column} "
             f"order by {label} desc",
         )
 
+    @template(2)
     def _t_monthly_trend(self, rng: random.Random, i: _TableInfo) -> tuple[str, str] | None:
         assert i.date
         start, end = self.date_range
         year = rng.randint(start.year, end.year)
-        if i.measures and rng.random() < 0.5:
-            measure = self._choose(rng, i.measures)
-            head = f"What was the total {self._measure_words(measure)}"
-            agg, label = f"sum({measure})", f"total_{measure}"
-        else:
-            head, agg, label = f"How many {i.noun} were there", "count()", ident(i.noun)
+        head, agg, label = self._total_or_count(rng, i)
         return (
             f"{head} in each month of {year}?",
             f"select toStartOfMonth({i.date}) as month, {agg} as {label} "
@@ -162,12 +158,13 @@ class _TemplateLibrary(_TemplateBase):
             "group by month order by month",
         )
 
+    @template(2)
     def _t_distinct_keys(self, rng: random.Random, i: _TableInfo) -> tuple[str, str] | None:
-        keys = [k for k in i.keys if k != "id" and plural(k[: -len("_id")]) != i.noun]
+        keys = self._other_keys(i)
         if not keys or not i.date:
             return None
         key = rng.choice(keys)
-        entity = plural(words(key[: -len("_id")]))
+        entity = self._key_noun(key)
         w = self._window(rng)
         return (
             f"How many distinct {entity} had {i.noun} {w.text}?",
@@ -175,6 +172,7 @@ class _TemplateLibrary(_TemplateBase):
             f"where {w.sql(i.date)}",
         )
 
+    @template(1)
     def _t_max_measure(self, rng: random.Random, i: _TableInfo) -> tuple[str, str] | None:
         if not i.measures or not i.date:
             return None
@@ -187,6 +185,7 @@ class _TemplateLibrary(_TemplateBase):
             f"where {w.sql(i.date)}",
         )
 
+    @template(2)
     def _t_threshold(self, rng: random.Random, i: _TableInfo) -> tuple[str, str] | None:
         if not i.date:
             return None
@@ -200,13 +199,12 @@ class _TemplateLibrary(_TemplateBase):
         measure, examples = self._choose_pair(rng, numeric)
         threshold = round_nice(rng.choice(examples))
         w = self._window(rng)
-        name = ident(i.noun)
         return (
             f"How many {i.noun} {w.text} had a {self._measure_words(measure)} above {threshold}?",
-            f"select count() as {name} from {i.table.full_name} "
-            f"where ({measure} > {threshold}) and ({w.sql(i.date)})",
+            self._count_sql(i, f"({measure} > {threshold}) and ({w.sql(i.date)})"),
         )
 
+    @template(2, "undated")
     def _t_dim_avg_filter(self, rng: random.Random, i: _TableInfo) -> tuple[str, str] | None:
         if not i.measures:
             return None
@@ -222,6 +220,7 @@ class _TemplateLibrary(_TemplateBase):
             f"where {column} = {literal(value)}",
         )
 
+    @template(2, "undated")
     def _t_dim_flag_count(self, rng: random.Random, i: _TableInfo) -> tuple[str, str] | None:
         if not i.flags:
             return None
@@ -239,6 +238,7 @@ class _TemplateLibrary(_TemplateBase):
             f"select countIf({flag} = 1) as {name} from {i.table.full_name}",
         )
 
+    @template(4, "join")
     def _t_join_sum(self, rng: random.Random, j: _Join) -> tuple[str, str] | None:
         f, d = j.fact, j.dim
         if not f.measures or not f.date:
@@ -251,7 +251,7 @@ class _TemplateLibrary(_TemplateBase):
         w = self._window(rng)
         phrase = self._filter_phrase(column, value, verb=False)
         measure_text = self._measure_words(measure)
-        if any(word in measure.lower() for word in MONEY_WORDS):
+        if self._is_money(measure):
             question = f"What was the total {measure_text} from {d.noun} {phrase} {w.text}?"
         else:
             question = (
@@ -259,12 +259,11 @@ class _TemplateLibrary(_TemplateBase):
             )
         return (
             question,
-            f"select sum({f.alias}.{measure}) as total_{measure} "
-            f"from {f.table.full_name} as {f.alias} inner join {d.table.full_name} as {d.alias} "
-            f"on {f.alias}.{j.key} = {d.alias}.{j.key} "
-            f"where ({d.alias}.{column} = {literal(value)}) and ({w.sql(f'{f.alias}.{f.date}')})",
+            f"select sum({f.alias}.{measure}) as total_{measure} {j.source()} "
+            f"where ({d.alias}.{column} = {literal(value)}) and ({w.sql(j.fact_date())})",
         )
 
+    @template(3, "join")
     def _t_join_count_by_dim(self, rng: random.Random, j: _Join) -> tuple[str, str] | None:
         f, d = j.fact, j.dim
         if not d.categories or not f.date:
@@ -274,8 +273,6 @@ class _TemplateLibrary(_TemplateBase):
         name = ident(f.noun)
         return (
             f"How many {f.noun} did {d.noun} from each {words(column)} have {w.text}?",
-            f"select {d.alias}.{column} as {column}, count() as {name} "
-            f"from {f.table.full_name} as {f.alias} inner join {d.table.full_name} as {d.alias} "
-            f"on {f.alias}.{j.key} = {d.alias}.{j.key} "
-            f"where {w.sql(f'{f.alias}.{f.date}')} group by {column} order by {name} desc",
+            f"select {d.alias}.{column} as {column}, count() as {name} {j.source()} "
+            f"where {w.sql(j.fact_date())} group by {column} order by {name} desc",
         )

@@ -18,7 +18,7 @@ from ..interfaces import QAGenerator, SQLExecutor
 from ..records import QAPair
 from ..schema import DatabaseSchema
 from ._targeting import targeted_pairs
-from ._template_base import _Focus, _TableInfo
+from ._template_base import _Focus
 from ._template_extended import _ExtendedTemplates
 from ._wording import as_date
 
@@ -67,7 +67,9 @@ class TemplateQAGenerator(_ExtendedTemplates, QAGenerator):
         extended: bool = False,
         targets: Sequence[GenerationTarget] = (),
     ) -> None:
-        super().__init__(schema, seed=seed, date_range=date_range, values=values)
+        self.seed = seed
+        self.values = {k: list(v) for k, v in (values or {}).items()}
+        self._read_schema(schema, date_range)
         self.offset = 0
         self.extended = extended or bool(targets)
         self.targets = list(targets)
@@ -162,34 +164,15 @@ class TemplateQAGenerator(_ExtendedTemplates, QAGenerator):
         self, extended: bool = False
     ) -> list[tuple[Callable[[random.Random], tuple[str, str]], int]]:
         templates: list[tuple[Callable[[random.Random], tuple[str, str]], int]] = []
-        more_tables, more_joins = self._extended_templates() if extended else ([], [])
         for info in self._tables:
-            t: list[tuple[Callable[[random.Random, _TableInfo], tuple[str, str] | None], int]]
-            t = [(self._t_count_by_category, 2)]
-            if info.date:
-                t += [
-                    (self._t_count_window, 2),
-                    (self._t_count_filter_window, 4),
-                    (self._t_sum_window, 3),
-                    (self._t_avg_by_category_window, 3),
-                    (self._t_top_n, 3),
-                    (self._t_rate, 3),
-                    (self._t_rate_by_category, 2),
-                    (self._t_monthly_trend, 2),
-                    (self._t_distinct_keys, 2),
-                    (self._t_max_measure, 1),
-                    (self._t_threshold, 2),
-                ]
-            else:
-                t += [(self._t_dim_avg_filter, 2), (self._t_dim_flag_count, 2)]
-            for fn, weight in [*t, *more_tables]:
+            needs = ("table", "dated" if info.date else "undated")
+            for fn, weight in self._registered(needs, extended):
                 if fn(random.Random(0), info) is not None:
                     templates.append((_bind(fn, info), weight))
         for join in self._joins:
-            joined = [(self._t_join_sum, 4), (self._t_join_count_by_dim, 3), *more_joins]
-            for jfn, weight in joined:
-                if jfn(random.Random(0), join) is not None:
-                    templates.append((_bind(jfn, join), weight))
+            for fn, weight in self._registered(("join",), extended):
+                if fn(random.Random(0), join) is not None:
+                    templates.append((_bind(fn, join), weight))
         return templates
 
     # -- generation -----------------------------------------------------------------------------

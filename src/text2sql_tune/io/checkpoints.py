@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from ..llm._wire import clean_tree
 from .files import FileLock
 from .records import JsonlAppender
 
-__all__ = ["checkpoint_lock", "safe_append"]
+__all__ = ["CheckpointWriter", "checkpoint_lock", "safe_append"]
 
 logger = logging.getLogger("text2sql_tune")
 
@@ -37,3 +38,60 @@ def safe_append(appender: JsonlAppender, record: BaseModel | dict[str, Any]) -> 
         if isinstance(record, BaseModel):
             repaired = type(record).model_validate(repaired)
         appender.append(repaired)
+
+
+class CheckpointWriter:
+    """A checkpoint file held for appending: its single-writer lock, then the file itself.
+
+    Args:
+        path: The JSONL checkpoint.
+        what: What the file is, for the message when another process holds it.
+        fsync: Force each line to disk (survives power loss; slower).
+    """
+
+    def __init__(self, path: Path, what: str, *, fsync: bool = False) -> None:
+        self.path = path
+        self.what = what
+        self.fsync = fsync
+        self._lock: FileLock | None = None
+        self._appender: JsonlAppender | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """True between :meth:`open` and :meth:`close`."""
+        return self._appender is not None
+
+    def open(self, prepare: Callable[[], Sequence[dict[str, Any]]]) -> None:
+        """Take the lock, call ``prepare``, then open the file and append what it returned.
+
+        ``prepare`` runs under the lock: it reads the file (and may start it over). When
+        anything fails the file is closed and the lock released again.
+
+        Raises:
+            ResourceBusyError: Another process holds the checkpoint.
+        """
+        lock = checkpoint_lock(self.path, self.what)
+        lock.__enter__()
+        self._lock = lock
+        try:
+            first = prepare()
+            self._appender = JsonlAppender(self.path, fsync=self.fsync).__enter__()
+            for record in first:
+                self._appender.append(record)
+        except BaseException:
+            self.close()
+            raise
+
+    def append(self, record: BaseModel | dict[str, Any]) -> None:
+        """Append one record (flushed at once; see :func:`safe_append`)."""
+        if self._appender is None:
+            raise RuntimeError(f"{self.path}: the checkpoint is not open")
+        safe_append(self._appender, record)
+
+    def close(self) -> None:
+        """Close the file and release the lock (nothing to do when it is not open)."""
+        appender, lock, self._appender, self._lock = self._appender, self._lock, None, None
+        if appender is not None:
+            appender.__exit__(None, None, None)
+        if lock is not None:
+            lock.__exit__(None, None, None)

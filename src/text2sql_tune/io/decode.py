@@ -29,18 +29,28 @@ from typing import IO, Any
 
 from ..errors import DataError
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
 __all__ = [
     "MAX_NESTING",
     "NotJSONError",
     "SurrogateLog",
+    "TOMLDecodeError",
     "detect_encoding",
     "iter_lines",
     "parse_json",
+    "parse_toml",
     "read_text",
     "replace_lone_surrogates",
 ]
 
 logger = logging.getLogger("text2sql_tune")
+
+TOMLDecodeError = tomllib.TOMLDecodeError
+"""What :func:`parse_toml` raises for text that is not TOML."""
 
 MAX_NESTING = 100
 """Deepest nesting (objects and arrays inside each other) accepted in one record."""
@@ -265,3 +275,13 @@ def _replace_surrogates(value: Any) -> tuple[Any, bool]:
             out[new_key] = new_item
         return out, changed
     return value, False
+
+
+def parse_toml(text: str) -> dict[str, Any]:
+    """Parse TOML text (``tomllib``, or ``tomli`` before Python 3.11).
+
+    Raises:
+        TOMLDecodeError: The text is not valid TOML.
+    """
+    data: dict[str, Any] = tomllib.loads(text)
+    return data

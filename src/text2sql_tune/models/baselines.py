@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ProviderUnavailableError
 from ..interfaces import SQLExecutor, Text2SQLModel
@@ -184,27 +184,17 @@ class SelfReflectionModel(Text2SQLModel):
     ) -> None:
         self.executor = executor
         self.keep_format = keep_format
-        self.first: ZeroShotModel
-        if examples:
-            self.first = FewShotModel(
-                client,
-                schema,
-                examples,
-                k=k,
-                model=model,
-                temperature=temperature,
-                max_tokens=max_tokens,
-                keep_format=keep_format,
-            )
-        else:
-            self.first = ZeroShotModel(
-                client,
-                schema,
-                model=model,
-                temperature=temperature,
-                max_tokens=max_tokens,
-                keep_format=keep_format,
-            )
+        chat: dict[str, Any] = {
+            "model": model,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "keep_format": keep_format,
+        }
+        self.first = (
+            FewShotModel(client, schema, examples, k=k, **chat)
+            if examples
+            else ZeroShotModel(client, schema, **chat)
+        )
         self.name = f"self-reflection:{self.first.name}"
 
     async def apredict(self, question: str) -> Prediction:

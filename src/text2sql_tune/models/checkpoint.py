@@ -23,16 +23,14 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from pydantic import ValidationError
 
 from ..errors import DataError
 from ..interfaces import Text2SQLModel
-from ..io.checkpoints import checkpoint_lock, safe_append
-from ..io.files import FileLock
-from ..io.records import JsonlAppender, iter_records
+from ..io.checkpoints import CheckpointWriter
+from ..io.records import iter_records
 from ..records import Prediction
 from ..sql.normalize import normalize_question
 
@@ -100,10 +98,8 @@ class CheckpointedModel(Text2SQLModel):
         self.loaded = 0
         self.reused = 0
         self.saved = 0
-        self._fsync = fsync
         self._answers: dict[str, Prediction] = {}
-        self._lock: FileLock | None = None
-        self._appender: JsonlAppender | None = None
+        self._file = CheckpointWriter(self.path, "answers checkpoint", fsync=fsync)
 
     @property
     def count(self) -> int:
@@ -117,23 +113,18 @@ class CheckpointedModel(Text2SQLModel):
             DataError: The file is not an answers checkpoint.
             ResourceBusyError: Another process holds it.
         """
-        if self._appender is not None:
+        if self._file.is_open:
             return self
         problem = checkpoint_problem(self.path)
         if problem is not None:
             raise DataError(f"{self.path} is not an answers checkpoint: {problem}")
-        lock = checkpoint_lock(self.path, "answers checkpoint")
-        lock.__enter__()
-        try:
-            self._answers = {} if self.fresh else self._load()
-            self.loaded = len(self._answers)
-            appender = JsonlAppender(self.path, fsync=self._fsync)
-            appender.__enter__()
-        except BaseException:
-            lock.__exit__(None, None, None)
-            raise
-        self._lock, self._appender = lock, appender
+        self._file.open(self._start)
         return self
+
+    def _start(self) -> list[dict[str, Any]]:
+        self._answers = {} if self.fresh else self._load()
+        self.loaded = len(self._answers)
+        return []
 
     def _load(self) -> dict[str, Prediction]:
         answers: dict[str, Prediction] = {}
@@ -155,21 +146,12 @@ class CheckpointedModel(Text2SQLModel):
 
     def close(self) -> None:
         """Close the file and release the lock."""
-        appender, lock, self._appender, self._lock = self._appender, self._lock, None, None
-        if appender is not None:
-            appender.__exit__(None, None, None)
-        if lock is not None:
-            lock.__exit__(None, None, None)
+        self._file.close()
 
     def __enter__(self) -> CheckpointedModel:
         return self.open()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def answered(self, question: str) -> bool:
@@ -178,8 +160,7 @@ class CheckpointedModel(Text2SQLModel):
 
     async def apredict(self, question: str) -> Prediction:
         """The saved answer to ``question``, else the model's (saved before it is returned)."""
-        appender = self.open()._appender
-        assert appender is not None
+        self.open()
         normalized = normalize_question(question)
         saved = self._answers.get(normalized)
         if saved is not None:
@@ -188,7 +169,7 @@ class CheckpointedModel(Text2SQLModel):
         prediction = await self.model.apredict(question)  # raising means: nothing to save
         record = {"model": self.name, "key": self.key}
         record.update(prediction.model_dump(mode="json", exclude_none=True))
-        safe_append(appender, record)
+        self._file.append(record)
         self._answers[normalized] = prediction
         self.saved += 1
         return prediction

@@ -233,6 +233,9 @@ class IterationReport(BaseModel):
     cases: list[CaseTrack] = Field(default_factory=list)
 
 
+_SUMMARY_FIELDS = {"total", "valid", "correct", "accuracy", "validity_rate", "by_category"}
+
+
 def _run_summary(label: str, report: EvalReport) -> RunSummary:
     s = report.summary
     low, high = wilson_interval(s.correct, s.total)
@@ -240,14 +243,9 @@ def _run_summary(label: str, report: EvalReport) -> RunSummary:
         label=label,
         model=report.model,
         judge=report.judge,
-        total=s.total,
-        valid=s.valid,
-        correct=s.correct,
-        accuracy=s.accuracy,
-        validity_rate=s.validity_rate,
         accuracy_low=low,
         accuracy_high=high,
-        by_category=dict(s.by_category),
+        **s.model_dump(include=_SUMMARY_FIELDS),
     )
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from ._http import FakeServer, read_body, send_json
 
-__all__ = ["FakeLaminiServer", "InjectedError", "RecordedRequest"]
+__all__ = ["FakeLaminiServer", "InjectedError", "RecordedRequest", "ScriptedTuningServer"]
 
 
 @dataclass
@@ -164,10 +164,52 @@ class JSONServer(FakeServer):
         return {"detail": detail}
 
 
+def _fixed_query(_question: Any, _model: str) -> str:
+    return "SELECT count() FROM ecommerce.users"
+
+
+class ScriptedTuningServer(JSONServer):
+    """What the fake tuning platforms share: jobs whose status follows a script, and models.
+
+    Args:
+        api_key: The key clients must send.
+        job_script: Statuses a new job goes through, one step per status request; the last one
+            stays.
+        failure_message: What a failed job reports.
+        respond: Makes the answer for ``(prompt or messages, model)``; default: a fixed query.
+        base_models: Models that can be tuned and asked without tuning.
+
+    Attributes:
+        jobs: Jobs by id.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        job_script: Sequence[str],
+        failure_message: str,
+        respond: Callable[[Any, str], str] | None,
+        base_models: Sequence[str],
+    ) -> None:
+        super().__init__(api_key=api_key)
+        self.job_script = list(job_script)
+        self.failure_message = failure_message
+        self.respond = respond or _fixed_query
+        self.base_models = set(base_models)
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self._steps: dict[str, int] = {}
+
+    def _next_status(self, job_id: str) -> str:
+        """The status a status request finds: the script's next one (its last one stays)."""
+        step = min(self._steps[job_id], len(self.job_script) - 1)
+        self._steps[job_id] = step + 1
+        return self.job_script[step]
+
+
 _JOB_PATH = re.compile(r"^/v1/train/jobs/([^/]+)(/cancel)?$")
 
 
-class FakeLaminiServer(JSONServer):
+class FakeLaminiServer(ScriptedTuningServer):
     """A fake Lamini platform.
 
     Args:
@@ -194,14 +236,8 @@ class FakeLaminiServer(JSONServer):
         respond: Callable[[str, str], str] | None = None,
         base_models: Sequence[str] = ("meta-llama/Meta-Llama-3.1-8B-Instruct",),
     ) -> None:
-        super().__init__(api_key=api_key)
-        self.job_script = list(job_script)
-        self.failure_message = failure_message
-        self.respond = respond or (lambda prompt, model: "SELECT count() FROM ecommerce.users")
-        self.base_models = set(base_models)
+        super().__init__(api_key, job_script, failure_message, respond, base_models)
         self.datasets: dict[str, list[dict[str, Any]]] = {}
-        self.jobs: dict[str, dict[str, Any]] = {}
-        self._steps: dict[str, int] = {}
         self._next_job = 1
 
     @property
@@ -281,9 +317,7 @@ class FakeLaminiServer(JSONServer):
         if method != "GET":
             return 405, {"detail": "Method Not Allowed"}
         if job["status"] != "CANCELLED":
-            step = min(self._steps[job_id], len(self.job_script) - 1)
-            job["status"] = self.job_script[step]
-            self._steps[job_id] = step + 1
+            job["status"] = self._next_status(job_id)
         answer = {
             "job_id": job["job_id"],
             "status": job["status"],

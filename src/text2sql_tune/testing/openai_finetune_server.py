@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .lamini_server import JSONServer
+from .lamini_server import ScriptedTuningServer
 
 __all__ = ["FakeOpenAIFineTuneServer"]
 
@@ -43,7 +43,7 @@ def _parse_multipart(raw: bytes, content_type: str) -> dict[str, tuple[str | Non
     return fields
 
 
-class FakeOpenAIFineTuneServer(JSONServer):
+class FakeOpenAIFineTuneServer(ScriptedTuningServer):
     """A fake OpenAI fine-tuning platform.
 
     Args:
@@ -67,14 +67,8 @@ class FakeOpenAIFineTuneServer(JSONServer):
         respond: Callable[[list[dict[str, Any]], str], str] | None = None,
         base_models: Sequence[str] = ("gpt-4o-mini-2024-07-18", "gpt-4o"),
     ) -> None:
-        super().__init__(api_key=api_key)
-        self.job_script = list(job_script)
-        self.failure_message = failure_message
-        self.respond = respond or (lambda messages, model: "SELECT count() FROM ecommerce.users")
-        self.base_models = set(base_models)
+        super().__init__(api_key, job_script, failure_message, respond, base_models)
         self.files: dict[str, dict[str, Any]] = {}
-        self.jobs: dict[str, dict[str, Any]] = {}
-        self._steps: dict[str, int] = {}
         self._events: dict[str, list[dict[str, Any]]] = {}
 
     @property
@@ -210,9 +204,7 @@ class FakeOpenAIFineTuneServer(JSONServer):
         job = self.jobs[job_id]
         if job["status"] in ("succeeded", "failed", "cancelled"):
             return self._public(job_id)
-        step = min(self._steps[job_id], len(self.job_script) - 1)
-        self._steps[job_id] = step + 1
-        status = self.job_script[step]
+        status = self._next_status(job_id)
         if status != job["status"]:
             job["status"] = status
             if status == "succeeded":
