@@ -10,6 +10,8 @@ from ..errors import SQLExecutionError, SQLTimeoutError, TooManyRowsError
 from ..interfaces import ExecutionLimits
 from ..records import QueryResult
 from ..safety import DEFAULT_ALLOWED_SETTINGS, split_settings_clause
+from ..safety._lexer import Kind, LexError
+from ..safety._statement import RefusalError, parse_statement
 from ..sql.dialects import Dialect
 
 __all__ = [
@@ -17,6 +19,7 @@ __all__ = [
     "SESSION_SETTINGS",
     "TIMEOUT_CODES",
     "TOO_MANY_ROWS_CODES",
+    "bound_constant_result",
     "enforce_row_cap",
     "limit_settings",
     "map_clickhouse_error",
@@ -24,6 +27,7 @@ __all__ = [
     "payload_too_large",
     "query_settings",
     "read_capped",
+    "watchdog_deadline",
 ]
 
 OUTPUT_FORMAT = "JSONCompact"
@@ -114,6 +118,46 @@ def query_settings(sql: str, guard: object) -> tuple[str, dict[str, str]]:
     if not settings or any(n not in allowed or n in SESSION_SETTINGS for n in names):
         return sql, {}
     return statement, settings
+
+
+def watchdog_deadline(limit_s: float) -> float:
+    """Seconds after which an executor stops waiting for a query that should have stopped.
+
+    The engine stops a query at ``limit_s`` when it checks between blocks; one long function
+    call does not reach such a check. A quarter of the limit (at least 0.25 s) on top leaves
+    the engine time to stop it itself, and keeps every query within 1.5 times its limit.
+    """
+    return limit_s + max(0.25, 0.25 * limit_s)
+
+
+def bound_constant_result(sql: str) -> str:
+    """Put a query without ``FROM`` in a subquery, so that the result limits apply to it.
+
+    Measured on chDB 4.4: ``max_result_bytes`` does not see the result of a query without
+    ``FROM`` (all constants): ``SELECT arrayMap(x -> repeat('a', 1000000), range(300))`` passed
+    a 32 MiB cap and took 6 s and 2.2 GB to build and print 300 MB; as
+    ``SELECT * FROM (...)`` the engine refused it in 0.4 s. The wrapped query returns the same
+    columns and rows. A trailing ``SETTINGS`` clause stays outside, where a read-only session
+    checks it (inside a subquery it does not). A query in which every ``SELECT`` has a ``FROM``
+    is left alone.
+    """
+    try:
+        statement = parse_statement(sql)
+    except (LexError, RefusalError):
+        return sql
+    code = statement.code
+    selects = froms = 0
+    for token, depth in zip(code, statement.depth, strict=True):
+        if depth == 0 and token.kind is Kind.WORD:
+            selects += token.upper == "SELECT"
+            froms += token.upper == "FROM"
+    if selects == 0 or froms >= selects or statement.format_at is not None:
+        return sql
+    cut = statement.settings_at
+    if cut is None or cut == 0:
+        return f"SELECT * FROM ({sql[code[0].start : code[-1].end]})"
+    head = sql[code[0].start : code[cut - 1].end]
+    return f"SELECT * FROM ({head}) {sql[code[cut].start : code[-1].end]}"
 
 
 def payload_too_large(sql: str, size: int, limits: ExecutionLimits) -> TooManyRowsError:
