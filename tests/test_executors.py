@@ -6,6 +6,7 @@ import base64
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -328,6 +329,22 @@ def fake() -> Iterator[FakeClickHouse]:
     server = FakeClickHouse().start()
     yield server
     server.stop()
+
+
+def test_a_server_that_does_not_answer_times_out(fake: FakeClickHouse) -> None:
+    """One long function call keeps a server busy past its limit: the executor stops waiting."""
+    fake.readonly = 2
+    fake.delay_s = 30
+    limits = ExecutionLimits(max_execution_time_s=1)
+    executor = ClickHouseExecutor(f"clickhouse://127.0.0.1:{fake.port}", limits=limits)
+    executor.client()  # connect first: the probes answer at once
+    started = time.perf_counter()
+    with pytest.raises(SQLTimeoutError, match="no answer from the server"):
+        executor.execute("SELECT arrayLevenshteinDistance(range(100000), range(1, 100001))")
+    assert time.perf_counter() - started < 1.5 * 2  # the HTTP read timeout is whole seconds
+    outcome = executor.try_execute("SELECT 1")
+    assert outcome.status is OutcomeStatus.TIMEOUT
+    executor.close()
 
 
 def test_http_sends_limits_and_auth_and_parses_json_compact(fake: FakeClickHouse) -> None:

@@ -342,7 +342,7 @@ def test_settings_allow_list_and_length_limit() -> None:
     # Bounded settings may go down, not up past the bound.
     assert SQLGuard().check("SELECT 1 SETTINGS max_threads = 2, max_block_size = 100")
     for value in ("17", "0", "1e9", "'2'"):
-        with pytest.raises(UnsafeSQLError, match="max_threads may only be set to 1..16"):
+        with pytest.raises(UnsafeSQLError, match=r"max_threads may only be set to 1\.\.16"):
             SQLGuard().check(f"SELECT 1 SETTINGS max_threads = {value}")
     with pytest.raises(UnsafeSQLError, match="SETTINGS max_threads"):
         SQLGuard(setting_bounds={}).check("SELECT 1 SETTINGS max_threads = 2")

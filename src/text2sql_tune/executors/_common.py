@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 from ..errors import SQLExecutionError, SQLTimeoutError, TooManyRowsError
@@ -171,16 +172,26 @@ def payload_too_large(sql: str, size: int, limits: ExecutionLimits) -> TooManyRo
     )
 
 
-def read_capped(stream: Any, cap: int) -> tuple[bytes, bool]:
+def read_capped(stream: Any, cap: int, *, deadline: float | None = None) -> tuple[bytes, bool]:
     """Read a response stream up to ``cap`` bytes.
+
+    Args:
+        stream: The response (``read(n)`` and, optionally, ``close()``).
+        cap: Bytes to read at most (one more tells that there is more).
+        deadline: A :func:`time.perf_counter` time after which reading stops.
 
     Returns:
         The bytes read and whether the stream had more (then reading stopped at the cap).
+
+    Raises:
+        TimeoutError: The deadline passed while the response was still coming in.
     """
     chunks: list[bytes] = []
     size = 0
     try:
         while True:
+            if deadline is not None and time.perf_counter() > deadline:
+                raise TimeoutError("the response was still coming in at the deadline")
             chunk = stream.read(min(1 << 20, cap + 1 - size))
             if not chunk:
                 return b"".join(chunks), False
