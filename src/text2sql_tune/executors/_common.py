@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import SQLExecutionError, SQLTimeoutError, TooManyRowsError
 from ..interfaces import ExecutionLimits
 from ..records import QueryResult
-from ..safety import DEFAULT_ALLOWED_SETTINGS, split_settings_clause
+from ..safety import DEFAULT_ALLOWED_SETTINGS, DEFAULT_SETTING_BOUNDS, split_settings_clause
 from ..safety._lexer import Kind, LexError
 from ..safety._statement import RefusalError, parse_statement
 from ..sql.dialects import Dialect
@@ -103,7 +103,8 @@ def query_settings(sql: str, guard: object) -> tuple[str, dict[str, str]]:
 
     A locked (``readonly``) session refuses every setting in a query, so executors apply a
     query's trailing ``SETTINGS`` to the session before locking it, or send them as request
-    settings. Only settings the guard allows, and none the executor sets for its limits, qualify.
+    settings. Only settings the guard allows (its ``setting_bounds`` too: it checked their
+    values), and none the executor sets for its limits, qualify.
 
     Args:
         sql: The statement the guard returned.
@@ -115,6 +116,7 @@ def query_settings(sql: str, guard: object) -> tuple[str, dict[str, str]]:
     """
     statement, settings = split_settings_clause(sql)
     allowed = frozenset(getattr(guard, "allowed_settings", DEFAULT_ALLOWED_SETTINGS))
+    allowed |= frozenset(getattr(guard, "setting_bounds", DEFAULT_SETTING_BOUNDS))
     names = [name.lower() for name in settings]
     if not settings or any(n not in allowed or n in SESSION_SETTINGS for n in names):
         return sql, {}

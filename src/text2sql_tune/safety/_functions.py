@@ -346,7 +346,11 @@ def _check_higher_order(
             raise RefusalError(
                 f"{reason} (passed by name to {name}; pass a lambda such as x -> f(x))"
             )
-    for j in range(open_at + 1, close[open_at]):
+    inside = range(open_at + 1, close[open_at])
+    parameters = {code[j].name() for j in inside if j in params}
+    for j in inside:
+        if code[j].kind in NAMES and code[j].name() in parameters:
+            continue  # x -> f(x): a lambda's parameter, whatever function shares its name
         if _standalone_name(code, j, params) and policy.known(code[j].name()):
             reason = policy.refusal(code[j].name(), call=False)
             if reason is not None:
