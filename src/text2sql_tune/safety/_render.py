@@ -9,14 +9,19 @@ sqlglot 30 does not parse (measured on real queries, see ``tests/data/clickhouse
 - ``SELECT TOP 3`` loses ``TOP 3`` (a number only);
 - ``CAST(x AS signed)`` / ``unsigned`` become ``Int64`` / ``UInt64``;
 - ``LIMIT 1 BY x LIMIT 3``: the second ``LIMIT`` (numbers only) is dropped;
-- ``ORDER BY f(x) AS a``: the alias is dropped;
+- ``ORDER BY f(x) AS a``: the alias is dropped; ``f(x AS a, 16)``, an alias on a call's
+  argument, is put in brackets (sqlglot's own parsers for known functions such as ``unhex``
+  do not take it);
 - ``COLUMNS(a, b)`` (names only) becomes ``COLUMNS('_')``;
 - column transformers: ``APPLY ...`` and ``EXCEPT [STRICT] (names)`` after ``*``, ``t.*`` or
   ``COLUMNS(...)`` are dropped (no subquery inside), ``REPLACE (e AS c, ...)`` becomes
   ``, e AS c, ...`` so that its expressions are still checked;
 - ``(EXPLAIN [kind] [setting = value, ...] SELECT ...)`` keeps the query only;
 - a lambda body holding ``c ? a : b`` is put in brackets (sqlglot 30 does not parse the
-  operator in a bare lambda body).
+  operator in a bare lambda body);
+- a parametric aggregate ``f(0.5)(x)`` loses its parameters when they are literals (sqlglot 30
+  reads ``f(p)(args)`` only in some places: not inside another call, before ``OVER``, as an
+  operand, or with qualified columns as arguments).
 
 Anything else sqlglot cannot parse is refused, as before. All of it is one pass over the tokens.
 """
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ._functions import STRUCTURAL_WORDS
 from ._lexer import Kind, Token
 from ._statement import NAMES
 
@@ -146,9 +152,44 @@ def _rewrites(code: list[Token]) -> tuple[Mapping[int, str], Mapping[int, tuple[
             matchers.add(r.close[i + 1])
         elif token.text == "->" and token.kind is Kind.PUNCT:
             _bracket_ternary_body(r, i)
+        elif token.kind in NAMES and r.text(i + 1) == "(" and i + 1 in r.close:
+            _drop_literal_parameters(r, i + 1)
+        elif word == "AS" and r.depth[i] > 0:
+            _bracket_argument_alias(r, i)
         if i in matchers:
             _transformers(r, i)
     return r.subst, r.around
+
+
+def _bracket_argument_alias(r: _Rewriter, at: int) -> None:
+    """``f(expr AS name, ...)`` -> ``f((expr AS name), ...)``."""
+    if at + 2 >= len(r.code) or r.code[at + 1].kind not in NAMES or r.text(at + 2) not in ",)":
+        return
+    depth, start = r.depth[at], at - 1
+    while start > 0 and not (r.depth[start - 1] < depth or r.text(start - 1) == ","):
+        start -= 1
+    opener = start - 1
+    if start >= at or r.text(opener) != "(" or opener < 1 or r.code[opener - 1].kind not in NAMES:
+        return  # not a call's argument (a tuple, a subquery)
+    if r.word(opener - 1) in STRUCTURAL_WORDS or r.word(opener - 1) == "CAST":
+        return
+    first, last = r.code[start].start, r.code[at + 1].start
+    r.around[first] = ("(" + r.around.get(first, ("", ""))[0], r.around.get(first, ("", ""))[1])
+    r.around[last] = (r.around.get(last, ("", ""))[0], r.around.get(last, ("", ""))[1] + ")")
+
+
+_LITERAL_PUNCT = frozenset({"(", ")", "[", "]", ",", "-", "+"})
+
+
+def _drop_literal_parameters(r: _Rewriter, open_at: int) -> None:
+    end = r.close[open_at]
+    if r.text(end + 1) != "(" or r.word(open_at - 1) in _QUERY_START:
+        return
+    for token in r.code[open_at + 1 : end]:
+        literal = token.kind in (Kind.NUMBER, Kind.STRING) or token.text in _LITERAL_PUNCT
+        if not (literal or (token.kind is Kind.WORD and token.upper in ("NULL", "TRUE", "FALSE"))):
+            return
+    r.blank(open_at, end)
 
 
 def _bracket_ternary_body(r: _Rewriter, arrow: int) -> None:

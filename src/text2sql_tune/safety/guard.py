@@ -230,7 +230,7 @@ class SQLGuard:
             raise RefusalError("EXPLAIN is not allowed")
         body = statement.body()
         _check_statement_kind(body)
-        for name, value in statement.settings:
+        for name, value in [*statement.settings, *statement.nested_settings]:
             self._check_setting(name, value)
         databases = Databases(self._check_database, self._default_database_allowed())
         check_tokens(body, self._policy, databases, self._system_allowed)
