@@ -150,18 +150,18 @@ class EngineProcess:
         started = time.monotonic()
         request: dict[str, Any] = {"sql": sql, "pool": pool, "setup": setup or [], "keep": keep}
         request["max_bytes"] = max_bytes
+        deadline = None if deadline_s is None else started + deadline_s
         while True:
-            remaining = None if deadline_s is None else deadline_s - (time.monotonic() - started)
-            if remaining is not None and remaining <= 0:
+            if deadline is not None and time.monotonic() >= deadline:
                 raise QueryTimedOutError(time.monotonic() - started)
             try:
-                return self._run_once(request, remaining, started)
+                return self._run_once(request, deadline, started)
             except EngineLostError:
                 if pool is None or self._closed:
                     raise
                 logger.info("the chDB engine process restarted; running the query again")
 
-    def _run_once(self, request: dict[str, Any], timeout: float | None, started: float) -> bytes:
+    def _run_once(self, request: dict[str, Any], deadline: float | None, started: float) -> bytes:
         with self._lock:
             process = self._ensure()
             ident = self._next_id
@@ -172,9 +172,11 @@ class EngineProcess:
                 _write(process, {**request, "id": ident})
             except OSError:
                 self._lost(process.generation)
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             if not pending.done.wait(timeout):
-                self._kill(process.generation, f"a query ran past its deadline ({timeout:.2f} s)")
-                raise QueryTimedOutError(time.monotonic() - started)
+                elapsed = time.monotonic() - started
+                self._kill(process.generation, f"a query ran past its deadline ({elapsed:.2f} s)")
+                raise QueryTimedOutError(elapsed)
         finally:
             with self._lock:
                 self._pending.pop(ident, None)
@@ -252,8 +254,16 @@ class EngineProcess:
             self.restarts += 1
         logger.info("stopping the chDB engine process %d: %s", process.popen.pid, why)
         process.popen.kill()
-        process.popen.wait()
         self._lost(generation)
+        # Reap the old process and start the next one off the caller's clock.
+        threading.Thread(target=self._replace, args=(process,), daemon=True).start()
+
+    def _replace(self, killed: _Process) -> None:
+        killed.popen.wait()
+        try:
+            self.start()
+        except (EngineError, EngineLostError, OSError):  # the next statement tries again
+            logger.debug("restarting the chDB engine process failed", exc_info=True)
 
     def close(self) -> None:
         """End the engine process: it closes its sessions first (killed if it does not)."""
