@@ -5,7 +5,7 @@ ClickHouse checks ``max_execution_time`` between blocks, so one long function ca
 it, and chDB 4.4 offers no way to stop it inside the process: its streaming ``cancel()`` and
 ``KILL QUERY`` are both checked between blocks too. So the engine runs in a child process
 (:mod:`._chdb_worker`), and a statement with a deadline that has not answered by then gets the
-process killed (a few milliseconds) and a fresh one started on the next statement (about 0.25 s).
+process killed (a few milliseconds) and a fresh one started at once (about 0.25 s).
 Queries that were running beside the one that overran are sent again to the new process (they
 only read); a trusted admin statement that was running is reported as interrupted.
 """
@@ -139,7 +139,9 @@ class EngineProcess:
             setup: Statements that make a new session of ``pool`` (``SET``s before the lock).
             keep: Return the session to its pool afterwards (else it is closed).
             max_bytes: Refuse output larger than this without copying it out.
-            deadline_s: Seconds the statement may take before the process is killed.
+            deadline_s: Seconds the statement may run in the engine process before the process is
+                killed (waiting for a process to start does not count; a query sent again after
+                a restart gets the full time again).
 
         Raises:
             EngineError: The engine refused the statement.
@@ -147,21 +149,18 @@ class EngineProcess:
             QueryTimedOutError: It ran past ``deadline_s``.
             EngineLostError: The process ended while an admin statement ran (queries are retried).
         """
-        started = time.monotonic()
         request: dict[str, Any] = {"sql": sql, "pool": pool, "setup": setup or [], "keep": keep}
         request["max_bytes"] = max_bytes
-        deadline = None if deadline_s is None else started + deadline_s
         while True:
-            if deadline is not None and time.monotonic() >= deadline:
-                raise QueryTimedOutError(time.monotonic() - started)
             try:
-                return self._run_once(request, deadline, started)
+                return self._run_once(request, deadline_s)
             except EngineLostError:
                 if pool is None or self._closed:
                     raise
                 logger.info("the chDB engine process restarted; running the query again")
 
-    def _run_once(self, request: dict[str, Any], deadline: float | None, started: float) -> bytes:
+    def _run_once(self, request: dict[str, Any], deadline_s: float | None) -> bytes:
+        """Send ``request`` once; its deadline counts from when the engine process has it."""
         with self._lock:
             process = self._ensure()
             ident = self._next_id
@@ -172,9 +171,9 @@ class EngineProcess:
                 _write(process, {**request, "id": ident})
             except OSError:
                 self._lost(process.generation)
-            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if not pending.done.wait(timeout):
-                elapsed = time.monotonic() - started
+            sent = time.monotonic()
+            if not pending.done.wait(deadline_s):
+                elapsed = time.monotonic() - sent
                 self._kill(process.generation, f"a query ran past its deadline ({elapsed:.2f} s)")
                 raise QueryTimedOutError(elapsed)
         finally:
