@@ -12,10 +12,8 @@ only read); a trusted admin statement that was running is reported as interrupte
 
 from __future__ import annotations
 
-import json
 import logging
 import select
-import struct
 import subprocess
 import sys
 import threading
@@ -23,6 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+from ._chdb_frames import encode_frame, read_frame
 
 __all__ = [
     "EngineError",
@@ -34,7 +34,6 @@ __all__ = [
 
 logger = logging.getLogger("text2sql_tune")
 
-_HEADER = struct.Struct(">II")
 _WORKER = Path(__file__).with_name("_chdb_worker.py")
 _START_TIMEOUT_S = 120.0
 _CLOSE_TIMEOUT_S = 10.0
@@ -202,7 +201,7 @@ class EngineProcess:
             stdout=subprocess.PIPE,
         )
         assert popen.stdout is not None
-        first = _read_frame(popen.stdout, timeout=_START_TIMEOUT_S)
+        first = _first_frame(popen.stdout, _START_TIMEOUT_S)
         if first is None or not first[0].get("ready"):
             popen.kill()
             popen.wait()
@@ -220,7 +219,7 @@ class EngineProcess:
         assert stream is not None
         while True:
             try:
-                frame = _read_frame(stream)
+                frame = read_frame(stream)
             except (OSError, ValueError):
                 frame = None
             if frame is None:
@@ -281,39 +280,14 @@ class EngineProcess:
 
 
 def _write(process: _Process, header: dict[str, Any]) -> None:
-    data = json.dumps(header).encode()
     stream = process.popen.stdin
     assert stream is not None
     with process.write_lock:
-        stream.write(_HEADER.pack(len(data), 0) + data)
+        stream.write(encode_frame(header))
         stream.flush()
 
 
-def _read_frame(
-    stream: IO[bytes], timeout: float | None = None
-) -> tuple[dict[str, Any], bytes] | None:
-    """One frame, or ``None`` at the end of the stream (or when ``timeout`` passes first)."""
-    if timeout is not None:
-        ready, _, _ = select.select([stream], [], [], timeout)
-        if not ready:
-            return None
-    head = _read_exactly(stream, _HEADER.size)
-    if head is None:
-        return None
-    header_size, payload_size = _HEADER.unpack(head)
-    header = _read_exactly(stream, header_size)
-    payload = _read_exactly(stream, payload_size) if payload_size else b""
-    if header is None or payload is None:
-        return None
-    return json.loads(header), payload
-
-
-def _read_exactly(stream: IO[bytes], size: int) -> bytes | None:
-    chunks: list[bytes] = []
-    while size:
-        chunk = stream.read(size)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
+def _first_frame(stream: IO[bytes], timeout: float) -> tuple[dict[str, Any], bytes] | None:
+    """The engine process's first frame, or ``None`` when it does not come in ``timeout``."""
+    ready, _, _ = select.select([stream], [], [], timeout)
+    return read_frame(stream) if ready else None

@@ -22,18 +22,20 @@ The process ends when its stdin closes (the parent exited or was killed).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import struct
 import sys
 import threading
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-# Run as a script, this folder would come first on the path, and its chdb.py would shadow chDB.
+if TYPE_CHECKING:
+    from ._chdb_frames import encode_frame, read_frame
+else:  # run as a script: the module beside it
+    from _chdb_frames import encode_frame, read_frame
+
+# Run as a script, this folder comes first on the path, and its chdb.py would shadow chDB.
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
-_HEADER = struct.Struct(">II")
 _FORMAT = "JSONCompact"
 
 
@@ -53,9 +55,8 @@ class _Server:
         self.out_lock = threading.Lock()
 
     def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
-        data = json.dumps(header).encode()
         with self.out_lock:
-            self.out.write(_HEADER.pack(len(data), len(payload)) + data + payload)
+            self.out.write(encode_frame(header, payload))
             self.out.flush()
 
     def handle(self, request: dict[str, Any]) -> None:
@@ -128,17 +129,6 @@ class _SetupError(Exception):
         self.statement = statement
 
 
-def _read_exactly(stream: Any, size: int) -> bytes:
-    chunks: list[bytes] = []
-    while size:
-        chunk = stream.read(size)
-        if not chunk:
-            raise EOFError
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
-
-
 def _die_with_parent() -> None:
     """Ask Linux to kill this process when its parent dies (the stdin EOF covers the rest)."""
     try:
@@ -158,27 +148,20 @@ def main(argv: list[str]) -> None:
     try:
         server = _Server(path, budget)
     except Exception as exc:
-        sys.stdout.buffer.write(_frame({"fatal": str(exc)}))
+        sys.stdout.buffer.write(encode_frame({"fatal": str(exc)}))
         sys.stdout.buffer.flush()
         return
     server.send({"ready": True, "pid": os.getpid()})
     while True:
-        try:
-            head = _read_exactly(inp, _HEADER.size)
-            size, _ = _HEADER.unpack(head)
-            request = json.loads(_read_exactly(inp, size))
-        except EOFError:
+        frame = read_frame(inp)
+        if frame is None:
             break
+        request = frame[0]
         if request.get("close"):
             server.close()
             break
         threading.Thread(target=server.handle, args=(request,), daemon=True).start()
     os._exit(0)  # threads may still be inside the engine: do not wait for them
-
-
-def _frame(header: dict[str, Any]) -> bytes:
-    data = json.dumps(header).encode()
-    return _HEADER.pack(len(data), 0) + data
 
 
 if __name__ == "__main__":

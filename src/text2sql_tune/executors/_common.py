@@ -25,6 +25,7 @@ __all__ = [
     "limit_settings",
     "map_clickhouse_error",
     "parse_json_compact",
+    "past_deadline",
     "payload_too_large",
     "query_settings",
     "read_capped",
@@ -161,6 +162,26 @@ def bound_constant_result(sql: str) -> str:
         return f"SELECT * FROM ({sql[code[0].start : code[-1].end]})"
     head = sql[code[0].start : code[cut - 1].end]
     return f"SELECT * FROM ({head}) {sql[code[cut].start : code[-1].end]}"
+
+
+def past_deadline(
+    sql: str, limits: ExecutionLimits, elapsed_s: float, what: str
+) -> SQLTimeoutError:
+    """The error for a query an executor stopped waiting for at :func:`watchdog_deadline`.
+
+    Args:
+        sql: The query.
+        limits: The executor's limits.
+        elapsed_s: Seconds since the query was sent.
+        what: What the executor saw and did, e.g. "the executor stopped the engine process".
+    """
+    return SQLTimeoutError(
+        sql,
+        159,
+        "TIMEOUT_EXCEEDED",
+        f"Timeout exceeded: {what} {elapsed_s:.2f} s after the query was sent "
+        f"(limit {limits.max_execution_time_s:g} s; ClickHouse checks it between blocks only)",
+    )
 
 
 def payload_too_large(sql: str, size: int, limits: ExecutionLimits) -> TooManyRowsError:

@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 from .._sync import run_sync
-from ..errors import ConfigurationError, ResourceBusyError, SQLExecutionError, SQLTimeoutError
+from ..errors import ConfigurationError, ResourceBusyError, SQLExecutionError
 from ..interfaces import ExecutionLimits, SQLExecutor
 from ..records import QueryResult
 from ..safety import SQLGuard
@@ -53,6 +53,7 @@ from ._common import (
     limit_settings,
     map_clickhouse_error,
     parse_json_compact,
+    past_deadline,
     payload_too_large,
     query_settings,
     watchdog_deadline,
@@ -307,7 +308,8 @@ class ChDBExecutor(SQLExecutor):
         except OutputTooLargeError as exc:
             raise payload_too_large(sql, exc.size, limits) from None
         except QueryTimedOutError as exc:
-            raise _stopped(sql, limits, exc.elapsed_s) from None
+            what = "the query was still running, so the executor stopped the engine process,"
+            raise past_deadline(sql, limits, exc.elapsed_s, what) from None
         except EngineLostError:  # pragma: no cover - queries are sent again; only a closed engine
             raise SQLExecutionError(sql, None, "ENGINE_CLOSED", "the executor was closed") from None
         elapsed = time.perf_counter() - started
@@ -352,14 +354,3 @@ class ChDBExecutor(SQLExecutor):
                 "it ran past its deadline); run it again",
             ) from None
         return parse_json_compact(sql, payload, time.perf_counter() - started)
-
-
-def _stopped(sql: str, limits: ExecutionLimits, elapsed_s: float) -> SQLTimeoutError:
-    return SQLTimeoutError(
-        sql,
-        159,
-        "TIMEOUT_EXCEEDED",
-        f"Timeout exceeded: the query was still running {elapsed_s:.2f} s after it started "
-        f"(limit {limits.max_execution_time_s:g} s; ClickHouse checks its limit between blocks "
-        "only), so the executor stopped the engine process",
-    )

@@ -42,6 +42,7 @@ from ._common import (
     limit_settings,
     map_clickhouse_error,
     parse_json_compact,
+    past_deadline,
     payload_too_large,
     query_settings,
     read_capped,
@@ -226,13 +227,7 @@ class ClickHouseExecutor(SQLExecutor):
     def _timed_out(self, sql: str, started: float) -> SQLTimeoutError:
         elapsed = time.perf_counter() - started
         logger.info("clickhouse query on %s gave no answer in %.2f s", self._name, elapsed)
-        return SQLTimeoutError(
-            sql,
-            159,
-            "TIMEOUT_EXCEEDED",
-            f"Timeout exceeded: no answer from the server {elapsed:.2f} s after the query was "
-            f"sent (limit {self.limits.max_execution_time_s:g} s)",
-        )
+        return past_deadline(sql, self.limits, elapsed, "no answer from the server")
 
     async def aclose(self) -> None:
         """Close the client's connections."""
