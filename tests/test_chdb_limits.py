@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -101,3 +104,35 @@ def test_huge_constant_results_stop_in_the_engine(chdb_path: Path) -> None:
     outcome = executor.try_execute(sql)
     assert outcome.status is OutcomeStatus.TOO_MANY_ROWS
     assert outcome.error is not None and "current bytes: 286.10 MiB" in outcome.error
+
+
+def test_the_engine_process_ends_with_its_parent(tmp_path: Path) -> None:
+    """kill -9 of a process in the middle of a long query frees the database folder."""
+    folder = tmp_path / "db"
+    code = (
+        "import sys, threading\n"
+        "from text2sql_tune import ChDBExecutor\n"
+        f"ex = ChDBExecutor({str(folder)!r}, create=True)\n"
+        "sql = 'SELECT arrayLevenshteinDistance(range(100000), range(1, 100001)) AS d'\n"
+        "threading.Thread(target=ex.try_execute, args=(sql,), daemon=True).start()\n"
+        "print(ex._engine.process.pid, flush=True)\n"
+        "threading.Event().wait()\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    engine_pid = int(parent.stdout.readline())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and Path(f"/proc/{engine_pid}").exists():
+        time.sleep(0.05)
+    assert not Path(f"/proc/{engine_pid}").exists()
+    reopen = f"from text2sql_tune import ChDBExecutor; ChDBExecutor({str(folder)!r})"
+    reopened = subprocess.run(
+        [sys.executable, "-c", reopen],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert reopened.returncode == 0, reopened.stderr

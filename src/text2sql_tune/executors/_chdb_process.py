@@ -100,6 +100,7 @@ class EngineProcess:
         """How many times the process was killed for a statement that overran."""
         self._lock = threading.Lock()
         self._process: _Process | None = None
+        self._dying: subprocess.Popen[bytes] | None = None  # killed, maybe still holding the folder
         self._generation = 0
         self._pending: dict[int, _Pending] = {}
         self._next_id = 0
@@ -194,6 +195,9 @@ class EngineProcess:
         process = self._process
         if process is not None and process.popen.poll() is None:
             return process
+        if self._dying is not None:  # the folder is free once the killed process is gone
+            self._dying.wait()
+            self._dying = None
         self._generation += 1
         popen = subprocess.Popen(
             [sys.executable, str(_WORKER), self.path, str(self.memory_budget)],
@@ -249,15 +253,15 @@ class EngineProcess:
             if process is None or process.generation != generation:
                 return
             self._process = None
+            self._dying = process.popen
             self.restarts += 1
         logger.info("stopping the chDB engine process %d: %s", process.popen.pid, why)
         process.popen.kill()
         self._lost(generation)
-        # Reap the old process and start the next one off the caller's clock.
-        threading.Thread(target=self._replace, args=(process,), daemon=True).start()
+        # Start the next process off the caller's clock.
+        threading.Thread(target=self._replace, daemon=True).start()
 
-    def _replace(self, killed: _Process) -> None:
-        killed.popen.wait()
+    def _replace(self) -> None:
         try:
             self.start()
         except (EngineError, EngineLostError, OSError):  # the next statement tries again

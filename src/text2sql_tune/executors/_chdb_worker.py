@@ -16,7 +16,8 @@ length-prefixed frames on its original stdout and reads them from stdin:
   "statement"}``, or ``{"id", "ok": false, "too_large": size}`` when the output is over
   ``max_bytes`` (it is not sent).
 
-The process ends when its stdin closes (the parent exited or was killed).
+The process ends when its stdin closes: the parent exited or was killed. (Not
+``PR_SET_PDEATHSIG``: Linux sends it when the *thread* that started the process ends.)
 """
 
 from __future__ import annotations
@@ -129,20 +130,8 @@ class _SetupError(Exception):
         self.statement = statement
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to kill this process when its parent dies (the stdin EOF covers the rest)."""
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: stdin EOF still ends the process
-        return
-
-
 def main(argv: list[str]) -> None:
     """Serve requests for the database folder ``argv[0]`` until stdin closes."""
-    _die_with_parent()
     path, budget = argv[0], int(argv[1])
     inp = sys.stdin.buffer
     try:
