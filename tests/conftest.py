@@ -1,9 +1,11 @@
 """Shared fixtures.
 
-chDB allows one data path per process, so the whole test run shares ONE path: ``chdb_path``.
-Tests that need a database use ``chdb_executor`` (an empty executor on that path) or the demo
-database fixtures; extra test tables go in their own database on the same path, created through
-the executor's trusted ``execute_admin``.
+ChDBExecutor allows one data path per process, so the whole test run shares ONE path:
+``chdb_path`` (its engine runs in a child process that holds the folder). Tests that need a
+database use ``chdb_executor`` (an empty executor on that path) or the demo database fixtures;
+extra test tables go in their own database on the same path, created through the executor's
+trusted ``execute_admin``. clickhouse-connect's chdb backend opens chDB inside this process, on a
+folder of its own: ``inprocess_chdb_path``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,15 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The single chDB data folder of this test run."""
     return tmp_path_factory.mktemp("chdb")
+
+
+@pytest.fixture(scope="session")
+def inprocess_chdb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder clickhouse-connect's chdb backend opens inside this process.
+
+    chDB allows one process per folder, and ``chdb_path`` belongs to ChDBExecutor's engine process.
+    """
+    return tmp_path_factory.mktemp("chdb_inprocess")
 
 
 @pytest.fixture(scope="session")

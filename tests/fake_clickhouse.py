@@ -3,7 +3,9 @@
 It answers clickhouse-connect's connect-time probes and the executor's read-only check (from
 ``readonly`` and ``profile``), returns canned ``JSONCompact`` documents for queries (or ``body``
 as is), ClickHouse-style errors (HTTP 500, ``X-ClickHouse-Exception-Code``) for queries that
-mention ``boom``, and records every request (query text, URL parameters, headers).
+mention ``boom``, and records every request (query text, URL parameters, headers). With
+``delay_s`` it answers queries (not probes) that much later, like a server busy with one long
+function call.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class FakeClickHouse:
         }
     )
     body: bytes | None = None  # when set, every query is answered with these bytes
+    delay_s: float = 0.0
+    stopping: threading.Event = field(default_factory=threading.Event)
     requests: list[Request] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
 
@@ -82,6 +86,8 @@ class FakeClickHouse:
                         "data": [list(values.values())],
                     }
                     self._send(200, json.dumps(document).encode())
+                elif fake.delay_s and fake.stopping.wait(fake.delay_s):
+                    return  # stopped while "running"
                 elif fake.body is not None:
                     self._send(200, fake.body)
                 elif "boom" in query:
@@ -111,10 +117,12 @@ class FakeClickHouse:
                 self.wfile.write(body)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()

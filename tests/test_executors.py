@@ -6,6 +6,7 @@ import base64
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -251,13 +252,33 @@ def test_relative_chdb_url_resolves_against_the_working_directory(
     assert isinstance(executor, ChDBExecutor) and executor.path == chdb_path.resolve()
 
 
-# --- ClickHouseExecutor through clickhouse-connect's chdb backend (same process, same path) ---
+# --- ClickHouseExecutor through clickhouse-connect's chdb backend (chDB in this process) ---
 
 
 @pytest.fixture(scope="module")
-def ch_chdb(shop: ChDBExecutor, chdb_path: Path) -> Iterator[ClickHouseExecutor]:
+def inprocess_shop(inprocess_chdb_path: Path) -> Path:
+    """The ``orders`` table of ``shop``, written through a writable clickhouse-connect client."""
+    import clickhouse_connect
+
+    client = clickhouse_connect.get_client(dsn=f"chdb://{inprocess_chdb_path}")
+    client.command(f"CREATE DATABASE IF NOT EXISTS {DB}")
+    client.command(
+        f"CREATE OR REPLACE TABLE {DB}.orders (id UInt64, country String, amount Float64, "
+        "day Date, note Nullable(String)) ENGINE = MergeTree ORDER BY id"
+    )
+    client.command(
+        f"INSERT INTO {DB}.orders SELECT number, ['UK', 'DE', 'FR'][number % 3 + 1], "
+        "number * 1.5, toDate('2024-01-01') + number, if(number % 2 = 0, NULL, 'x') "
+        "FROM numbers(30)"
+    )
+    return inprocess_chdb_path
+
+
+@pytest.fixture(scope="module")
+def ch_chdb(inprocess_shop: Path) -> Iterator[ClickHouseExecutor]:
     executor = ClickHouseExecutor(
-        f"chdb://{chdb_path}", limits=ExecutionLimits(max_execution_time_s=1, max_result_rows=50)
+        f"chdb://{inprocess_shop}",
+        limits=ExecutionLimits(max_execution_time_s=1, max_result_rows=50),
     )
     yield executor
     executor.close()
@@ -285,10 +306,10 @@ def test_clickhouse_connect_chdb_backend_limits_and_errors(ch_chdb: ClickHouseEx
     assert ch_chdb.execute("SELECT 'still fine' AS x").rows == [["still fine"]]
 
 
-def test_clickhouse_executor_accepts_a_client(chdb_path: Path, shop: ChDBExecutor) -> None:
+def test_clickhouse_executor_accepts_a_client(inprocess_shop: Path) -> None:
     import clickhouse_connect
 
-    client = clickhouse_connect.get_client(dsn=f"chdb://{chdb_path}")
+    client = clickhouse_connect.get_client(dsn=f"chdb://{inprocess_shop}")
     # The caller's own client is not locked by the executor: a writable session is refused...
     with pytest.raises(ConfigurationError, match=r"not read-only \(readonly = 0\)"):
         ClickHouseExecutor(client).execute("SELECT 1")
@@ -308,6 +329,22 @@ def fake() -> Iterator[FakeClickHouse]:
     server = FakeClickHouse().start()
     yield server
     server.stop()
+
+
+def test_a_server_that_does_not_answer_times_out(fake: FakeClickHouse) -> None:
+    """One long function call keeps a server busy past its limit: the executor stops waiting."""
+    fake.readonly = 2
+    fake.delay_s = 30
+    limits = ExecutionLimits(max_execution_time_s=1)
+    executor = ClickHouseExecutor(f"clickhouse://127.0.0.1:{fake.port}", limits=limits)
+    executor.client()  # connect first: the probes answer at once
+    started = time.perf_counter()
+    with pytest.raises(SQLTimeoutError, match="no answer from the server"):
+        executor.execute("SELECT arrayLevenshteinDistance(range(100000), range(1, 100001))")
+    assert time.perf_counter() - started < 1.5 * 2  # the HTTP read timeout is whole seconds
+    outcome = executor.try_execute("SELECT 1")
+    assert outcome.status is OutcomeStatus.TIMEOUT
+    executor.close()
 
 
 def test_http_sends_limits_and_auth_and_parses_json_compact(fake: FakeClickHouse) -> None:
@@ -442,7 +479,12 @@ def test_a_forged_format_never_replaces_the_executors(shop: ChDBExecutor, chdb_p
 
 def test_result_bytes_are_capped_before_decoding(chdb_path: Path) -> None:
     executor = ChDBExecutor(chdb_path, limits=ExecutionLimits(max_result_bytes=1024**2))
+    # A constant result (no FROM) goes through a subquery, where the engine's own cap sees it.
     outcome = executor.try_execute("SELECT arrayMap(x -> repeat('a', 100000), range(100)) AS a")
+    assert outcome.status is OutcomeStatus.TOO_MANY_ROWS
+    assert outcome.error is not None and "max bytes: 1.00 MiB, current bytes: 9.54" in outcome.error
+    # 0.7 MB in the engine, 1.4 MB of JSON (every quote escaped): the executor's cap refuses it.
+    outcome = executor.try_execute("SELECT repeat('\"', 700000) AS q FROM numbers(1)")
     assert outcome.status is OutcomeStatus.TOO_MANY_ROWS
     assert outcome.error is not None and "max bytes: 1048576" in outcome.error
     assert executor.execute("SELECT 'next' AS x").rows == [["next"]]

@@ -128,6 +128,18 @@ def safety_db(chdb_executor: ChDBExecutor) -> ChDBExecutor:
     return chdb_executor
 
 
+@pytest.fixture(scope="module")
+def inprocess_db(inprocess_chdb_path: Path) -> Path:
+    """``{DB}.t`` in the folder clickhouse-connect's chdb backend opens in this process."""
+    import clickhouse_connect
+
+    client = clickhouse_connect.get_client(dsn=f"chdb://{inprocess_chdb_path}")
+    client.command(f"CREATE DATABASE IF NOT EXISTS {DB}")
+    client.command(f"CREATE OR REPLACE TABLE {DB}.t (x UInt8) ENGINE = MergeTree ORDER BY x")
+    client.command(f"INSERT INTO {DB}.t VALUES (1), (2), (3)")
+    return inprocess_chdb_path
+
+
 RUNNABLE = [c for c in CASES["allowed"] if "guard" not in c]
 
 
@@ -252,9 +264,9 @@ def test_allowed_settings_apply_before_the_session_is_locked(safety_db: ChDBExec
 
 
 def test_clickhouse_connect_path_is_locked_too(
-    outside: dict[str, Path], safety_db: ChDBExecutor, chdb_path: Path
+    outside: dict[str, Path], inprocess_db: Path
 ) -> None:
-    executor = ClickHouseExecutor(f"chdb://{chdb_path}", guard=PassThroughGuard())
+    executor = ClickHouseExecutor(f"chdb://{inprocess_db}", guard=PassThroughGuard())
     read = f"SELECT * FROM file('{outside['sentinel']}', 'LineAsString')"
     write = f"INSERT INTO FUNCTION file('{outside['outside']}/x.csv', 'CSV') SELECT 1"
     for sql in (read, write, "SELECT 1 SETTINGS readonly = 0", f"DROP TABLE {DB}.t"):
@@ -310,19 +322,30 @@ def test_explain_opt_in() -> None:
         guard.check("EXPLAIN SELECT * FROM file('x')")
 
 
-def test_explain_runs_on_both_executors(safety_db: ChDBExecutor, chdb_path: Path) -> None:
+def test_explain_runs_on_both_executors(
+    safety_db: ChDBExecutor, chdb_path: Path, inprocess_db: Path
+) -> None:
     sql = f"EXPLAIN SELECT x FROM {DB}.t FORMAT RawBLOB"
     chdb = ChDBExecutor(chdb_path, guard=SQLGuard(allow_explain=True))
     assert chdb.execute(sql).columns == ["explain"]
-    server = ClickHouseExecutor(f"chdb://{chdb_path}", guard=SQLGuard(allow_explain=True))
+    server = ClickHouseExecutor(f"chdb://{inprocess_db}", guard=SQLGuard(allow_explain=True))
     assert server.execute(sql).columns == ["explain"]
     server.close()
 
 
 def test_settings_allow_list_and_length_limit() -> None:
-    assert SQLGuard(allowed_settings={"max_threads"}).check("SELECT 1 SETTINGS max_threads = 2")
+    assert SQLGuard(allowed_settings={"max_bytes_to_read"}).check(
+        "SELECT 1 SETTINGS max_bytes_to_read = 2"
+    )
+    with pytest.raises(UnsafeSQLError, match="SETTINGS max_bytes_to_read"):
+        SQLGuard().check("SELECT 1 SETTINGS max_bytes_to_read = 2")
+    # Bounded settings may go down, not up past the bound.
+    assert SQLGuard().check("SELECT 1 SETTINGS max_threads = 2, max_block_size = 100")
+    for value in ("17", "0", "1e9", "'2'"):
+        with pytest.raises(UnsafeSQLError, match=r"max_threads may only be set to 1\.\.16"):
+            SQLGuard().check(f"SELECT 1 SETTINGS max_threads = {value}")
     with pytest.raises(UnsafeSQLError, match="SETTINGS max_threads"):
-        SQLGuard().check("SELECT 1 SETTINGS max_threads = 2")
+        SQLGuard(setting_bounds={}).check("SELECT 1 SETTINGS max_threads = 2")
     with pytest.raises(UnsafeSQLError, match="longer than 20 characters"):
         SQLGuard(max_sql_length=20).check("SELECT 1 AS a_rather_long_alias")
 

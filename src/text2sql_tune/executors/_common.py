@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 from ..errors import SQLExecutionError, SQLTimeoutError, TooManyRowsError
 from ..interfaces import ExecutionLimits
 from ..records import QueryResult
-from ..safety import DEFAULT_ALLOWED_SETTINGS, split_settings_clause
+from ..safety import DEFAULT_ALLOWED_SETTINGS, DEFAULT_SETTING_BOUNDS, split_settings_clause
+from ..safety._lexer import Kind, LexError
+from ..safety._statement import RefusalError, parse_statement
 from ..sql.dialects import Dialect
 
 __all__ = [
@@ -17,13 +20,16 @@ __all__ = [
     "SESSION_SETTINGS",
     "TIMEOUT_CODES",
     "TOO_MANY_ROWS_CODES",
+    "bound_constant_result",
     "enforce_row_cap",
     "limit_settings",
     "map_clickhouse_error",
     "parse_json_compact",
+    "past_deadline",
     "payload_too_large",
     "query_settings",
     "read_capped",
+    "watchdog_deadline",
 ]
 
 OUTPUT_FORMAT = "JSONCompact"
@@ -98,7 +104,8 @@ def query_settings(sql: str, guard: object) -> tuple[str, dict[str, str]]:
 
     A locked (``readonly``) session refuses every setting in a query, so executors apply a
     query's trailing ``SETTINGS`` to the session before locking it, or send them as request
-    settings. Only settings the guard allows, and none the executor sets for its limits, qualify.
+    settings. Only settings the guard allows (its ``setting_bounds`` too: it checked their
+    values), and none the executor sets for its limits, qualify.
 
     Args:
         sql: The statement the guard returned.
@@ -110,10 +117,71 @@ def query_settings(sql: str, guard: object) -> tuple[str, dict[str, str]]:
     """
     statement, settings = split_settings_clause(sql)
     allowed = frozenset(getattr(guard, "allowed_settings", DEFAULT_ALLOWED_SETTINGS))
+    allowed |= frozenset(getattr(guard, "setting_bounds", DEFAULT_SETTING_BOUNDS))
     names = [name.lower() for name in settings]
     if not settings or any(n not in allowed or n in SESSION_SETTINGS for n in names):
         return sql, {}
     return statement, settings
+
+
+def watchdog_deadline(limit_s: float) -> float:
+    """Seconds after which an executor stops waiting for a query that should have stopped.
+
+    The engine stops a query at ``limit_s`` when it checks between blocks; one long function
+    call does not reach such a check. A quarter of the limit (at least 0.25 s) on top leaves
+    the engine time to stop it itself, and keeps every query within 1.5 times its limit.
+    """
+    return limit_s + max(0.25, 0.25 * limit_s)
+
+
+def bound_constant_result(sql: str) -> str:
+    """Put a query without ``FROM`` in a subquery, so that the result limits apply to it.
+
+    Measured on chDB 4.4: ``max_result_bytes`` does not see the result of a query without
+    ``FROM`` (all constants): ``SELECT arrayMap(x -> repeat('a', 1000000), range(300))`` passed
+    a 32 MiB cap and took 6 s and 2.2 GB to build and print 300 MB; as
+    ``SELECT * FROM (...)`` the engine refused it in 0.4 s. The wrapped query returns the same
+    columns and rows. A trailing ``SETTINGS`` clause stays outside, where a read-only session
+    checks it (inside a subquery it does not). A query in which every ``SELECT`` has a ``FROM``
+    is left alone.
+    """
+    try:
+        statement = parse_statement(sql)
+    except (LexError, RefusalError):
+        return sql
+    code = statement.code
+    selects = froms = 0
+    for token, depth in zip(code, statement.depth, strict=True):
+        if depth == 0 and token.kind is Kind.WORD:
+            selects += token.upper == "SELECT"
+            froms += token.upper == "FROM"
+    if selects == 0 or froms >= selects or statement.format_at is not None:
+        return sql
+    cut = statement.settings_at
+    if cut is None or cut == 0:
+        return f"SELECT * FROM ({sql[code[0].start : code[-1].end]})"
+    head = sql[code[0].start : code[cut - 1].end]
+    return f"SELECT * FROM ({head}) {sql[code[cut].start : code[-1].end]}"
+
+
+def past_deadline(
+    sql: str, limits: ExecutionLimits, elapsed_s: float, what: str
+) -> SQLTimeoutError:
+    """The error for a query an executor stopped waiting for at :func:`watchdog_deadline`.
+
+    Args:
+        sql: The query.
+        limits: The executor's limits.
+        elapsed_s: Seconds since the query was sent.
+        what: What the executor saw and did, e.g. "the executor stopped the engine process".
+    """
+    return SQLTimeoutError(
+        sql,
+        159,
+        "TIMEOUT_EXCEEDED",
+        f"Timeout exceeded: {what} {elapsed_s:.2f} s after the query was sent "
+        f"(limit {limits.max_execution_time_s:g} s; ClickHouse checks it between blocks only)",
+    )
 
 
 def payload_too_large(sql: str, size: int, limits: ExecutionLimits) -> TooManyRowsError:
@@ -127,16 +195,26 @@ def payload_too_large(sql: str, size: int, limits: ExecutionLimits) -> TooManyRo
     )
 
 
-def read_capped(stream: Any, cap: int) -> tuple[bytes, bool]:
+def read_capped(stream: Any, cap: int, *, deadline: float | None = None) -> tuple[bytes, bool]:
     """Read a response stream up to ``cap`` bytes.
+
+    Args:
+        stream: The response (``read(n)`` and, optionally, ``close()``).
+        cap: Bytes to read at most (one more tells that there is more).
+        deadline: A :func:`time.perf_counter` time after which reading stops.
 
     Returns:
         The bytes read and whether the stream had more (then reading stopped at the cap).
+
+    Raises:
+        TimeoutError: The deadline passed while the response was still coming in.
     """
     chunks: list[bytes] = []
     size = 0
     try:
         while True:
+            if deadline is not None and time.perf_counter() > deadline:
+                raise TimeoutError("the response was still coming in at the deadline")
             chunk = stream.read(min(1 << 20, cap + 1 - size))
             if not chunk:
                 return b"".join(chunks), False

@@ -1,8 +1,11 @@
 """Run SQL on embedded ClickHouse (chDB): no server, the database is a folder.
 
-chDB allows one data path per process, and one process per path. A process-wide engine therefore
-owns the path: every :class:`ChDBExecutor` on that path shares it, asking for a second path
-raises :class:`~text2sql_tune.ConfigurationError`, and a path another process holds raises
+chDB allows one process per database folder. The engine runs in a child process of its own
+(:mod:`._chdb_process`), so that a query that runs past its time limit inside one function call
+can be stopped: the process is killed and restarted, and the query gets a
+:class:`~text2sql_tune.SQLTimeoutError`. This process keeps one engine (one folder): every
+:class:`ChDBExecutor` on that folder shares it, asking for a second folder raises
+:class:`~text2sql_tune.ConfigurationError`, and a folder another process holds raises
 :class:`~text2sql_tune.ResourceBusyError`.
 
 The engine keeps one unlocked *admin* session for trusted statements issued by the library itself
@@ -12,7 +15,8 @@ take any more) set and then ``SET readonly=1``, which chDB keeps for the session
 setting can be raised again and table functions such as ``file()`` are refused, even if a query
 slipped past the guard. Every query gets ``FORMAT JSONCompact`` appended, so a ``FORMAT`` clause
 left in it is a syntax error rather than another output, and a result over the byte cap is
-refused before it is copied into Python.
+refused before it is copied out of the engine. The engine process's memory is bounded as a whole
+(``max_server_memory_usage``), not only per query.
 """
 
 from __future__ import annotations
@@ -21,29 +25,38 @@ import asyncio
 import atexit
 import errno
 import fcntl
+import json
 import logging
 import os
-import queue
 import shutil
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, cast
 
 from .._sync import run_sync
 from ..errors import ConfigurationError, ResourceBusyError, SQLExecutionError
 from ..interfaces import ExecutionLimits, SQLExecutor
 from ..records import QueryResult
 from ..safety import SQLGuard
+from ._chdb_process import (
+    EngineError,
+    EngineLostError,
+    EngineProcess,
+    OutputTooLargeError,
+    QueryTimedOutError,
+)
 from ._common import (
     OUTPUT_FORMAT,
+    bound_constant_result,
     enforce_row_cap,
     limit_settings,
     map_clickhouse_error,
     parse_json_compact,
+    past_deadline,
     payload_too_large,
     query_settings,
+    watchdog_deadline,
 )
 
 __all__ = ["ChDBExecutor"]
@@ -51,14 +64,6 @@ __all__ = ["ChDBExecutor"]
 logger = logging.getLogger("text2sql_tune")
 
 _MAX_SETTING_POOLS = 16  # distinct query-settings combinations that keep their own pool
-
-_PoolKey = tuple[ExecutionLimits, tuple[tuple[str, str], ...]]
-
-
-def _engine_errors() -> tuple[type[BaseException], ...]:
-    import chdb
-
-    return (RuntimeError, chdb.ChdbError)
 
 
 def _holder(path: str) -> str | None:
@@ -99,83 +104,58 @@ def _busy(path: str, holder: str) -> ResourceBusyError:
 
 
 class _Engine:
-    """The process's single chDB data path: an admin session plus pools of locked sessions."""
+    """The process's single chDB data folder, served by an engine process."""
 
-    def __init__(self, path: str, temporary: bool) -> None:
-        from chdb.session import Session
-
+    def __init__(self, path: str, temporary: bool, memory_budget: int) -> None:
         self.path = path
         self.temporary = temporary
-        self._session_cls: Any = cast(Any, Session)
+        self.memory_budget = memory_budget
         holder = _holder(path)
         if holder is not None:
             raise _busy(path, holder)
+        self.process = EngineProcess(path, memory_budget)
         try:
-            self.admin: Any = self._session_cls(path)
-        except _engine_errors() as exc:
+            self.process.start()
+        except EngineError as exc:
             holder = _holder(path)
             if holder is not None:
                 raise _busy(path, holder) from None
             raise ConfigurationError(f"cannot open the chDB database at {path}: {exc}") from None
-        self._pools: dict[_PoolKey, queue.SimpleQueue[Any]] = {}
-        self._all: list[Any] = [self.admin]
+        self._setting_pools: set[str] = set()
         self._lock = threading.Lock()
 
-    def acquire(self, key: _PoolKey) -> tuple[Any, bool]:
-        """A locked session for ``key``, and whether it goes back to a pool afterwards.
+    def pool(self, limits: ExecutionLimits, extra: tuple[tuple[str, str], ...]) -> tuple[str, bool]:
+        """The locked-session pool for these limits and query settings, and whether to keep it.
 
         Query settings from model SQL could vary without end; past a few combinations their
         sessions are made for one query and closed, so they cannot pile up.
         """
+        key = json.dumps([limits.model_dump(mode="json"), extra])
+        if not extra:
+            return key, True
         with self._lock:
-            pool = self._pools.get(key)
-            if pool is None:
-                setting_pools = sum(1 for k in self._pools if k[1])
-                if not key[1] or setting_pools < _MAX_SETTING_POOLS:
-                    pool = self._pools[key] = queue.SimpleQueue()
-        if pool is None:
-            return self._locked_session(*key, keep=False), False
-        try:
-            return pool.get_nowait(), True
-        except queue.Empty:
-            return self._locked_session(*key, keep=True), True
+            if key in self._setting_pools or len(self._setting_pools) < _MAX_SETTING_POOLS:
+                self._setting_pools.add(key)
+                return key, True
+        return key, False
 
-    def release(self, key: _PoolKey, session: Any, pooled: bool) -> None:
-        if pooled:
-            self._pools[key].put(session)
-        else:
-            session.cleanup()
-
-    def _locked_session(
-        self, limits: ExecutionLimits, extra: tuple[tuple[str, str], ...], *, keep: bool
-    ) -> Any:
-        session: Any = self._session_cls(self.path)
-        settings: dict[str, Any] = limit_settings(limits)
-        # Output settings first: once readonly=1 is set nothing can change any more.
-        settings["output_format_json_quote_64bit_integers"] = 0
+    def setup(self, limits: ExecutionLimits, extra: tuple[tuple[str, str], ...]) -> list[str]:
+        """The statements that lock a new session: limits, output settings, the query's own."""
+        settings = {
+            **limit_settings(limits),
+            "max_memory_usage_for_user": self.memory_budget,
+            # Output settings first: once readonly=1 is set nothing can change any more.
+            "output_format_json_quote_64bit_integers": 0,
+        }
         statements = [
             f"SET {name} = " + (f"'{value}'" if isinstance(value, str) else repr(value))
             for name, value in settings.items()
         ]
         # The query's own settings: allow-listed names, literal values from the guard's lexer.
-        statements += [f"SET {name} = {value}" for name, value in extra]
-        for statement in statements:
-            try:
-                session.query(statement)
-            except _engine_errors() as exc:  # a query's own setting with a bad value
-                session.cleanup()
-                raise map_clickhouse_error(statement, str(exc)) from None
-        session.query("SET readonly = 1")
-        if keep:
-            with self._lock:
-                self._all.append(session)
-        return session
+        return statements + [f"SET {name} = {value}" for name, value in extra]
 
     def close(self) -> None:
-        with self._lock:
-            sessions, self._all, self._pools = self._all, [], {}
-        for session in reversed(sessions):
-            session.cleanup()
+        self.process.close()
         if self.temporary:
             shutil.rmtree(self.path, ignore_errors=True)
 
@@ -184,7 +164,7 @@ _registry_lock = threading.Lock()
 _engine: _Engine | None = None
 
 
-def _get_engine(path: str | Path | None, create: bool) -> _Engine:
+def _get_engine(path: str | Path | None, create: bool, memory_budget: int) -> _Engine:
     global _engine
     with _registry_lock:
         if path is None:
@@ -195,7 +175,7 @@ def _get_engine(path: str | Path | None, create: bool) -> _Engine:
                     "path per process: pass that path instead"
                 )
             resolved = tempfile.mkdtemp(prefix="text2sql_tune_chdb_")
-            _engine = _Engine(resolved, temporary=True)
+            _engine = _Engine(resolved, temporary=True, memory_budget=memory_budget)
             atexit.register(_close_engine)
             return _engine
         resolved = os.path.realpath(os.fspath(Path(path).expanduser()))
@@ -210,7 +190,8 @@ def _get_engine(path: str | Path | None, create: bool) -> _Engine:
             )
         if missing:
             Path(resolved).mkdir(parents=True, exist_ok=True)
-        _engine = _Engine(resolved, temporary=False)
+        _engine = _Engine(resolved, temporary=False, memory_budget=memory_budget)
+        atexit.register(_close_engine)
         return _engine
 
 
@@ -240,8 +221,12 @@ def _close_engine() -> None:
 class ChDBExecutor(SQLExecutor):
     """Run SQL on an embedded chDB database folder.
 
-    Queries run in worker threads on a pool of locked sessions (several sessions on one path run
-    in parallel and release the GIL), with ``limits`` applied server-side.
+    Queries run on a pool of locked sessions of the engine process (several run in parallel),
+    with ``limits`` applied by the engine. A query that is still running
+    ``max_execution_time_s`` plus a quarter (at least 0.25 s) after it started gets the engine
+    process killed and restarted and raises :class:`~text2sql_tune.SQLTimeoutError`; queries that
+    ran beside it run again. The engine process as a whole never takes more than
+    ``memory_budget_bytes``.
 
     Args:
         path: The database folder; ``None`` creates a temporary database that is removed when
@@ -251,6 +236,10 @@ class ChDBExecutor(SQLExecutor):
         concurrency: Queries run at once.
         create: Create the folder when it does not exist (an empty database). Without it a
             missing folder is an error, so a mistyped path cannot look like an empty database.
+        memory_budget_bytes: Memory all queries together may use in the engine process
+            (``max_server_memory_usage`` and ``max_memory_usage_for_user``); default
+            ``limits.max_memory_usage_bytes``, so concurrent queries share one query's budget.
+            The first executor on a folder sets the process-wide part.
 
     Raises:
         ConfigurationError: The folder does not exist (and ``create`` is false), or this process
@@ -272,9 +261,12 @@ class ChDBExecutor(SQLExecutor):
         guard: SQLGuard | None = None,
         concurrency: int = 4,
         create: bool = False,
+        memory_budget_bytes: int | None = None,
     ) -> None:
         super().__init__(limits=limits, guard=guard, concurrency=concurrency)
-        self._engine = _get_engine(path, create)
+        budget = memory_budget_bytes or self.limits.max_memory_usage_bytes
+        self.memory_budget_bytes = budget
+        self._engine = _get_engine(path, create, budget)
         self.path = Path(self._engine.path)
 
     @property
@@ -297,16 +289,33 @@ class ChDBExecutor(SQLExecutor):
     def _run_locked(self, sql: str) -> QueryResult:
         engine, limits = self._engine, self.limits
         statement, settings = query_settings(sql, self.guard)
-        key: _PoolKey = (limits, tuple(sorted(settings.items())))
+        extra = tuple(sorted(settings.items()))
+        pool, keep = engine.pool(limits, extra)
+        setup = engine.setup(limits, extra)
+        text = f"{bound_constant_result(statement)}\nFORMAT {OUTPUT_FORMAT}"
+        started = time.perf_counter()
         try:
-            session, pooled = engine.acquire(key)
-        except SQLExecutionError as exc:  # report it against the query, not the SET statement
-            raise type(exc)(sql, exc.code, exc.name, exc.message) from None
-        try:
-            result = _run(session, statement, limits)
-        finally:
-            engine.release(key, session, pooled)
-        return result.model_copy(update={"sql": sql}) if statement != sql else result
+            payload = engine.process.run(
+                text,
+                pool=pool,
+                setup=setup,
+                keep=keep,
+                max_bytes=limits.max_result_bytes,
+                deadline_s=watchdog_deadline(limits.max_execution_time_s),
+            )
+        except EngineError as exc:  # a bad SET is reported against the query too
+            raise map_clickhouse_error(sql, exc.text) from None
+        except OutputTooLargeError as exc:
+            raise payload_too_large(sql, exc.size, limits) from None
+        except QueryTimedOutError as exc:
+            what = "the query was still running, so the executor stopped the engine process,"
+            raise past_deadline(sql, limits, exc.elapsed_s, what) from None
+        except EngineLostError:  # pragma: no cover - queries are sent again; only a closed engine
+            raise SQLExecutionError(sql, None, "ENGINE_CLOSED", "the executor was closed") from None
+        elapsed = time.perf_counter() - started
+        result = parse_json_compact(sql, payload, elapsed)
+        logger.debug("chdb query: %d rows in %.3f s", result.row_count, elapsed)
+        return result
 
     async def aexecute_admin(self, sql: str) -> QueryResult:
         """Run a *trusted* statement (DDL, ``INSERT``) on the unlocked admin session.
@@ -321,47 +330,27 @@ class ChDBExecutor(SQLExecutor):
             The result (empty for statements that return nothing).
 
         Raises:
-            SQLExecutionError: The engine rejected the statement.
+            SQLExecutionError: The engine rejected the statement, or the engine process was
+                restarted while it ran (a query beside it overran its deadline).
         """
-        return await asyncio.to_thread(_run, self._engine.admin, sql, None)
+        return await asyncio.to_thread(self._run_admin, sql)
 
     def execute_admin(self, sql: str) -> QueryResult:
         """Sync twin of :meth:`aexecute_admin`."""
         return run_sync(self.aexecute_admin(sql))
 
-
-def _run(session: Any, sql: str, limits: ExecutionLimits | None) -> QueryResult:
-    """Run ``sql`` on ``session``.
-
-    ``limits`` is ``None`` for the admin session's trusted statements: no ``FORMAT`` is appended
-    (DDL takes none) and no size cap applies.
-    """
-    started = time.perf_counter()
-    text = sql if limits is None else f"{sql}\nFORMAT {OUTPUT_FORMAT}"
-    try:
-        raw = session.query(text, OUTPUT_FORMAT)
-    except _engine_errors() as exc:
-        _drain(session)
-        error = map_clickhouse_error(sql, str(exc))
-        logger.debug("chdb query failed after %.3f s: %s", time.perf_counter() - started, error)
-        raise error from None
-    elapsed = time.perf_counter() - started
-    size = raw.size() if hasattr(raw, "size") else len(raw)
-    if limits is not None and size > limits.max_result_bytes:
-        raise payload_too_large(sql, size, limits)
-    payload = raw.bytes() if hasattr(raw, "bytes") else raw
-    result = parse_json_compact(sql, payload or b"", elapsed)
-    logger.debug("chdb query: %d rows in %.3f s", result.row_count, elapsed)
-    return result
-
-
-def _drain(session: Any) -> None:
-    """Flush output a failed query left behind.
-
-    When a query fails mid-execution (time limit, row cap), chDB 4.4 prepends its partial output
-    to the next query's output on the same session; one throwaway query absorbs it.
-    """
-    try:
-        session.query("SELECT 1", OUTPUT_FORMAT)
-    except _engine_errors():  # pragma: no cover - the session is unusable; the next query says so
-        logger.debug("chdb session drain failed", exc_info=True)
+    def _run_admin(self, sql: str) -> QueryResult:
+        started = time.perf_counter()
+        try:
+            payload = self._engine.process.run(sql)
+        except EngineError as exc:
+            raise map_clickhouse_error(sql, exc.text) from None
+        except EngineLostError:
+            raise SQLExecutionError(
+                sql,
+                None,
+                "ENGINE_RESTARTED",
+                "the chDB engine process was restarted while this statement ran (a query beside "
+                "it ran past its deadline); run it again",
+            ) from None
+        return parse_json_compact(sql, payload, time.perf_counter() - started)

@@ -12,6 +12,10 @@ like :class:`ChDBExecutor`.
 
 Results are read as a stream and refused past ``max_result_bytes``; clickhouse-connect appends
 ``FORMAT JSONCompact`` to every query, so a ``FORMAT`` clause left in one is a syntax error.
+A query the server has not answered by its time limit plus a quarter (the HTTP read timeout, and
+a deadline while the result streams in) raises :class:`~text2sql_tune.SQLTimeoutError`; the
+server stops the query itself only between blocks, so one long function call keeps a server
+thread busy until it ends (bound that with the server's own quotas).
 
 clickhouse-connect is synchronous: queries run in worker threads on one client, which is safe to
 share between threads because it is created without a session id.
@@ -21,13 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ..errors import ConfigurationError, SQLExecutionError
+from ..errors import ConfigurationError, SQLExecutionError, SQLTimeoutError
 from ..interfaces import ExecutionLimits, SQLExecutor
 from ..records import QueryResult
 from ..safety import SQLGuard
@@ -37,9 +42,11 @@ from ._common import (
     limit_settings,
     map_clickhouse_error,
     parse_json_compact,
+    past_deadline,
     payload_too_large,
     query_settings,
     read_capped,
+    watchdog_deadline,
 )
 
 __all__ = ["ClickHouseExecutor"]
@@ -101,6 +108,9 @@ class ClickHouseExecutor(SQLExecutor):
         self._connect_args: dict[str, Any] = {}
         if isinstance(url_or_client, str):
             self._connect_args, self._name = _parse_url(url_or_client, database)
+            if "dsn" not in self._connect_args:
+                deadline = watchdog_deadline(self.limits.max_execution_time_s)
+                self._connect_args.setdefault("send_receive_timeout", math.ceil(deadline))
         else:
             self._client = url_or_client
             self._name = f"ClickHouseExecutor({type(url_or_client).__name__})"
@@ -187,11 +197,17 @@ class ClickHouseExecutor(SQLExecutor):
         statement, settings = self._settings(sql)
         cap = self.limits.max_result_bytes
         started = time.perf_counter()
+        deadline = started + watchdog_deadline(self.limits.max_execution_time_s)
         try:
             stream = client.raw_stream(statement, settings=settings, fmt=OUTPUT_FORMAT)
-            payload, more = read_capped(stream, cap)
+            payload, more = read_capped(stream, cap, deadline=deadline)
+        except TimeoutError:
+            raise self._timed_out(sql, started) from None
         except DatabaseError as exc:
-            error = map_clickhouse_error(sql, _redact(str(exc), self._connect_args))
+            text = _redact(str(exc), self._connect_args)
+            if "timed out" in text.lower() and "Code:" not in text:
+                raise self._timed_out(sql, started) from None
+            error = map_clickhouse_error(sql, text)
             logger.info("clickhouse query failed on %s: %s", self._name, error)
             raise error from None
         except Error as exc:
@@ -207,6 +223,11 @@ class ClickHouseExecutor(SQLExecutor):
             "clickhouse query on %s: %d rows in %.3f s", self._name, result.row_count, elapsed
         )
         return result
+
+    def _timed_out(self, sql: str, started: float) -> SQLTimeoutError:
+        elapsed = time.perf_counter() - started
+        logger.info("clickhouse query on %s gave no answer in %.2f s", self._name, elapsed)
+        return past_deadline(sql, self.limits, elapsed, "no answer from the server")
 
     async def aclose(self) -> None:
         """Close the client's connections."""

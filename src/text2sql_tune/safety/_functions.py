@@ -10,18 +10,23 @@ These run on ClickHouse's own tokens (see :mod:`._lexer`), so no syntax hides a 
 - a string naming an aggregate function (``arrayReduce('sum', ...)``) must name an allowed one;
 - a string naming a dictionary or table (``dictGet('db.d', ...)``, ``joinGet``,
   ``hasColumnInTable``) and a table after ``IN`` in any form (``x IN db.t``, ``x IN (db.t)``,
-  ``notIn(x, db.t)``...) must be in an allowed database;
+  ``notIn(x, db.t)``...) must be in an allowed database; written without a database (``x IN t``,
+  ``dictGet('d', ...)``) it is in the default database, which must be allowed too, unless the
+  query defines that name itself (an alias, a CTE);
+- the calls ClickHouse's parser rewrites (``DATE_ADD``, ``RTRIM``... in any case) and
+  ``untuple`` are allowed; their arguments are checked like any others;
 - ``system.`` / ``INFORMATION_SCHEMA.`` anywhere (unless allowed) is refused as a backstop.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 
 from ._lexer import Kind, Token
+from ._names import Databases, defined_names, is_plain_name, lambda_parameters
 from ._statement import NAMES, RefusalError, UnknownFunctionRefusalError
-from .catalog import FunctionCatalog
+from .catalog import ANALYZER_FUNCTIONS, PARSER_FUNCTIONS, FunctionCatalog
 
 __all__ = ["FunctionPolicy", "check_tokens"]
 
@@ -35,6 +40,7 @@ STRUCTURAL_WORDS = frozenset(
         "JOIN", "APPLY", "REPLACE", "COLUMNS", "WINDOW", "PARTITION", "ROWS", "RANGE",
         "GROUPS", "SAMPLE", "FINAL", "ARRAY", "GLOBAL", "ROLLUP", "CUBE", "SETS", "STEP",
         "TO", "FILL", "INTERPOLATE", "LAMBDA", "EXTRACT", "TRIM", "GROUPING", "TOP", "TIES",
+        "STRICT",
     }
 )  # fmt: skip
 
@@ -89,6 +95,8 @@ class FunctionPolicy:
         self._denied_reasons = {n.lower(): r for n, r in catalog.denied.items()}
         self._table_reasons = {n.lower(): r for n, r in catalog.table_functions_denied.items()}
         self.higher_order = catalog.higher_order | {n.lower() for n in catalog.higher_order}
+        self._bare = catalog.bare_callable
+        self._bare_ci = {n.lower() for n in catalog.bare_callable if n in ci}
 
     def refusal(self, name: str, *, call: bool = True, table: bool = False) -> str | None:
         """Why ``name`` may not be used as a function, or ``None`` when it may.
@@ -108,7 +116,22 @@ class FunctionPolicy:
             return None
         if call and (lowered in self._types or lowered in self.table_functions):
             return None
+        if call and (lowered in PARSER_FUNCTIONS or name in ANALYZER_FUNCTIONS):
+            return None
         return self._why(name, table)
+
+    def bare_refusal(self, name: str) -> str | None:
+        """Why the engine may not read ``name`` written without brackets as a function call.
+
+        ClickHouse calls a few functions named without brackets (``SELECT currentUser``), when
+        no column or alias has that name; such a name is checked like a call.
+        """
+        if name not in self._bare and name.lower() not in self._bare_ci:
+            return None
+        reason = self.refusal(name, call=False)
+        if reason is None:
+            return None
+        return f"{reason} (named without brackets it is a call; qualify a column of that name)"
 
     def is_aggregate(self, name: str) -> bool:
         """Whether ``name`` is an allowed aggregate function, combinators included."""
@@ -145,9 +168,6 @@ class FunctionPolicy:
         if self.known(name) or name in self.denied:
             return f"function {name!r} is not allowed"
         return f"function {name!r} is not on the allow-list of pure ClickHouse functions"
-
-
-CheckDatabase = Callable[[str], None]
 
 
 def _arguments(code: list[Token], open_at: int, close: Mapping[int, int]) -> list[list[Token]]:
@@ -214,10 +234,10 @@ def _is_call(code: list[Token], i: int) -> bool:
     return not (token.kind is Kind.WORD and token.upper in STRUCTURAL_WORDS)
 
 
-def _standalone_name(code: list[Token], i: int) -> bool:
+def _standalone_name(code: list[Token], i: int, params: Collection[int] = ()) -> bool:
     """A bare or quoted name that is not called, qualified, a qualifier or a lambda parameter."""
     token = code[i]
-    if token.kind not in NAMES:
+    if token.kind not in NAMES or i in params:
         return False
     after = code[i + 1].text if i + 1 < len(code) else ""
     before = code[i - 1].text if i > 0 else ""
@@ -229,7 +249,7 @@ def _standalone_name(code: list[Token], i: int) -> bool:
 def check_tokens(
     code: list[Token],
     policy: FunctionPolicy,
-    check_database: CheckDatabase,
+    databases: Databases,
     allowed_system: Collection[str],
 ) -> None:
     """Run every token-level check on the query's significant tokens.
@@ -237,7 +257,7 @@ def check_tokens(
     Args:
         code: The significant tokens of the query (no FORMAT clause, no EXPLAIN prefix).
         policy: The function allow-list.
-        check_database: Raises :class:`RefusalError` for a database the query may not name.
+        databases: Which databases the query may name, with or without a database.
         allowed_system: System databases the guard allows (lower case).
 
     Raises:
@@ -245,14 +265,16 @@ def check_tokens(
     """
     close = _closers(code)
     catalog = policy.catalog
+    params = lambda_parameters(code, close)
+    defined = defined_names(code, close)
     for i, token in enumerate(code):
         if token.kind is Kind.WORD and token.upper == "APPLY":
             _check_apply(code, i, policy)
         elif token.kind is Kind.WORD and token.upper == "IN":
             # Operator (x IN db.t, x IN (db.t)) or function (in(x, db.t)): check both readings.
-            _check_in_operator(code, i, check_database)
+            _check_in_operator(code, i, databases, defined)
             if i + 1 < len(code) and code[i + 1].text == "(":
-                _check_in_function(_arguments(code, i + 1, close), check_database)
+                _check_in_function(_arguments(code, i + 1, close), databases, defined)
         elif token.kind in NAMES and i + 2 < len(code) and code[i + 1].text == ".":
             _check_system_prefix(code, i, allowed_system)
         if not _is_call(code, i):
@@ -266,21 +288,27 @@ def check_tokens(
             raise RefusalError(reason)
         args = _arguments(code, i + 1, close)
         if name in policy.higher_order or name.lower() in policy.higher_order:
-            _check_higher_order(code, i + 1, close, args, name, policy)
+            _check_higher_order(code, i + 1, close, args, name, policy, params)
         if name in IN_FUNCTIONS:
-            _check_in_function(args, check_database)
+            _check_in_function(args, databases, defined)
         kind = catalog.name_arguments.get(name)
         if kind is not None:
-            _check_name_argument(name, kind, args, check_database)
+            _check_name_argument(name, kind, args, databases)
         if name in catalog.aggregate_name_arguments and args:
             _check_aggregate_name(name, args[0], policy)
 
 
-def _check_in_function(args: list[list[Token]], check_database: CheckDatabase) -> None:
-    if len(args) == 2:
-        table = _qualified(args[1])
-        if table is not None and table[0]:
-            check_database(table[0])
+def _check_in_function(
+    args: list[list[Token]], databases: Databases, defined: Collection[str]
+) -> None:
+    if len(args) != 2:
+        return
+    table = _qualified(args[1])
+    if table is None:
+        return
+    database, name = table
+    if database or (name not in defined and is_plain_name(_unwrap(args[1])[-1])):
+        databases.table_name(database, name)
 
 
 def _check_apply(code: list[Token], i: int, policy: FunctionPolicy) -> None:
@@ -305,26 +333,34 @@ def _check_higher_order(
     args: list[list[Token]],
     name: str,
     policy: FunctionPolicy,
+    params: Collection[int],
 ) -> None:
     first = args[0] if args else []
     if len(first) >= 3 and first[-2].kind is Kind.WORD and first[-2].upper == "AS":
         first = first[:-2]  # arrayMap(f AS alias, ...) passes f all the same
     first = _unwrap(first)
-    if len(args) >= 2 and len(first) == 1 and first[0].kind in NAMES:
+    lambda_param = len(first) == 1 and code.index(first[0], open_at) in params
+    if len(args) >= 2 and len(first) == 1 and first[0].kind in NAMES and not lambda_param:
         reason = policy.refusal(first[0].name(), call=False)
         if reason is not None:
             raise RefusalError(
                 f"{reason} (passed by name to {name}; pass a lambda such as x -> f(x))"
             )
-    for j in range(open_at + 1, close[open_at]):
-        if _standalone_name(code, j) and policy.known(code[j].name()):
+    inside = range(open_at + 1, close[open_at])
+    parameters = {code[j].name() for j in inside if j in params}
+    for j in inside:
+        if code[j].kind in NAMES and code[j].name() in parameters:
+            continue  # x -> f(x): a lambda's parameter, whatever function shares its name
+        if _standalone_name(code, j, params) and policy.known(code[j].name()):
             reason = policy.refusal(code[j].name(), call=False)
             if reason is not None:
                 raise RefusalError(f"{reason} (passed by name to {name})")
 
 
-def _check_in_operator(code: list[Token], i: int, check_database: CheckDatabase) -> None:
-    """``x [NOT] IN db.t`` and ``x IN (db.t)``: the table's database must be allowed."""
+def _check_in_operator(
+    code: list[Token], i: int, databases: Databases, defined: Collection[str]
+) -> None:
+    """``x [NOT] IN [(]db.t[)]`` and ``x IN [(]t[)]``: where the table is must be allowed."""
     j = i + 1
     opened = 0
     while j < len(code) and code[j].text == "(":
@@ -333,7 +369,14 @@ def _check_in_operator(code: list[Token], i: int, check_database: CheckDatabase)
     if len(rhs) == 3 and rhs[0].kind in NAMES and rhs[1].text == "." and rhs[2].kind in NAMES:
         rest = code[j + 3 : j + 3 + opened]
         if all(t.text == ")" for t in rest) and len(rest) == opened:
-            check_database(rhs[0].name())
+            databases.check(rhs[0].name())
+        return
+    if rhs and is_plain_name(rhs[0]) and rhs[0].name() not in defined:
+        rest = code[j + 1 : j + 1 + opened]
+        after = code[j + 1 + opened] if j + 1 + opened < len(code) else None
+        closed = len(rest) == opened and all(t.text == ")" for t in rest)
+        if closed and (after is None or after.text not in ("(", ".")):
+            databases.unqualified(rhs[0].name(), "table")
 
 
 def _check_system_prefix(code: list[Token], i: int, allowed_system: Collection[str]) -> None:
@@ -349,7 +392,7 @@ def _check_system_prefix(code: list[Token], i: int, allowed_system: Collection[s
 
 
 def _check_name_argument(
-    name: str, kind: str, args: list[list[Token]], check_database: CheckDatabase
+    name: str, kind: str, args: list[list[Token]], databases: Databases
 ) -> None:
     if not args:
         return
@@ -361,12 +404,12 @@ def _check_name_argument(
             raise RefusalError(f"{name} with a host name (another server) is not allowed")
         if not _PLAIN_NAME.fullmatch(value) or "." in value:
             raise RefusalError(f"the database name given to {name} must be a plain name")
-        check_database(value)
+        databases.check(value)
         return
     if not _PLAIN_NAME.fullmatch(value):
         raise RefusalError(f"the {kind} name given to {name} must be a plain name or db.name")
-    if "." in value:
-        check_database(value.split(".", 1)[0])
+    database, _, table = value.rpartition(".")
+    databases.table_name(database, table, kind)
 
 
 def _check_aggregate_name(name: str, arg: list[Token], policy: FunctionPolicy) -> None:

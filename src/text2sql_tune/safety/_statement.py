@@ -74,6 +74,8 @@ class Statement:
         format_at: Index in ``code`` of the trailing ``FORMAT`` keyword, or ``None``.
         settings: The trailing ``SETTINGS`` pairs as (name, value text), in order.
         settings_at: Index in ``code`` of the first trailing ``SETTINGS`` keyword, or ``None``.
+        nested_settings: The pairs of ``SETTINGS`` clauses that end subqueries (the engine
+            ignores them, measured on chDB 4.4; the guard checks them like the others).
         explain_end: Index in ``code`` where the query after an ``EXPLAIN`` prefix starts (0
             when there is no prefix).
         explain: Whether the statement starts with ``EXPLAIN``.
@@ -87,6 +89,7 @@ class Statement:
     format_at: int | None = None
     settings: list[tuple[str, str]] = field(default_factory=list)
     settings_at: int | None = None
+    nested_settings: list[tuple[str, str]] = field(default_factory=list)
     explain_end: int = 0
     explain: bool = False
 
@@ -220,10 +223,13 @@ def _parse_tail(statement: Statement) -> None:
         and code[i + 2].text == "="
     ]
     for i in keywords:
-        if depth[i] != 0:
-            raise RefusalError(
-                "SETTINGS is only allowed at the end of the query, not in a subquery"
-            )
+        if depth[i] != 0:  # a subquery's own clause, up to its closing bracket
+            stop = next(j for j in range(i + 1, end) if depth[j] < depth[i])
+            nested = _settings_list(code, i + 1, stop)
+            if nested is None:
+                raise RefusalError("SETTINGS in a subquery must end it, as name = literal pairs")
+            statement.nested_settings.extend(nested)
+            continue
         stop = tail_format if tail_format is not None and tail_format > i else end
         pairs = _settings_list(code, i + 1, stop)
         if pairs is None:

@@ -1,7 +1,9 @@
 """Structural checks on sqlglot's parse tree: statement kind, tables, subqueries, settings.
 
-sqlglot reads a rendering of the query built from ClickHouse's tokens (comments blanked,
-heredocs as plain strings), so the two cannot disagree about where strings and comments are. The
+sqlglot reads a rendering of the query built from ClickHouse's tokens (:mod:`._render`), so the
+two cannot disagree about where strings and comments are. Names a query uses without brackets
+that the engine would call (``SELECT currentUser``) are checked here, where the tree tells a
+column from a table, an alias or a lambda parameter. The
 walk is iterative and the guard caps bracket nesting before parsing; a parser recursion that
 still runs too deep is reported as a refusal, never as ``RecursionError``.
 """
@@ -15,41 +17,11 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from ._functions import IN_FUNCTIONS, FunctionPolicy
-from ._lexer import Kind, Token
 from ._statement import RefusalError, SyntaxRefusalError
 
-__all__ = ["check_tree", "render_for_parser"]
+__all__ = ["check_tree"]
 
 CheckDatabase = Callable[[str], None]
-
-
-def render_for_parser(text: str, tokens: list[Token], body: list[Token]) -> str:
-    """The text of ``body`` for sqlglot: comments blanked, heredocs as quoted strings.
-
-    Args:
-        text: The original statement.
-        tokens: All its tokens (comments included).
-        body: The significant tokens to render, in order (a subsequence of ``tokens``).
-    """
-    if not body:
-        return ""
-    keep = {id(t) for t in body}
-    first, last = body[0].start, body[-1].end
-    parts: list[str] = []
-    for token in tokens:
-        if token.end <= first or token.start >= last:
-            continue
-        if token.kind is Kind.COMMENT or (token.kind is not Kind.SPACE and id(token) not in keep):
-            parts.append(" ")
-        elif token.kind is Kind.HEREDOC:
-            tag = token.text[: token.text.index("$", 1) + 1]
-            value = token.text[len(tag) : -len(tag)]
-            parts.append("'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'")
-        elif token.kind is Kind.NUMBER and "_" in token.text:
-            parts.append(token.text.replace("_", ""))
-        else:
-            parts.append(token.text)
-    return "".join(parts)
 
 
 def check_tree(
@@ -100,6 +72,12 @@ def check_tree(
             database = node.args.get("db")
             if database is not None:
                 check_database(str(database.name))
+            if not node.table:
+                _check_bare(node, policy)
+        elif isinstance(node, exp.CurrentUser):  # sqlglot's reading of bare CURRENT_USER
+            reason = policy.refusal("current_user")
+            if reason is not None:
+                raise RefusalError(reason)
         elif isinstance(node, exp.In):
             _check_in(node, check_database)
         elif isinstance(node, exp.Anonymous):
@@ -108,6 +86,46 @@ def check_tree(
             if node.args.get("format") is not None:
                 raise RefusalError("FORMAT is only allowed at the end of the query")
             _check_settings(node, allowed_settings)
+
+
+def _check_bare(column: exp.Column, policy: FunctionPolicy) -> None:
+    name = column.name
+    reason = policy.bare_refusal(name)
+    if reason is not None and not _shadowed(column, name):
+        raise RefusalError(reason)
+
+
+def _shadowed(node: exp.Expr, name: str) -> bool:
+    """Whether ``name`` at ``node`` is a lambda parameter, an alias, a CTE or a derived column.
+
+    Only names the query itself defines count: a column of a stored table may have the name too,
+    but the guard cannot see the table's columns.
+    """
+    parent = node.parent
+    while parent is not None:
+        if isinstance(parent, exp.Lambda) and any(p.name == name for p in parent.expressions):
+            return True
+        if isinstance(parent, exp.Select) and _select_defines(parent, name):
+            return True
+        if isinstance(parent, exp.Query):
+            with_ = parent.args.get("with_")
+            if isinstance(with_, exp.With) and any(c.alias == name for c in with_.expressions):
+                return True
+        parent = parent.parent
+    return False
+
+
+def _select_defines(select: exp.Select, name: str) -> bool:
+    for alias in select.find_all(exp.Alias):
+        if alias.alias == name and alias.find_ancestor(exp.Select) is select:
+            return True
+    sources = [select.args.get("from_"), *(select.args.get("joins") or [])]
+    for source in sources:
+        derived = source.this if source is not None else None
+        inner = derived.this if isinstance(derived, exp.Subquery) else None
+        if isinstance(inner, exp.Query) and name in inner.named_selects:
+            return True
+    return False
 
 
 def _check_anonymous(

@@ -2,11 +2,12 @@
 
 The guard is closed: a function is allowed only when it is on the allow-list in
 ``text2sql_tune/data/clickhouse_functions.json``. That file is generated from ``system.functions``,
-``system.table_functions``, ``system.aggregate_function_combinators`` and
-``system.data_type_families`` of the bundled chDB engine by applying the review policy below:
-every function is allowed unless its category or its name is denied, with the reason kept for
-the error message. Functions an engine adds later are *not reviewed*: they are written as denied
-until someone looks at them and, if they are pure, adds them with ``--accept``.
+``system.table_functions``, ``system.aggregate_function_combinators``,
+``system.data_type_families`` and ``system.settings`` of the bundled chDB engine (and from asking
+it which functions answer without brackets) by applying the review policy below: every function
+is allowed unless its category or its name is denied, with the reason kept for the error message.
+Functions an engine adds later are *not reviewed*: they are written as denied until someone looks
+at them and, if they are pure, adds them with ``--accept``.
 
 Regenerate after upgrading chDB (a test fails when the installed engine knows a function the
 file does not classify)::
@@ -76,6 +77,8 @@ DENIED_NAMES: dict[str, str] = {
             "filesystemUnreserved",
             "zookeeperSessionUptime",
             "hasThreadFuzzer",
+            "version",
+            "revision",
         ),
         _HOST,
     ),
@@ -112,7 +115,23 @@ DENIED_NAMES: dict[str, str] = {
         _SESSION,
     ),
 }
-"""Functions denied by name (their aliases follow them)."""
+"""Functions denied by name (their aliases follow them, matched as the engine matches them)."""
+
+PARSER_FUNCTIONS: dict[str, str] = {
+    **dict.fromkeys(("cast", "extract", "substring", "position", "exists", "grouping"), "itself"),
+    "trim": "trimBoth",
+    "ltrim": "trimLeft",
+    "rtrim": "trimRight",
+    **dict.fromkeys(("dateadd", "date_add", "timestampadd", "timestamp_add"), "plus"),
+    **dict.fromkeys(("datesub", "date_sub", "timestampsub", "timestamp_sub"), "minus"),
+    **dict.fromkeys(("datediff", "date_diff", "timestampdiff", "timestamp_diff"), "dateDiff"),
+}
+"""Calls ClickHouse's parser rewrites itself, in any letter case (``DATE_ADD(DAY, 1, d)`` becomes
+``plus(d, toIntervalDay(1))``): lower-case name -> the function it becomes. From the parser's
+``getFunctionLayer`` (ClickHouse 26.9); their arguments are checked like any others."""
+
+ANALYZER_FUNCTIONS = frozenset({"untuple"})
+"""Calls the query analyzer resolves itself (exact case; not in ``system.functions``)."""
 
 NAME_ARGUMENT_FUNCTIONS: dict[str, str] = {
     "joinGet": "table",
@@ -148,6 +167,76 @@ _TABLE_FUNCTION_REASONS: tuple[tuple[tuple[str, ...], str], ...] = (
 )
 
 
+HARMLESS_SETTINGS: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "join_use_nulls",
+            "aggregate_functions_null_for_empty",
+            "prefer_column_name_to_alias",
+            "joined_subquery_requires_alias",
+            "cast_keep_nullable",
+            "group_by_use_nulls",
+            "transform_null_in",
+            "count_distinct_implementation",
+            "any_join_distinct_right_table_keys",
+            "join_default_strictness",
+            "join_any_take_last_row",
+            "final",
+            "extremes",
+            "totals_mode",
+            "totals_auto_threshold",
+        ),
+        "changes what a query returns",
+    ),
+    **dict.fromkeys(
+        (
+            "join_algorithm",
+            "enable_analyzer",
+            "allow_experimental_analyzer",
+            "enable_positional_arguments",
+            "enable_global_with_statement",
+            "enable_scopes_for_with_statement",
+            "enable_order_by_all",
+            "enable_optimize_predicate_expression",
+            "enable_optimize_predicate_expression_to_final_subquery",
+            "short_circuit_function_evaluation",
+            "cross_to_inner_join_rewrite",
+            "convert_query_to_cnf",
+            "use_index_for_in_with_subqueries",
+            "do_not_merge_across_partitions_select_final",
+            "compile_expressions",
+        ),
+        "changes how a query is planned",
+    ),
+    **dict.fromkeys(
+        ("limit", "offset", "force_primary_key", "force_index_by_date"),
+        "only narrows what a query reads or returns",
+    ),
+    "log_comment": "a comment for the query log",
+}
+"""Settings reviewed as harmless in a query's own ``SETTINGS``: they change results or the plan,
+never a limit, a permission, storage or another server."""
+
+HARMLESS_SETTING_PREFIXES = ("optimize_", "query_plan_")
+"""Families of planner switches: allowed when the engine rates them ``Production`` and their name
+names nothing in :data:`RISKY_SETTING_WORDS`."""
+
+RISKY_SETTING_WORDS = (
+    "max_", "min_", "limit", "overflow", "timeout", "memory", "insert", "write", "mutation",
+    "file", "disk", "cache", "log", "s3", "hdfs", "azure", "url", "http", "remote", "shard",
+    "distributed", "replica", "throw",
+)  # fmt: skip
+"""Words that keep a setting of a harmless family off the list (limits, storage, other servers)."""
+
+
+def _harmless_setting(name: str, tier: str) -> bool:
+    if name in HARMLESS_SETTINGS:
+        return True
+    family = name.startswith(HARMLESS_SETTING_PREFIXES)
+    risky = any(word in name for word in RISKY_SETTING_WORDS)
+    return family and not risky and tier == "Production"
+
+
 def _table_function_reason(name: str) -> str:
     lowered = name.lower()
     for fragments, reason in _TABLE_FUNCTION_REASONS:
@@ -178,6 +267,9 @@ class FunctionCatalog:
         table_functions_allowed: Table functions a query may read from.
         table_functions_denied: Other table functions, with the reason.
         data_types: Data type names (they may be written like calls: ``Nullable(String)``).
+        bare_callable: Functions the engine also calls when they are named without brackets
+            (``SELECT currentUser`` is ``currentUser()``).
+        settings_allowed: Settings a query's own ``SETTINGS`` clause may change.
     """
 
     engine: str
@@ -192,6 +284,8 @@ class FunctionCatalog:
     table_functions_allowed: frozenset[str]
     table_functions_denied: Mapping[str, str]
     data_types: frozenset[str]
+    bare_callable: frozenset[str] = frozenset()
+    settings_allowed: frozenset[str] = frozenset()
 
     @property
     def known(self) -> frozenset[str]:
@@ -218,6 +312,8 @@ class FunctionCatalog:
                 "denied": dict(sorted(self.table_functions_denied.items())),
             },
             "data_types": sorted(self.data_types),
+            "bare_callable": sorted(self.bare_callable),
+            "settings_allowed": sorted(self.settings_allowed),
         }
 
     @classmethod
@@ -236,6 +332,8 @@ class FunctionCatalog:
             table_functions_allowed=frozenset(data["table_functions"]["allowed"]),
             table_functions_denied=dict(data["table_functions"]["denied"]),
             data_types=frozenset(data["data_types"]),
+            bare_callable=frozenset(data.get("bare_callable", ())),
+            settings_allowed=frozenset(data.get("settings_allowed", ())),
         )
 
 
@@ -258,6 +356,10 @@ class EngineRows:
     table_functions: Sequence[str]
     combinators: Sequence[str]
     data_types: Sequence[str]
+    settings: Sequence[tuple[str, str]] = ()
+    """Every setting as (name, tier)."""
+    bare_callable: Sequence[str] = ()
+    """Functions the engine resolves when named without brackets (probed one by one)."""
 
 
 _FUNCTIONS_SQL = (
@@ -278,6 +380,7 @@ def engine_rows(query: Any) -> EngineRows:
         dict(zip((*columns, "higher_order", "origin"), row, strict=True))
         for row in query(_FUNCTIONS_SQL)
     ]
+    settings = [(str(r[0]), str(r[1])) for r in query("SELECT name, tier FROM system.settings")]
     return EngineRows(
         version=str(query("SELECT version()")[0][0]),
         functions=functions,
@@ -286,7 +389,18 @@ def engine_rows(query: Any) -> EngineRows:
             str(r[0]) for r in query("SELECT name FROM system.aggregate_function_combinators")
         ],
         data_types=[str(r[0]) for r in query("SELECT name FROM system.data_type_families")],
+        settings=settings,
+        bare_callable=[str(f["name"]) for f in functions if _resolves_bare(query, str(f["name"]))],
     )
+
+
+def _resolves_bare(query: Any, name: str) -> bool:
+    """Whether ``SELECT `name``` reaches the function: any answer but an unknown identifier."""
+    try:
+        query(f"SELECT `{name}`")
+    except Exception as exc:  # the engine's error, whichever runner raised it
+        return "UNKNOWN_IDENTIFIER" not in str(exc)
+    return True
 
 
 def build_catalog(
@@ -310,11 +424,15 @@ def build_catalog(
     builtin = [f for f in rows.functions if str(f["origin"]) == "System"]
     by_name = {str(f["name"]): f for f in builtin}
 
+    ci_names = {n.lower(): n for n, r in by_name.items() if int(r["case_insensitive"])}
+
     def verdict(name: str) -> str | None:
         """``None`` for allowed, else the reason it is denied."""
         row = by_name[name]
-        target = str(row["alias_to"] or "")
-        if target and target in by_name and target != name:
+        written = str(row["alias_to"] or "")
+        # alias_to is spelled as written at registration: connection_id -> connectionID.
+        target = written if written in by_name else ci_names.get(written.lower(), "")
+        if target and target != name:
             return verdict(target)
         if name in DENIED_NAMES:
             return DENIED_NAMES[name]
@@ -355,14 +473,21 @@ def build_catalog(
             t: _table_function_reason(t) for t in rows.table_functions if t not in table_allowed
         },
         data_types=frozenset(rows.data_types),
+        bare_callable=frozenset(rows.bare_callable),
+        settings_allowed=frozenset(n for n, tier in rows.settings if _harmless_setting(n, tier)),
     )
 
 
-def _chdb_query(sql: str) -> list[list[Any]]:
-    import chdb
+def _chdb_runner() -> Any:
+    from chdb.session import Session
 
-    raw: Any = cast(Any, chdb).query(sql, "JSONCompact")
-    return [list(row) for row in json.loads(raw.bytes())["data"]]
+    session: Any = cast(Any, Session)(":memory:")
+
+    def query(sql: str) -> list[list[Any]]:
+        raw: Any = session.query(sql, "JSONCompact")
+        return [list(row) for row in json.loads(raw.bytes() or b'{"data": []}')["data"]]
+
+    return query
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -376,7 +501,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     previous = load_catalog() if _data_file().is_file() else None
-    catalog = build_catalog(engine_rows(_chdb_query), previous=previous, accept=args.accept)
+    catalog = build_catalog(engine_rows(_chdb_runner()), previous=previous, accept=args.accept)
     known = previous.known if previous is not None else frozenset()
     added = sorted(catalog.known - known)
     removed = sorted(known - catalog.known)

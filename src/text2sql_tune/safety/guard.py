@@ -6,19 +6,22 @@ import itertools
 import logging
 import re
 import unicodedata
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from ..errors import SQLSyntaxError, UnknownFunctionError, UnsafeSQLError
 from ._functions import FunctionPolicy, check_tokens
 from ._lexer import Kind, LexError, Token
+from ._names import Databases
+from ._render import render_for_parser
 from ._statement import (
     RefusalError,
     SyntaxRefusalError,
     UnknownFunctionRefusalError,
     parse_statement,
 )
-from ._tree import check_tree, render_for_parser
+from ._tree import check_tree
 from .catalog import load_catalog
 
 if TYPE_CHECKING:
@@ -29,6 +32,7 @@ __all__ = [
     "DEFAULT_ALLOWED_SETTINGS",
     "DEFAULT_ALLOWED_TABLE_FUNCTIONS",
     "DEFAULT_MAX_DEPTH",
+    "DEFAULT_SETTING_BOUNDS",
     "DENIED_FUNCTIONS",
     "SYSTEM_DATABASES",
     "SQLGuard",
@@ -57,16 +61,15 @@ DEFAULT_ALLOWED_TABLE_FUNCTIONS: frozenset[str] = _CATALOG.table_functions_allow
 These are also the ones a ``readonly=1`` ClickHouse session still runs (``zeros`` is not).
 """
 
-DEFAULT_ALLOWED_SETTINGS: frozenset[str] = frozenset(
-    {
-        "join_use_nulls",
-        "aggregate_functions_null_for_empty",
-        "prefer_column_name_to_alias",
-        "joined_subquery_requires_alias",
-        "cast_keep_nullable",
-    }
+DEFAULT_ALLOWED_SETTINGS: frozenset[str] = _CATALOG.settings_allowed
+"""Settings a query may set in its own ``SETTINGS`` clause: they change results or the plan,
+never a limit, a permission or storage (generated with the function catalog from the engine's
+``system.settings`` by the review policy in :mod:`text2sql_tune.safety.catalog`)."""
+
+DEFAULT_SETTING_BOUNDS: Mapping[str, int] = MappingProxyType(
+    {"max_block_size": 65_536, "max_threads": 16}
 )
-"""Settings a query may set in its own ``SETTINGS`` clause: they change results, never limits."""
+"""Settings a query may lower but not raise past a bound: a positive integer up to the value."""
 
 SYSTEM_DATABASES: frozenset[str] = frozenset({"system", "information_schema"})
 """Databases refused unless listed in ``allowed_databases`` (compared case-insensitively)."""
@@ -113,8 +116,12 @@ class SQLGuard:
             your own (a SQL UDF, say) with ``{*ALLOWED_FUNCTIONS, "myUdf"}``.
         max_depth: Deepest bracket nesting accepted.
         default_database: The connection's default database. With ``allowed_databases`` set and
-            this database not in it, a table named without a database (other than a CTE) is
-            refused; ``None`` leaves unqualified tables to the engine.
+            this database not in it, a table or dictionary named without a database (after
+            ``FROM``, after ``IN``, in ``notIn(x, t)``, ``dictGet('d', ...)``,
+            ``joinGet('t', ...)``), other than a name the query defines, is refused; ``None``
+            leaves unqualified names to the engine.
+        setting_bounds: Settings a query's ``SETTINGS`` may set to a positive integer up to the
+            bound (``max_threads = 1`` lowers a limit; ``max_threads = 1000`` is refused).
     """
 
     def __init__(
@@ -130,6 +137,7 @@ class SQLGuard:
         allowed_functions: Collection[str] | None = None,
         max_depth: int = DEFAULT_MAX_DEPTH,
         default_database: str | None = None,
+        setting_bounds: Mapping[str, int] = DEFAULT_SETTING_BOUNDS,
     ) -> None:
         from ..sql.dialects import Dialect  # here: the sql package imports this one
 
@@ -147,6 +155,7 @@ class SQLGuard:
         )
         self.max_depth = max_depth
         self.default_database = default_database
+        self.setting_bounds = {k.lower(): int(v) for k, v in setting_bounds.items()}
         own = self.dialect.function_catalog()
         catalog = own or _CATALOG  # an open guard still says why a denied function is refused
         tables = self.allowed_table_functions
@@ -221,10 +230,10 @@ class SQLGuard:
             raise RefusalError("EXPLAIN is not allowed")
         body = statement.body()
         _check_statement_kind(body)
-        for name, _ in statement.settings:
-            if name.lower() not in self.allowed_settings:
-                raise RefusalError(f"SETTINGS {name} is not allowed (it may loosen limits)")
-        check_tokens(body, self._policy, self._check_database, self._system_allowed)
+        for name, value in [*statement.settings, *statement.nested_settings]:
+            self._check_setting(name, value)
+        databases = Databases(self._check_database, self._default_database_allowed())
+        check_tokens(body, self._policy, databases, self._system_allowed)
         rendered = render_for_parser(sql, statement.tokens, body)
         check_tree(
             rendered,
@@ -232,10 +241,19 @@ class SQLGuard:
             check_database=self._check_database,
             policy=self._policy,
             table_function_reasons=self._table_reasons,
-            allowed_settings=self.allowed_settings,
+            allowed_settings=self.allowed_settings | frozenset(self.setting_bounds),
             default_database_allowed=self._default_database_allowed(),
         )
         return statement.checked_text()
+
+    def _check_setting(self, name: str, value: str) -> None:
+        lowered = name.lower()
+        bound = self.setting_bounds.get(lowered)
+        if bound is not None:
+            if not value.isdigit() or not 0 < int(value) <= bound:
+                raise RefusalError(f"SETTINGS {name} may only be set to 1..{bound}, not {value}")
+        elif lowered not in self.allowed_settings:
+            raise RefusalError(f"SETTINGS {name} is not allowed (it may loosen limits)")
 
     def _default_database_allowed(self) -> bool:
         if self.allowed_databases is None or self.default_database is None:
