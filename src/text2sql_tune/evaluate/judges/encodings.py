@@ -6,7 +6,7 @@ encoding below is tried only when the plain values disagree, and only with the e
 
 - ``month``: a month as a first-of-month date (``toStartOfMonth``), a ``YYYYMM`` number
   (``toYYYYMM``) or ``YYYY-MM`` text, when the question speaks of months;
-- ``flag``: two text labels against ``0``/``1`` flags, when the question names both labels; a
+- ``flag``: text labels against ``0``/``1`` flags, when the question names the labels; a
   label the flag column's name names (``is_fraud`` -> "Fraud") or the other one negates
   ("Inactive") fixes which label is ``1``;
 - ``percent``: a fraction against a percentage when the question names no unit and the percent
@@ -41,6 +41,7 @@ _OUTER_JOIN = re.compile(
 _JOIN_USE_NULLS = re.compile(r"\bjoin_use_nulls\s*=\s*(?:1|true)\b", re.IGNORECASE)
 _NEGATIONS = ("non", "not", "no", "un", "in", "dis")
 _BLANKS = (NULL, "", 0, "1970-01-01")
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -154,14 +155,12 @@ def _negates(label: str, other: str) -> bool:
 def _flags(ref: Column, pred: Column, question: QuestionReading) -> Iterator[Recoding]:
     for labels_side, flags_side in ((ref, pred), (pred, ref)):
         labels, flags = _distinct(labels_side), _distinct(flags_side)
-        if flags != {0, 1} or len(labels) != 2 or not all(isinstance(v, str) for v in labels):
+        if not flags or not flags <= {0, 1} or len(labels) != len(flags):
             continue
-        first, second = sorted(labels)
-        if not (question.names(first) and question.names(second)):
+        if not all(isinstance(v, str) for v in labels) or not all(map(question.names, labels)):
             continue
-        for one in _label_for_one(first, second, flags_side.name):
-            zero = second if one == first else first
-            recoded = _recode(flags_side, {1: one, 0: zero}.get)
+        for mapping in _flag_meanings(sorted(labels), flags_side.name):
+            recoded = _recode(flags_side, mapping.get)
             if recoded is None:
                 continue
             if labels_side is ref:
@@ -170,17 +169,31 @@ def _flags(ref: Column, pred: Column, question: QuestionReading) -> Iterator[Rec
                 yield Recoding("flag", recoded, pred.values)
 
 
-def _label_for_one(first: str, second: str, flag_name: str) -> list[str]:
-    """Which label(s) the flag ``1`` may stand for."""
+def _flag_meanings(labels: list[str], flag_name: str) -> list[dict[int, str]]:
+    """How the flags may map to the labels (flag -> label).
+
+    With both labels present, a label the flag column's name names (``is_fraud`` -> "Fraud") or
+    the label the other one negates ("Inactive" vs "Active") is ``1``; otherwise both ways are
+    tried. A lone label is ``1`` when the flag's name names it and ``0`` when the name names
+    something else (the group the flag marks is then the other one).
+    """
     name_stems = stems_of(flag_name)
-    named = [label for label in (first, second) if names(name_stems, label)]
+    named = [label for label in labels if names(name_stems, label)]
+    if len(labels) == 1:
+        if named:
+            return [{1: labels[0]}]
+        plain = bool(_PLAIN_NAME.fullmatch(flag_name)) and len(flag_name) > 2
+        return [{0: labels[0]}] if plain else []
+    first, second = labels
     if len(named) == 1:
-        return named
-    if _negates(first, second):
-        return [second]
-    if _negates(second, first):
-        return [first]
-    return [first, second]
+        ones = named
+    elif _negates(first, second):
+        ones = [second]
+    elif _negates(second, first):
+        ones = [first]
+    else:
+        ones = [first, second]
+    return [{1: one, 0: second if one == first else first} for one in ones]
 
 
 # --- percent against fraction -------------------------------------------------------------------

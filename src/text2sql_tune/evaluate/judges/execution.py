@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from ...errors import Text2SQLTuneError
@@ -10,7 +11,7 @@ from ...interfaces import Judge, SQLExecutor
 from ...records import JudgeInput, QueryResult, Verdict
 from ...sql.dialects import Dialect
 from .compare import Comparison, MatchRules, compare_results
-from .ordering import TopRows, reference_order, top_rows
+from .ordering import TopRows, reference_order, rounded_to, top_rows
 from .question import QuestionReading, read_question
 from .rewrite import ExactRewrite, rewrite_exact
 from .suite import TestSuite
@@ -161,9 +162,15 @@ class ExecutionMatchJudge(Judge):
             exact = details.get("approximate") == "rewrite"
             sqls = (ref_rw.sql, pred_rw.sql) if exact else (case.reference_sql, case.predicted_sql)
 
+            # A rounding judged fine on the database is judged at its own precision on the
+            # copies: their values have other scales (0.04 rounded to one decimal is 0.0).
+            on_copies = question
+            if question.decimals is None:
+                on_copies = replace(question, decimals=rounded_to(sqls[1], self.dialect))
+
             async def decide(ref: QueryResult, pred: QueryResult, on_copy: Run) -> Comparison:
                 return await self._decide(
-                    case.reference_sql, question, top, ref, pred, use_tolerance, on_copy
+                    case.reference_sql, on_copies, top, ref, pred, use_tolerance, on_copy
                 )
 
             return await self._on_test_suite(self.test_suite, self.executor, sqls, decide, verdict)

@@ -19,7 +19,14 @@ from sqlglot.errors import SqlglotError
 from ...sql.dialects import Dialect
 from .question import question_asks_for_order
 
-__all__ = ["KEY_PREFIX", "TopRows", "question_asks_for_order", "reference_order", "top_rows"]
+__all__ = [
+    "KEY_PREFIX",
+    "TopRows",
+    "question_asks_for_order",
+    "reference_order",
+    "rounded_to",
+    "top_rows",
+]
 
 KEY_PREFIX = "__t2s_key"
 """Name prefix of the sort-key columns :func:`top_rows` appends to the query with ties."""
@@ -153,3 +160,18 @@ def reference_order(
             return (True, None)
         key.append(index)
     return (True, key)
+
+
+def rounded_to(sql: str, dialect: Dialect | str = "clickhouse") -> int | None:
+    """The fewest decimal places a ``round(x, d)`` in ``sql`` keeps (``None``: no rounding)."""
+    tree = _parse(sql, dialect)
+    if tree is None:
+        return None
+    places: list[int] = []
+    for node in tree.find_all(exp.Round):
+        decimals = node.args.get("decimals")
+        if decimals is None:
+            places.append(0)
+        elif isinstance(decimals, exp.Literal) and decimals.name.isdigit():
+            places.append(int(decimals.name))
+    return min(places) if places else None

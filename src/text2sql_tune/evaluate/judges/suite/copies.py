@@ -8,7 +8,9 @@ column's domain (:mod:`.profile`):
 - a number, date or text column takes a sampled value, its smallest or largest, 0 for numbers,
   boundary days for dates (today, yesterday, month and year ends), and the constants the
   reference compares with together with their neighbours (one below, one above, the day
-  before and after), never leaving the sign the column has in the data;
+  before and after), never leaving the sign the column has in the data; the edge values (NULL,
+  0, today, the constants and their neighbours) are each put in some row of every perturbed
+  copy;
 - a key column (every value distinct) stays distinct, and a column that names another copied
   table's key takes values that key has in the copy, so joins still find their rows.
 
@@ -67,13 +69,14 @@ def copy_rows(
             if parent is not None and parent != (table.database, table.name):
                 allowed = [r[column.name] for r in out.get(parent, [])]
                 _reference(rows, column, allowed, rng)
-            elif column.unique:
+            elif column.key:
                 _distinct(rows, column)
             elif share:
                 pool = _pool(column, today)
                 for row in rows:
                     if rng.random() < share:
                         row[column.name] = _draw(column, pool, constants, rng)
+                _place_edges(rows, column, _edges(column, constants, today), rng)
         out[(table.database, table.name)] = rows
     return out
 
@@ -83,7 +86,7 @@ def _keys(tables: Sequence[TableProfile]) -> dict[str, tuple[str, str]]:
     found: dict[str, list[tuple[str, str]]] = {}
     for table in tables:
         for column in table.columns:
-            if column.unique and column.kind in ("int", "string"):
+            if column.key:
                 found.setdefault(column.name, []).append((table.database, table.name))
     return {name: owners[0] for name, owners in found.items() if len(owners) == 1}
 
@@ -135,6 +138,29 @@ def _pool(column: ColumnProfile, today: dt.date) -> list[Any]:
     elif column.kind in ("date", "datetime"):
         pool += [_as(column, d) for d in _boundary_days(column, today)]
     return pool
+
+
+def _edges(column: ColumnProfile, constants: Constants, today: dt.date) -> list[Any]:
+    """Values every perturbed copy holds somewhere: NULL, 0, the constants and their neighbours."""
+    edges: list[Any] = [None] if column.nullable else []
+    if column.categorical:
+        return edges
+    if column.kind in ("int", "float"):
+        edges.append(0)
+    elif column.kind in ("date", "datetime"):
+        edges += [_as(column, today), _as(column, today - dt.timedelta(days=1))]
+    return edges + _constant_pool(column, constants)
+
+
+def _place_edges(
+    rows: list[dict[str, Any]], column: ColumnProfile, edges: list[Any], rng: random.Random
+) -> None:
+    if not rows or not edges:
+        return
+    room = max(1, len(rows) // 2)
+    chosen = rng.sample(edges, min(len(edges), room))
+    for row, value in zip(rng.sample(rows, len(chosen)), chosen, strict=True):
+        row[column.name] = value
 
 
 def _constant_pool(column: ColumnProfile, constants: Constants) -> list[Any]:

@@ -6,7 +6,9 @@ right. Following Zhong et al. (EMNLP 2020), the near misses are mutants of the r
 - a filter dropped (each conjunct of each ``WHERE`` / ``HAVING``);
 - a filter added (``column = value`` for a category or flag column of its tables);
 - a comparison flipped (``>`` to ``>=`` or ``<``, ``=`` to ``!=``...);
-- a constant changed: a unit (x60, /60, x100, /100, x1000), off by one, a date by one day.
+- a constant changed: a unit (x60, /60, x100, /100, x1000), off by one, a date by one day;
+- for a ranking (``ORDER BY ... LIMIT``): the direction flipped, or the measure ranked by swapped
+  for another (``count()`` for ``sum(amount)``).
 
 The copies that make the most mutants give another result than the reference are kept. The
 constants (:func:`constants`) also seed the copies' values: a row exactly at, just below and
@@ -103,6 +105,7 @@ def mutants(
     dialect: Dialect | str = "clickhouse",
     additions: Sequence[tuple[str, Any]] = (),
     limit: int = 24,
+    measures: Sequence[str] = (),
 ) -> list[str]:
     """Near misses of ``sql`` (see the module docstring), at most ``limit`` of them.
 
@@ -111,6 +114,7 @@ def mutants(
         dialect: Its dialect (its sqlglot parser and generator write the mutants).
         additions: ``(column, value)`` filters that may be added.
         limit: The most mutants returned; the kinds take turns, so each is represented.
+        measures: Aggregates a ranking may be swapped to (``"sum(amount)"``).
 
     Returns:
         Distinct mutant statements, none equal to the reference.
@@ -124,6 +128,7 @@ def mutants(
         _flipped(tree),
         _constants_changed(tree),
         _added(tree, additions),
+        _reranked(tree, measures, write),
     )
     seen = {tree.sql(write)}
     out: list[str] = []
@@ -223,3 +228,27 @@ def _added(tree: exp.Expr, additions: Sequence[tuple[str, Any]]) -> Iterator[exp
         else:
             constant = exp.Literal.number(_number(float(value)))
         yield copy.where(exp.EQ(this=exp.column(column), expression=constant), copy=False)
+
+
+def _reranked(tree: exp.Expr, measures: Sequence[str], write: str) -> Iterator[exp.Expr]:
+    """A ranking turned around, or ranked by another aggregate."""
+    order = tree.args.get("order")
+    if not isinstance(tree, exp.Select) or tree.args.get("limit") is None:
+        return
+    if not isinstance(order, exp.Order):
+        return
+    for index, ordered in enumerate(order.expressions):
+        copy = tree.copy()
+        target = copy.args["order"].expressions[index]
+        target.set("desc", not ordered.args.get("desc"))
+        yield copy
+        if ordered.this.find(exp.AggFunc) is None:
+            continue
+        for measure in measures:
+            try:
+                swapped = sqlglot.parse_one(measure, read=write)
+            except SqlglotError:
+                continue
+            copy = tree.copy()
+            copy.args["order"].expressions[index].set("this", swapped)
+            yield copy

@@ -36,6 +36,7 @@ LOW_CARDINALITY = 24
 """Columns with at most this many distinct values are categories: copies use only those."""
 
 _SAMPLE_VALUES = 48
+_KEY_NAME = re.compile(r"(?:^|_)(?:id|key|uuid|code)$|[a-z]Id$", re.IGNORECASE)
 _SAMPLE_ROWS = 160
 
 
@@ -52,7 +53,8 @@ class ColumnProfile:
         low: Its smallest value (``None`` for an empty table).
         high: Its largest value.
         values: Every distinct value of a category column, else a sample.
-        unique: Every row has its own value (a key).
+        unique: Every row has its own value.
+        primary: The column is part of the table's primary key.
     """
 
     name: str
@@ -64,11 +66,27 @@ class ColumnProfile:
     high: Any = None
     values: list[Any] = field(default_factory=list)
     unique: bool = False
+    primary: bool = False
+    rows: int = 0
+
+    @property
+    def key(self) -> bool:
+        """A key: unique integers or texts, in the primary key or named like an id."""
+        named = _KEY_NAME.search(self.name) is not None
+        return self.unique and self.kind in ("int", "string") and (self.primary or named)
 
     @property
     def categorical(self) -> bool:
-        """True for flags and categories: copies draw only from the values seen."""
-        return self.kind == "bool" or (0 < self.distinct <= LOW_CARDINALITY and not self.unique)
+        """True for flags and categories: copies draw only from the values seen.
+
+        Texts with few distinct values, and numbers with few values that repeat (a flag, a
+        rating); not a key.
+        """
+        if self.kind == "bool":
+            return True
+        if self.key or not 0 < self.distinct <= LOW_CARDINALITY:
+            return False
+        return self.kind == "string" or self.distinct * 2 <= self.rows
 
 
 @dataclass
@@ -126,14 +144,15 @@ def _typed(kind: Kind, value: Any) -> Any:
 async def profile_table(admin: Admin, database: str, table: str, seed: int) -> TableProfile:
     """Profile ``database.table`` (see the module docstring)."""
     described = await admin(
-        "SELECT name, type FROM system.columns WHERE database = "
+        "SELECT name, type, is_in_primary_key FROM system.columns WHERE database = "
         f"{literal(database)} AND table = {literal(table)} AND default_kind IN ('', 'DEFAULT') "
         "ORDER BY position"
     )
     columns = []
-    for name, type_name in described.rows:
+    for name, type_name, primary in described.rows:
         kind, nullable = column_kind(str(type_name))
-        columns.append(ColumnProfile(str(name), str(type_name), kind, nullable))
+        column = ColumnProfile(str(name), str(type_name), kind, nullable, primary=bool(primary))
+        columns.append(column)
     source = f"{quote(database)}.{quote(table)}"
     scalar = [c for c in columns if c.kind != "other"]
     parts = ["count()", "toString(sum(cityHash64(*)))"]
@@ -150,7 +169,7 @@ async def profile_table(admin: Admin, database: str, table: str, seed: int) -> T
     rows = int(stats[0])
     for index, column in enumerate(scalar):
         distinct, low, high, few, sample = stats[2 + 5 * index : 7 + 5 * index]
-        column.distinct = int(distinct)
+        column.distinct, column.rows = int(distinct), rows
         column.unique = rows > 1 and column.distinct == rows
         column.low, column.high = _typed(column.kind, low), _typed(column.kind, high)
         chosen = few if column.distinct <= LOW_CARDINALITY else sample

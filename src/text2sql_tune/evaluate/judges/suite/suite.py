@@ -340,7 +340,16 @@ class TestSuite:
             if column.categorical
             for value in column.values[:2]
         ]
-        near_misses = mutants(reference_sql, bound.dialect, additions[:8], self.max_mutants)
+        measures = ["count()"] + [
+            f"{function}({quote(column.name)})"
+            for profile in pool.read
+            for column in profile.columns
+            if column.kind in ("int", "float") and not column.key and not column.categorical
+            for function in ("sum", "avg")
+        ]
+        near_misses = mutants(
+            reference_sql, bound.dialect, additions[:8], self.max_mutants, measures[:7]
+        )
         built = [await self._copy(bound, digest, i) for i in range(self.candidates)]
         kills: list[set[int]] = []
         for candidate in built:
