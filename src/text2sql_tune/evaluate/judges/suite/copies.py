@@ -28,7 +28,7 @@ from typing import Any
 from .mutants import Constants
 from .profile import ColumnProfile, TableProfile
 
-__all__ = ["copy_rows"]
+__all__ = ["copy_rows", "perturbed_share"]
 
 _PERTURB = (0.0, 0.35, 0.7, 1.0)
 _NULL_SHARE = 0.1
@@ -56,7 +56,7 @@ def copy_rows(
     Returns:
         ``(database, table)`` -> rows, each a mapping of column name to value.
     """
-    share = _PERTURB[index % len(_PERTURB)]
+    share = perturbed_share(index)
     keys = _keys(tables)
     out: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for table in sorted(tables, key=lambda t: _depth(t, keys)):
@@ -79,6 +79,11 @@ def copy_rows(
                 _place_edges(rows, column, _edges(column, constants, today), rng)
         out[(table.database, table.name)] = rows
     return out
+
+
+def perturbed_share(index: int) -> float:
+    """The share of cells the ``index``-th copy perturbs (the first keeps its sampled rows)."""
+    return _PERTURB[index % len(_PERTURB)]
 
 
 def _keys(tables: Sequence[TableProfile]) -> dict[str, tuple[str, str]]:

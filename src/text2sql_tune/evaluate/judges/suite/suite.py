@@ -38,7 +38,7 @@ from ....sql.dialects import Dialect
 from ....sql.tokens import statement_tokens
 from ....sql.walk import TokenWalk
 from ..compare import Comparison, compare_results
-from .copies import copy_rows
+from .copies import copy_rows, perturbed_share
 from .mutants import Constants, constants, mutants
 from .profile import Admin, TableProfile, literal, profile_table
 from .retarget import quote, retarget
@@ -371,7 +371,11 @@ class TestSuite:
         covered: set[int] = set()
         while len(chosen) < self.copies:
             rest = [i for i in range(len(built)) if i not in chosen]
-            best = max(rest, key=lambda i: (len(kills[i] - covered), len(kills[i]), -i))
+            # Ties go to the more perturbed copy: real rows rarely show a coincidence.
+            best = max(
+                rest,
+                key=lambda i: (len(kills[i] - covered), len(kills[i]), perturbed_share(i), -i),
+            )
             chosen.append(best)
             covered |= kills[best]
         logger.debug(
