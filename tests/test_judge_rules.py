@@ -163,7 +163,7 @@ async def test_opt_in_on_a_server_with_an_admin_connection(lab: ChDBExecutor) ->
 async def test_copies_never_weaken_the_guard(lab: ChDBExecutor, suite: TestSuite) -> None:
     case = next(c for c in CASES if c["id"] == "dropped-filter-all-adults")
     await _judge(case, lab, suite)
-    runner = suite._bound[id(lab)].runner  # the executor the copies are queried through
+    runner = suite._bound[lab].runner  # the executor the copies are queried through
     assert runner.guard is not lab.guard
     assert runner.guard.allowed_databases == {suite.scratch_database}
     for sql in (
@@ -333,3 +333,9 @@ def test_retarget_points_tables_at_their_copies() -> None:
     assert retarget(qualified, copies, "scratch", "default") == (
         "SELECT orders.id FROM `scratch`.`c1_orders` AS `orders`"
     )
+
+
+def test_schema_introspection_leaves_the_scratch_database_out() -> None:
+    from text2sql_tune.sql.dialects import Dialect
+
+    assert TestSuite(cache_path=None).scratch_database in Dialect.get("clickhouse").system_schemas

@@ -56,8 +56,9 @@ class ExecutionMatchJudge(Judge):
         dialect: The SQL's dialect (which functions are approximate, how to parse the
             ``ORDER BY``); default the executor's, else ClickHouse.
         test_suite: A :class:`~text2sql_tune.evaluate.judges.TestSuite`, ``True`` for the
-            default one, ``False`` for none; ``None`` (default): the default one when the
-            executor is a :class:`~text2sql_tune.ChDBExecutor`, else none.
+            default one (:meth:`~text2sql_tune.evaluate.judges.TestSuite.shared`), ``False``
+            for none; ``None`` (default): the default one when the executor is a
+            :class:`~text2sql_tune.ChDBExecutor`, else none.
 
     Raises:
         ConfigurationError: A test suite was asked for and the executor has no admin
@@ -88,7 +89,7 @@ class ExecutionMatchJudge(Judge):
 
             test_suite = isinstance(executor, ChDBExecutor)
         if test_suite is True:
-            test_suite = TestSuite()
+            test_suite = TestSuite.shared()
         self.test_suite = test_suite or None
         if self.test_suite is not None and executor is not None:
             self.test_suite.check_usable(executor)

@@ -24,7 +24,9 @@ import hashlib
 import json
 import logging
 import random
+import secrets
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +59,7 @@ Decide = Callable[[QueryResult, QueryResult, Run], Awaitable[Comparison]]
 """The judge's comparison of a reference and a predicted result on one database."""
 
 _MAX_TABLES = 12
+_SHARED: TestSuite | None = None
 _PREVIEW_ROWS = 5
 
 
@@ -118,6 +121,7 @@ class _Bound:
     runner: SQLExecutor
     default_database: str
     dialect: Dialect
+    token: str = field(default_factory=lambda: secrets.token_hex(3))
     databases: dict[str, list[str]] = field(default_factory=dict)
     profiles: dict[tuple[str, str], TableProfile] = field(default_factory=dict)
     pools: dict[str, _Pool] = field(default_factory=dict)
@@ -178,8 +182,19 @@ class TestSuite:
 
             cache_path = default_database_path().parent / "judge-suites.jsonl"
         self.cache_path = Path(cache_path) if cache_path is not None else None
-        self._bound: dict[int, _Bound] = {}
+        self._bound: weakref.WeakKeyDictionary[SQLExecutor, _Bound] = weakref.WeakKeyDictionary()
         self._disk: dict[str, list[int]] | None = None
+
+    @classmethod
+    def shared(cls) -> TestSuite:
+        """The process's default suite, shared by the judges that ask for one by default.
+
+        Sharing it lets every judge on the same executor reuse the copies already built.
+        """
+        global _SHARED
+        if _SHARED is None:
+            _SHARED = cls()
+        return _SHARED
 
     def __repr__(self) -> str:
         return (
@@ -289,7 +304,7 @@ class TestSuite:
     # -- binding to an executor ------------------------------------------------------------
 
     async def _bind(self, executor: SQLExecutor) -> _Bound:
-        found = self._bound.get(id(executor))
+        found = self._bound.get(executor)
         if found is not None:
             return found
         self.check_usable(executor)
@@ -300,7 +315,7 @@ class TestSuite:
         runner = copying.copy(executor)
         runner.guard = _scratch_guard(executor.guard, self.scratch_database, default_database)
         bound = _Bound(admin, runner, default_database, executor.dialect)
-        self._bound[id(executor)] = bound
+        self._bound[executor] = bound
         return bound
 
     # -- the suite of one reference ------------------------------------------------------------
@@ -476,7 +491,8 @@ class TestSuite:
         rows = copy_rows(profiles, index, pool.constants, rng, self.rows, dt.date.today())
         scratch = quote(self.scratch_database)
         for number, profile in enumerate(profiles):
-            name = f"c{digest[:12]}_{index}_{number}_{profile.name}"[:200]
+            # The token keeps copies of different executors and suites apart.
+            name = f"c{digest[:10]}{bound.token}_{index}_{number}_{profile.name}"[:200]
             target = f"{scratch}.{quote(name)}"
             source = f"{quote(profile.database)}.{quote(profile.name)}"
             await bound.admin(f"DROP TABLE IF EXISTS {target}")
