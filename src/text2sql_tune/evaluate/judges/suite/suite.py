@@ -495,7 +495,6 @@ class TestSuite:
             name = f"c{digest[:10]}{bound.token}_{index}_{number}_{profile.name}"[:200]
             target = f"{scratch}.{quote(name)}"
             source = f"{quote(profile.database)}.{quote(profile.name)}"
-            await bound.admin(f"DROP TABLE IF EXISTS {target}")
             await bound.admin(f"CREATE TABLE {target} AS {source} ENGINE = Memory")
             data = rows[(profile.database, profile.name)]
             if data:
