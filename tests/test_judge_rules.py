@@ -6,6 +6,7 @@ each label is checked by running both queries through the judge, with test-suite
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from pathlib import Path
@@ -160,20 +161,30 @@ async def test_opt_in_on_a_server_with_an_admin_connection(lab: ChDBExecutor) ->
     assert (await _judge(case, server, opted_in)).correct is False
 
 
-async def test_copies_never_weaken_the_guard(lab: ChDBExecutor, suite: TestSuite) -> None:
-    case = next(c for c in CASES if c["id"] == "dropped-filter-all-adults")
-    await _judge(case, lab, suite)
-    runner = suite._bound[lab].runner  # the executor the copies are queried through
-    assert runner.guard is not lab.guard
-    assert runner.guard.allowed_databases == {suite.scratch_database}
-    for sql in (
-        "SELECT count() FROM judgelab.customers",
-        "SELECT count() FROM customers",
-        "SELECT name FROM system.tables",
-        "SELECT * FROM file('/etc/passwd')",
-    ):
-        assert (await runner.atry_execute(sql)).status.value == "unsafe", sql
-    assert (await lab.atry_execute("SELECT * FROM file('/etc/passwd')")).status.value == "unsafe"
+async def test_copies_never_read_the_real_data_nor_loosen_the_guard(
+    lab: ChDBExecutor, suite: TestSuite
+) -> None:
+    await lab.aexecute_admin("CREATE DATABASE IF NOT EXISTS judgeother")
+    await lab.aexecute_admin("CREATE TABLE IF NOT EXISTS judgeother.one (x UInt8) ENGINE = Memory")
+    await lab.aexecute_admin("INSERT INTO judgeother.one VALUES (1)")
+    guard = lab.guard
+    # judgeother is not copied: on a copy the prediction still names the real table, which the
+    # copies' guard refuses, so each copy is skipped rather than reading the real data.
+    verdict = await ExecutionMatchJudge(lab, test_suite=suite).ajudge(
+        JudgeInput(
+            question="How many customers are there?",
+            reference_sql="SELECT count() FROM judgelab.customers",
+            predicted_sql="SELECT count() FROM judgelab.customers "
+            "WHERE 1 IN (SELECT x FROM judgeother.one)",
+        )
+    )
+    assert verdict.correct is True
+    report = verdict.details["test_suite"]
+    assert report["matched"] == 0
+    assert report["skipped"] == [f"copy {i}: the prediction fails there" for i in range(1, 5)]
+    assert lab.guard is guard
+    refused = await lab.atry_execute("SELECT * FROM file('/etc/passwd')")
+    assert refused.status.value == "unsafe"
 
 
 async def test_the_choice_of_copies_is_cached_on_disk(lab: ChDBExecutor, tmp_path: Path) -> None:
@@ -184,14 +195,21 @@ async def test_the_choice_of_copies_is_cached_on_disk(lab: ChDBExecutor, tmp_pat
     assert len(lines) == 1 and len(lines[0]["copies"]) == 4
 
     second = TestSuite(cache_path=tmp_path / "suites.jsonl")
-
-    async def no_distilling(*args: Any) -> list[int]:
-        raise AssertionError("the cached choice should have been used")
-
-    second._distill = no_distilling  # type: ignore[method-assign]
     verdict = await _judge(case, lab, second)
     assert verdict.correct is False
     assert verdict.details["test_suite"]["broken"]["candidate"] in lines[0]["copies"]
+    assert len((tmp_path / "suites.jsonl").read_text().splitlines()) == 1  # chosen from cache
+
+
+def test_one_suite_serves_several_event_loops(lab: ChDBExecutor) -> None:
+    case = next(c for c in CASES if c["id"] == "comparison-strict-date")
+    judge = ExecutionMatchJudge(lab, test_suite=TestSuite(cache_path=None))
+
+    async def at_once() -> list[Verdict]:
+        return list(await asyncio.gather(*(judge.ajudge(_input(case)) for _ in range(3))))
+
+    verdicts = asyncio.run(at_once()) + asyncio.run(at_once()) + [judge.judge(_input(case))]
+    assert [v.correct for v in verdicts] == [False] * 7
 
 
 def test_suite_arguments_are_checked() -> None:
@@ -228,6 +246,8 @@ class _ServerLike(SQLExecutor):
         ("How many orders per country?", False, False),
         ("How many sessions in the last 7 days per day?", False, False),
         ("Show the first 5 sessions.", False, True),
+        ("How many items are there in each order?", False, False),
+        ("What was the largest order placed by ann?", False, False),
     ],
 )
 def test_order_words(question: str, top_rows: bool, asks: bool) -> None:

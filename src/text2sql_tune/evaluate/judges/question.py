@@ -32,14 +32,18 @@ _SUPERLATIVES = (
     r"longest|shortest|newest|latest|oldest|earliest|youngest|cheapest|maximum|minimum|"
     r"most\s+recent|least\s+recent"
 )
+_ORDER_KINDS = (
+    r"(?:same|reverse|descending|ascending|alphabetical|chronological|increasing|decreasing|"
+    r"numerical|date|time)"
+)
 _TIME_UNITS = r"(?:days?|weeks?|months?|years?|hours?|minutes?|quarters?|seconds?)"
 _NUMBER = r"(?:\d+|two|three|four|five|six|seven|eight|nine|ten|twenty|fifty|hundred)"
 
 _EXPLICIT_ORDER = re.compile(
     rf"""
-    \border(?:ed|ing)?\s+(?:\w+\s+){{0,2}}by\b
+    \border(?:ed|ing)?\s+by\b
     | \bsort(?:ed|ing|s)?\b
-    | \bin\s+(?:\w+\s+){{0,2}}order\b(?!\s+to\b)
+    | \bin\s+(?:the\s+)?(?:{_ORDER_KINDS}\s+)?order\b(?!\s+to\b)
     | \brank(?:ed|ing|s)?\b
     | \b(?:de|a)scending\b
     | \bchronological(?:ly)?\b | \balphabetical(?:ly)?\b

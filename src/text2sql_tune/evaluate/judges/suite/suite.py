@@ -128,7 +128,11 @@ class _Bound:
     copies: dict[tuple[str, int], _Copy] = field(default_factory=dict)
     chosen: dict[str, list[int]] = field(default_factory=dict)
     results: dict[tuple[str, int, str], QueryResult | None] = field(default_factory=dict)
-    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    locks: dict[tuple[int, str], asyncio.Lock] = field(default_factory=dict)
+
+    def lock(self, key: str) -> asyncio.Lock:
+        """The lock of ``key`` in the running event loop (a lock serves one loop only)."""
+        return self.locks.setdefault((id(asyncio.get_running_loop()), key), asyncio.Lock())
 
 
 class TestSuite:
@@ -336,7 +340,7 @@ class TestSuite:
         )
         bound.pools.setdefault(digest, _Pool(profiles, [bound.profiles[t] for t in read], found))
         key = _digest(digest, self.copies, self.candidates, self.max_mutants, reference_sql)
-        lock = bound.locks.setdefault(key, asyncio.Lock())
+        lock = bound.lock(key)
         async with lock:
             chosen = bound.chosen.get(key) or self._cached(key)
             if chosen is None:
@@ -475,7 +479,7 @@ class TestSuite:
         found = bound.copies.get(key)
         if found is not None:
             return found
-        lock = bound.locks.setdefault(f"copy:{digest}:{index}", asyncio.Lock())
+        lock = bound.lock(f"copy:{digest}:{index}")
         async with lock:
             found = bound.copies.get(key)
             if found is None:
