@@ -3,6 +3,7 @@
 - :class:`ExecutionMatchJudge`: deterministic, compares the two results by :class:`MatchRules`.
 - :class:`LLMJudge`: the article's method, an LLM compares two small result tables (0/1 score).
 - :class:`CascadeJudge`: deterministic first, the LLM only for the undecided cases.
+- :class:`TestSuite`: test-suite checking for the execution judge (perturbed database copies).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from .execution import ExecutionMatchJudge
 from .llm import LLMJudge
 from .ordering import question_asks_for_order, reference_order
 from .rewrite import ExactRewrite, find_approximate_functions, rewrite_exact
+from .suite import SuiteCheck, TestSuite
 
 __all__ = [
     "CascadeJudge",
@@ -22,6 +24,8 @@ __all__ = [
     "ExecutionMatchJudge",
     "LLMJudge",
     "MatchRules",
+    "SuiteCheck",
+    "TestSuite",
     "VerdictCache",
     "compare_results",
     "find_approximate_functions",

@@ -33,6 +33,13 @@ __all__ = [
 
 NULL = ("null",)
 _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+# A number written for people: a currency sign before it, thousands separators, a percent sign
+# or a currency sign after it ("$1,234.50", "12.5 %", "1 234 €").
+_FORMATTED_RE = re.compile(
+    r"^(?P<sign>[+-])?\s*[$€£¥]?\s*(?P<number>\d{1,3}(?:[, \u00a0\u202f]\d{3})+(?:\.\d+)?"
+    r"|\d+(?:\.\d+)?|\.\d+)\s*(?:%|[$€£¥])?$"
+)
+_UNIT_SIGNS = frozenset("$€£¥%")
 _MIDNIGHT_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T]00:00:00(\.0+)?$")
 _DATETIME_T_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2}(\.\d+)?)$")
 WILDCARD = ("*",)
@@ -71,6 +78,11 @@ def canon_text(text: str, rules: MatchRules) -> Any:
         if re.fullmatch(r"[+-]?\d+", text.strip()):
             return int(text)
         return number
+    if rules.numeric_strings and any(c in _UNIT_SIGNS for c in text):
+        formatted = _FORMATTED_RE.match(text.strip())
+        if formatted is not None:
+            digits = re.sub(r"[, \u00a0\u202f]", "", formatted.group("number"))
+            return canon_text((formatted.group("sign") or "") + digits, rules)
     if rules.numeric_strings and text.strip().lower() in ("nan", "-nan", "inf", "-inf"):
         return canon(float(text.strip()), rules)
     if rules.dates_as_strings:
@@ -95,13 +107,26 @@ def sort_key(value: Any) -> tuple[Any, ...]:
     return (4, repr(value))
 
 
+def percent_text(value: Any) -> bool:
+    """True for a number written as text with a percent sign (``"12.5%"``)."""
+    return isinstance(value, str) and value.rstrip().endswith("%")
+
+
 @dataclass(frozen=True)
 class Tolerance:
+    """How close two numbers must be.
+
+    ``decimals`` is the precision the question asks for: numbers then agree when they round to
+    the same value at that precision (within half a unit of its last place), and no coarser
+    rounding is accepted.
+    """
+
     rel: float
     abs: float
     rounding: bool
     rounding_min_digits: int
     approximate: bool
+    decimals: int | None = None
 
 
 def decimals(number: float) -> tuple[int, int] | None:
@@ -135,6 +160,8 @@ def numbers_equal(a: float, b: float, tol: Tolerance) -> bool:
         return False
     if abs(a - b) <= max(tol.abs, tol.rel * max(abs(a), abs(b))):
         return True
+    if tol.decimals is not None:
+        return abs(a - b) <= 0.5 * 10.0**-tol.decimals * (1 + 1e-9) + 1e-12
     if tol.rounding:
         return is_rounding_of(a, b, tol) or is_rounding_of(b, a, tol)
     return False

@@ -8,8 +8,8 @@ rather than guessing when the results are too large or the column matching is am
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,9 +23,13 @@ from ._values import (
     canon,
     cells_equal,
     dedupe_rows,
+    percent_text,
     rows_equal,
     sort_key,
 )
+from .encodings import Column, recodings, uses_outer_join
+from .labels import contradiction
+from .question import QuestionReading, read_question
 
 __all__ = ["Comparison", "MatchRules", "cells_match", "compare_results", "row_sort_key"]
 
@@ -109,6 +113,32 @@ class _Side:
     columns: list[str]
     rows: list[tuple[Any, ...]]
     totals: tuple[Any, ...] | None
+    types: list[str] = field(default_factory=list)
+    percent_signs: list[bool] = field(default_factory=list)
+    defaults_for_missing: bool = False
+
+    def column(self, index: int) -> Column:
+        values = [row[index] for row in self.rows]
+        if self.totals is not None:
+            values.append(self.totals[index])
+        return Column(
+            name=self.columns[index],
+            type=self.types[index] if index < len(self.types) else "",
+            values=values,
+            has_totals=self.totals is not None,
+            percent_signs=index < len(self.percent_signs) and self.percent_signs[index],
+            defaults_for_missing=self.defaults_for_missing,
+        )
+
+
+@dataclass(frozen=True)
+class _Pairing:
+    """A predicted column paired with a reference column, both written in one encoding."""
+
+    column: int
+    encoding: str | None
+    reference: list[Any]
+    predicted: list[Any]
 
 
 def _side(result: QueryResult, rules: MatchRules) -> _Side:
@@ -116,7 +146,19 @@ def _side(result: QueryResult, rules: MatchRules) -> _Side:
     totals = None
     if result.totals is not None:
         totals = tuple(canon(v, rules) for v in result.totals)
-    return _Side(list(result.columns), rows, totals)
+    width = len(result.columns)
+    percent = [
+        rules.numeric_strings and any(percent_text(row[i]) for row in result.rows)
+        for i in range(width)
+    ]
+    return _Side(
+        list(result.columns),
+        rows,
+        totals,
+        types=list(result.types),
+        percent_signs=percent,
+        defaults_for_missing=uses_outer_join(result.sql),
+    )
 
 
 def _totals_as_row(totals: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -124,13 +166,14 @@ def _totals_as_row(totals: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(WILDCARD if v in ("", NULL, "1970-01-01") else v for v in totals)
 
 
-def _tolerance(rules: MatchRules, approximate: bool) -> Tolerance:
+def _tolerance(rules: MatchRules, approximate: bool, decimals: int | None = None) -> Tolerance:
     return Tolerance(
         rel=rules.approximate_rel_tol if approximate else rules.rel_tol,
         abs=rules.abs_tol,
         rounding=rules.allow_rounding,
         rounding_min_digits=rules.rounding_min_digits,
         approximate=approximate,
+        decimals=decimals,
     )
 
 
@@ -153,6 +196,15 @@ def row_sort_key(row: Sequence[Any], rules: MatchRules | None = None) -> tuple[A
     return tuple(sort_key(canon(value, rules)) for value in row)
 
 
+@dataclass(frozen=True)
+class _Context:
+    rules: MatchRules
+    tol: Tolerance
+    ordered: bool
+    order_key: Sequence[int] | None
+    question: QuestionReading | None
+
+
 def compare_results(
     reference: QueryResult,
     predicted: QueryResult,
@@ -161,6 +213,7 @@ def compare_results(
     ordered: bool = False,
     order_key: Sequence[int] | None = None,
     approximate: bool = False,
+    question: str | QuestionReading | None = None,
 ) -> Comparison:
     """Decide whether ``predicted`` holds the same answer as ``reference``.
 
@@ -174,16 +227,22 @@ def compare_results(
             differs only as a permutation is then undecided rather than wrong.
         approximate: The results come from approximate functions: compare numbers with
             ``rules.approximate_rel_tol``.
+        question: The question (or its reading): the precision it asks for, the unit it names
+            and the labels it names decide the encodings that may be equal (see
+            ``docs/judge-rules.md``). Without it only the plain values are compared.
 
     Returns:
         A :class:`Comparison` with ``equal`` True / False / None and the reason.
     """
     rules = rules or MatchRules()
-    tol = _tolerance(rules, approximate)
+    reading = read_question(question) if isinstance(question, str) else question
+    decimals = reading.decimals if reading is not None else None
     details: dict[str, Any] = {
         "ordered": ordered,
         "tolerance": "approximate" if approximate else "exact",
     }
+    if decimals is not None:
+        details["decimals"] = decimals
     for name, result in (("reference", reference), ("prediction", predicted)):
         if result.truncated:
             return Comparison(None, f"the {name} result was truncated at the row cap", details)
@@ -195,18 +254,12 @@ def compare_results(
                 details,
             )
     ref, pred = _side(reference, rules), _side(predicted, rules)
-    return _compare_sides(ref, pred, rules, tol, ordered, order_key, details)
+    tol = _tolerance(rules, approximate, decimals)
+    return _compare_sides(ref, pred, _Context(rules, tol, ordered, order_key, reading), details)
 
 
-def _compare_sides(
-    ref: _Side,
-    pred: _Side,
-    rules: MatchRules,
-    tol: Tolerance,
-    ordered: bool,
-    order_key: Sequence[int] | None,
-    details: dict[str, Any],
-) -> Comparison:
+def _compare_sides(ref: _Side, pred: _Side, ctx: _Context, details: dict[str, Any]) -> Comparison:
+    rules = ctx.rules
     if len(pred.columns) < len(ref.columns):
         return Comparison(
             False,
@@ -225,34 +278,31 @@ def _compare_sides(
     if extra_totals and rules.extra_totals == "forbid" and len(pred.rows) != len(ref.rows) - 1:
         return Comparison(False, "the prediction adds a totals row the reference lacks", details)
     if ref.totals is not None and rules.totals == "ignore":
-        ref = _Side(ref.columns, ref.rows, None)
+        ref = replace(ref, totals=None)
 
     # A totals row may come as WITH TOTALS on one side and as one extra data row on the other.
     if ref.totals is not None and pred.totals is None:
         if len(pred.rows) == len(ref.rows) + 1:
-            return _fold_totals(ref, pred, rules, tol, ordered, order_key, details, fold="pred")
+            return _fold_totals(ref, pred, ctx, details, fold="pred")
         return Comparison(
             False,
             "the reference includes a totals row (WITH TOTALS) that the prediction lacks",
             details,
         )
     if pred.totals is not None and ref.totals is None and len(ref.rows) == len(pred.rows) + 1:
-        verdict = _fold_totals(ref, pred, rules, tol, ordered, order_key, details, fold="ref")
+        verdict = _fold_totals(ref, pred, ctx, details, fold="ref")
         if verdict.equal is not False:
             return verdict
     if pred.totals is not None and ref.totals is None:
-        pred = _Side(pred.columns, pred.rows, None)
+        pred = replace(pred, totals=None)
         details["extra_totals_ignored"] = True
-    return _match(ref, pred, rules, tol, ordered, order_key, details)
+    return _match(ref, pred, ctx, details)
 
 
 def _fold_totals(
     ref: _Side,
     pred: _Side,
-    rules: MatchRules,
-    tol: Tolerance,
-    ordered: bool,
-    order_key: Sequence[int] | None,
+    ctx: _Context,
     details: dict[str, Any],
     *,
     fold: Literal["pred", "ref"],
@@ -267,10 +317,10 @@ def _fold_totals(
     last: Comparison | None = None
     for index in candidates[:200]:
         rest = longer.rows[:index] + longer.rows[index + 1 :]
-        folded = _Side(longer.columns, rest, longer.rows[index])
-        trimmed = _Side(shorter.columns, shorter.rows, total_row)
+        folded = replace(longer, rows=rest, totals=longer.rows[index])
+        trimmed = replace(shorter, totals=total_row)
         pair = (trimmed, folded) if fold == "pred" else (folded, trimmed)
-        result = _match(pair[0], pair[1], rules, tol, ordered, order_key, dict(details))
+        result = _match(pair[0], pair[1], ctx, dict(details))
         if result.equal:
             result.details["totals_as_row"] = index
             return result
@@ -283,15 +333,8 @@ def _fold_totals(
     )
 
 
-def _match(
-    ref: _Side,
-    pred: _Side,
-    rules: MatchRules,
-    tol: Tolerance,
-    ordered: bool,
-    order_key: Sequence[int] | None,
-    details: dict[str, Any],
-) -> Comparison:
+def _match(ref: _Side, pred: _Side, ctx: _Context, details: dict[str, Any]) -> Comparison:
+    rules = ctx.rules
     n_ref, n_pred = len(ref.rows), len(pred.rows)
     if n_ref == 0 or n_pred == 0:
         if n_ref == n_pred:
@@ -303,12 +346,14 @@ def _match(
         return Comparison(
             False, f"the reference has {n_ref} row(s), the prediction {n_pred}", details
         )
-    candidates = _column_candidates(ref, pred, rules, tol)
+    candidates = _column_candidates(ref, pred, ctx)
     if isinstance(candidates, Comparison):
         candidates.details.update(details)
         return candidates
     tried = 0
     permutation_only = misordered = False
+    mislabelled: str | None = None
+    check_labels = rules.column_names == "ignore"
     for mapping in _assignments(candidates):
         tried += 1
         if tried > rules.max_column_assignments:
@@ -318,21 +363,32 @@ def _match(
                 "column matching is ambiguous: too many ways to pair the columns by value",
                 details,
             )
-        outcome = _rows_match(ref, pred, mapping, rules, tol, ordered, order_key)
+        outcome = _rows_match(ref, pred, mapping, ctx)
+        conflict = None
+        if check_labels and outcome in ("equal", "misordered", "unknown_order"):
+            conflict = contradiction(ref.columns, pred.columns, [p.column for p in mapping])
+        if conflict is not None:
+            mislabelled = mislabelled or conflict
+            continue
         if outcome == "equal":
             details["column_mapping"] = {
-                ref.columns[i]: pred.columns[j] for i, j in enumerate(mapping)
+                ref.columns[i]: pred.columns[p.column] for i, p in enumerate(mapping)
             }
+            encoded = {ref.columns[i]: p.encoding for i, p in enumerate(mapping) if p.encoding}
+            if encoded:
+                details["encodings"] = encoded
             how = (
                 "in order"
-                if ordered
+                if ctx.ordered
                 else "as a multiset"
                 if rules.duplicates == "bag"
                 else "as a set"
             )
+            written = f", written as {', '.join(sorted(set(encoded.values())))}" if encoded else ""
             return Comparison(
                 True,
-                f"same values in {n_ref} row(s) x {len(ref.columns)} column(s), compared {how}",
+                f"same values in {n_ref} row(s) x {len(ref.columns)} column(s), compared "
+                f"{how}{written}",
                 details,
             )
         if outcome == "unknown_order":
@@ -350,43 +406,51 @@ def _match(
         return Comparison(
             False, "the same rows in a different order, and the question asks for an order", details
         )
+    if mislabelled is not None:
+        return Comparison(
+            False, f"the values match only under other labels: {mislabelled}", details
+        )
     if tried == 0:
         return Comparison(
             False, "no way to pair the reference columns with predicted ones", details
         )
-    return Comparison(False, _row_mismatch_reason(ref, pred, ordered), details)
+    return Comparison(False, _row_mismatch_reason(ctx.ordered), details)
 
 
-def _column_values(side: _Side, index: int, rules: MatchRules, tol: Tolerance) -> list[Any]:
-    values = [row[index] for row in side.rows]
-    if side.totals is not None:
-        values.append(side.totals[index])
+def _column_values(values: list[Any], rules: MatchRules, tol: Tolerance) -> list[Any]:
     if rules.duplicates == "set":
-        values = [v[0] for v in dedupe_rows([(v,) for v in values], tol)]
+        return [v[0] for v in dedupe_rows([(v,) for v in values], tol)]
     return values
 
 
-def _column_candidates(
-    ref: _Side, pred: _Side, rules: MatchRules, tol: Tolerance
-) -> list[list[int]] | Comparison:
+def _column_candidates(ref: _Side, pred: _Side, ctx: _Context) -> list[list[_Pairing]] | Comparison:
+    rules, tol = ctx.rules, ctx.tol
     n_ref, n_pred = len(ref.columns), len(pred.columns)
+    pred_columns = [pred.column(j) for j in range(n_pred)]
     if rules.column_names == "match":
         lowered = [c.lower() for c in pred.columns]
-        pairs: list[list[int]] = []
-        for name in ref.columns:
+        pairs: list[list[_Pairing]] = []
+        for i, name in enumerate(ref.columns):
             if name.lower() not in lowered:
                 return Comparison(False, f"the prediction has no column named {name!r}")
-            pairs.append([lowered.index(name.lower())])
+            j = lowered.index(name.lower())
+            pairs.append([_Pairing(j, None, ref.column(i).values, pred_columns[j].values)])
         return pairs
     if rules.column_order == "match":
-        return [[i] for i in range(n_ref)]
-    pred_values = [_column_values(pred, j, rules, tol) for j in range(n_pred)]
+        return [
+            [_Pairing(i, None, ref.column(i).values, pred_columns[i].values)] for i in range(n_ref)
+        ]
+    pred_values = [_column_values(c.values, rules, tol) for c in pred_columns]
     candidates = []
     for i in range(n_ref):
-        ref_values = _column_values(ref, i, rules, tol)
-        matching = [
-            j for j in range(n_pred) if _column_compatible(ref_values, pred_values[j], rules, tol)
-        ]
+        ref_column = ref.column(i)
+        ref_values = _column_values(ref_column.values, rules, tol)
+        matching = []
+        for j in range(n_pred):
+            if _column_compatible(ref_values, pred_values[j], rules, tol):
+                matching.append(_Pairing(j, None, ref_column.values, pred_columns[j].values))
+                continue
+            matching.extend(_recoded_pairings(ref_column, pred_columns[j], j, ctx))
         if not matching:
             if len(ref.rows) == 1 and len(pred.rows) == 1:
                 return Comparison(
@@ -403,63 +467,69 @@ def _column_candidates(
     return candidates
 
 
+def _recoded_pairings(ref: Column, pred: Column, j: int, ctx: _Context) -> Iterator[_Pairing]:
+    rules, tol = ctx.rules, ctx.tol
+    for recoding in recodings(ref, pred, ctx.question):
+        a = _column_values(recoding.reference, rules, tol)
+        b = _column_values(recoding.predicted, rules, tol)
+        if _column_compatible(a, b, rules, tol):
+            yield _Pairing(j, recoding.encoding, recoding.reference, recoding.predicted)
+
+
 def _column_compatible(a: list[Any], b: list[Any], rules: MatchRules, tol: Tolerance) -> bool:
     if rules.duplicates == "set":
         return len(a) == len(b) and bags_equal([(v,) for v in a], [(v,) for v in b], tol)
     return bags_equal([(v,) for v in a], [(v,) for v in b], tol)
 
 
-def _assignments(candidates: list[list[int]]) -> Any:
-    """Yield injective column mappings (reference -> predicted index), fewest choices first."""
+def _assignments(candidates: list[list[_Pairing]]) -> Iterator[list[_Pairing]]:
+    """Yield injective column mappings (one pairing per reference column), fewest choices first."""
     order = sorted(range(len(candidates)), key=lambda i: len(candidates[i]))
-    chosen: dict[int, int] = {}
+    chosen: dict[int, _Pairing] = {}
     used: set[int] = set()
 
-    def walk(depth: int) -> Any:
+    def walk(depth: int) -> Iterator[list[_Pairing]]:
         if depth == len(order):
             yield [chosen[i] for i in range(len(candidates))]
             return
         i = order[depth]
-        for j in candidates[i]:
-            if j in used:
+        for pairing in candidates[i]:
+            if pairing.column in used:
                 continue
-            chosen[i] = j
-            used.add(j)
+            chosen[i] = pairing
+            used.add(pairing.column)
             yield from walk(depth + 1)
-            used.discard(j)
+            used.discard(pairing.column)
             del chosen[i]
 
     yield from walk(0)
 
 
-def _rows_match(
-    ref: _Side,
-    pred: _Side,
-    mapping: list[int],
-    rules: MatchRules,
-    tol: Tolerance,
-    ordered: bool,
-    order_key: Sequence[int] | None,
-) -> str:
-    projected = [tuple(row[j] for j in mapping) for row in pred.rows]
-    ref_rows = list(ref.rows)
+def _rows_match(ref: _Side, pred: _Side, mapping: list[_Pairing], ctx: _Context) -> str:
+    rules, tol = ctx.rules, ctx.tol
+    n_ref, n_pred = len(ref.rows), len(pred.rows)
+    ref_rows = [tuple(p.reference[r] for p in mapping) for r in range(n_ref)]
+    projected = [tuple(p.predicted[r] for p in mapping) for r in range(n_pred)]
     if rules.duplicates == "set":
         projected, ref_rows = dedupe_rows(projected, tol), dedupe_rows(ref_rows, tol)
     if ref.totals is not None:
         if pred.totals is None:
             return "different"
-        pred_totals = tuple(pred.totals[j] for j in mapping)
-        if not rows_equal(ref.totals, pred_totals, tol):
+        ref_totals = tuple(p.reference[n_ref] for p in mapping)
+        pred_totals = tuple(p.predicted[n_pred] for p in mapping)
+        if not rows_equal(ref_totals, pred_totals, tol):
             return "different"
     if not bags_equal(ref_rows, projected, tol):
         return "different"
-    if not ordered:
+    if not ctx.ordered:
         return "equal"
     if all(rows_equal(a, b, tol) for a, b in zip(ref_rows, projected, strict=True)):
         return "equal"
-    if order_key is None:
+    if ctx.order_key is None:
         return "unknown_order"
-    return "equal" if _same_order_up_to_ties(ref_rows, projected, order_key, tol) else "misordered"
+    if _same_order_up_to_ties(ref_rows, projected, ctx.order_key, tol):
+        return "equal"
+    return "misordered"
 
 
 def _same_order_up_to_ties(
@@ -481,7 +551,7 @@ def _same_order_up_to_ties(
     return True
 
 
-def _row_mismatch_reason(ref: _Side, pred: _Side, ordered: bool) -> str:
+def _row_mismatch_reason(ordered: bool) -> str:
     if ordered:
         return "the rows hold the same column values but not in the same combination or order"
     return "every column's values appear in the prediction, but not combined in the same rows"

@@ -141,7 +141,8 @@ class ClickHouse(Dialect):
     }
     error_name_in_message = r"\(([A-Z_]{4,})\)"
     unknown_function_code = 46
-    system_schemas = ("system", "INFORMATION_SCHEMA", "information_schema")
+    # text2sql_tune_scratch: the execution judge's test-suite copies (in memory, not user data).
+    system_schemas = ("system", "INFORMATION_SCHEMA", "information_schema", "text2sql_tune_scratch")
 
     def string_literal(self, value: str) -> str:
         """``value`` as a ClickHouse string literal (backslash escapes)."""
