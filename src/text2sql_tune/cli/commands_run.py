@@ -23,8 +23,8 @@ from ._app import (
 )
 
 if TYPE_CHECKING:  # the pipeline imports every step; load it only when a command runs
-    from ..config import PipelineConfig
-    from ..records import EvalSummary
+    from ..config import EvaluateConfig, PipelineConfig
+    from ..records import EvalReport, EvalSummary
     from ..run.pipeline import PipelineEvent, PipelineResult
 
 __all__ = ["demo", "run"]
@@ -82,19 +82,31 @@ def _run(config: PipelineConfig, quiet: bool) -> PipelineResult:
         return run_sync(arun_config(config, on_event=view))
 
 
+_REPORTS = {
+    "report": "evaluation",
+    "test_report": "test_evaluation",
+    "parent_report": "parent_evaluation",
+    "parent_test_report": "parent_test_evaluation",
+}
+
+
 def _result_json(result: PipelineResult) -> dict[str, Any]:
-    data = result.model_dump(mode="json", exclude={"report", "filter_report", "parent_report"})
-    if result.report is not None:
-        data["evaluation"] = result.report.summary.model_dump(mode="json")
-    if result.parent_report is not None:
-        data["parent_evaluation"] = result.parent_report.summary.model_dump(mode="json")
+    data = result.model_dump(mode="json", exclude={*_REPORTS, "filter_report", "golden"})
+    for field, key in _REPORTS.items():
+        report: EvalReport | None = getattr(result, field)
+        if report is not None:
+            data[key] = report.summary.model_dump(mode="json")
+    if result.golden is not None:
+        data["golden"] = result.golden.model_dump(mode="json", exclude={"test_fingerprints"})
     if result.filter_report is not None:
         data["dropped"] = result.filter_report.by_reason
     return data
 
 
 def _score(summary: EvalSummary) -> str:
-    return f"correct {summary.correct}/{summary.total} ({summary.accuracy:.0%})"
+    from ._headline import scored
+
+    return f"correct {scored(summary.correct, summary.total)}"
 
 
 def _show(result: PipelineResult) -> None:
@@ -122,20 +134,27 @@ def _show(result: PipelineResult) -> None:
     if result.tuning_job is not None:
         job = result.tuning_job
         table.add_row("tuning job", f"{job.job_id}: {job.status.value}")
-    if result.report is not None:
-        summary = result.report.summary
+    parts = (
+        ("test", result.test_report, result.parent_test_report),
+        ("dev", result.report, result.parent_report),
+    )
+    for name, report, before in parts:  # the test score first: it is the honest one
+        if report is None:
+            continue
+        summary = report.summary
         table.add_row(
-            "evaluation",
-            f"{result.report.model}: valid {summary.valid}/{summary.total} "
-            f"({summary.validity_rate:.0%}), correct {summary.correct}/{summary.total} "
-            f"({summary.accuracy:.0%})",
+            f"evaluation ({name})",
+            f"{report.model}: valid {summary.valid}/{summary.total} "
+            f"({summary.validity_rate:.0%}), {_score(summary)}",
         )
-        if result.parent_report is not None:
-            table.add_row(
-                "before", f"{result.parent_report.model}: {_score(result.parent_report.summary)}"
-            )
+        if before is not None:
+            table.add_row(f"before ({name})", f"{before.model}: {_score(before.summary)}")
+    if result.report is not None and result.test_report is None:
+        table.add_row("test set", "none: the dev score is on questions the loop reads")
     for kind, path in result.report_files.items():
         table.add_row(f"report {kind}", str(path))
+    for kind, path in result.test_report_files.items():
+        table.add_row(f"test report {kind}", str(path))
     if result.usage.calls:
         cost = f", ${result.usage.cost_usd:.4f}" if result.usage.cost_usd is not None else ""
         table.add_row("LLM usage", f"{result.usage.total_tokens:,} tokens{cost}")
@@ -184,6 +203,27 @@ def next_config(
     return config
 
 
+def _golden_options(
+    evaluate: EvaluateConfig, dev: Path | None, test: Path | None, test_fraction: float | None
+) -> EvaluateConfig:
+    """``[evaluate]`` with the golden-set options of the command line applied."""
+    from ..config import EvaluateConfig
+
+    changes: dict[str, Any] = {}
+    if dev is not None:
+        changes |= {"dev": dev, "golden": None}
+    if test is not None:
+        changes |= {"test": test, "test_fraction": None}
+    if test_fraction is not None:
+        changes |= {"test_fraction": test_fraction, "test": None}
+    if not changes:
+        return evaluate
+    try:
+        return EvaluateConfig.model_validate(evaluate.model_dump() | changes)
+    except ValueError as exc:
+        raise ConfigurationError(f"--dev/--test/--test-fraction: {exc}") from None
+
+
 @app.command()
 @llm_options.with_llm_overrides
 def run(
@@ -208,6 +248,30 @@ def run(
     next_n: Annotated[
         int | None,
         typer.Option("--next-n", min=0, help="Targeted pairs to generate (\\[next] n)."),
+    ] = None,
+    dev: Annotated[
+        Path | None,
+        typer.Option(
+            "--dev",
+            help="Golden set the loop may read: analysis, targets, error analysis "
+            "(\\[evaluate] dev).",
+        ),
+    ] = None,
+    test: Annotated[
+        Path | None,
+        typer.Option(
+            "--test", help="Golden set that is only scored, never read (\\[evaluate] test)."
+        ),
+    ] = None,
+    test_fraction: Annotated[
+        float | None,
+        typer.Option(
+            "--test-fraction",
+            min=0.0,
+            max=1.0,
+            help="Split the golden set: this share becomes test, stratified and seeded "
+            "(\\[evaluate] test_fraction, split_seed).",
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -236,6 +300,7 @@ def run(
             config.run.dir = run_dir
     if next_n is not None:
         config.next.n = next_n
+    config.evaluate = _golden_options(config.evaluate, dev, test, test_fraction)
     for name, value in llm.items():
         setattr(config.llm, name, value)
     result = _run(config, quiet=as_json)
@@ -363,21 +428,23 @@ def demo(
 
 def _finish_demo(results: list[PipelineResult], run_dir: Path, as_json: bool) -> None:
     from ..demo.database import load_golden_set
-    from ._headline import headline_lines, headline_table, iteration_lines
+    from ._headline import compare_test_scores, headline_lines, headline_table, iteration_lines
 
-    lines = iteration_lines(results, load_golden_set()) if len(results) > 1 else []
+    lines = iteration_lines(results, load_golden_set("dev")) if len(results) > 1 else []
+    headline = headline_lines(lines, compare_test_scores(results)) if lines else []
     if as_json:
         data = _result_json(results[0])
         if lines:
             data["iterations"] = [_result_json(r) for r in results[1:]]
             data["loop"] = [line.to_dict() for line in lines]
-            data["headline"] = headline_lines(lines)
+            data["headline"] = headline
         print_json(data)
         return
     _show(results[-1])
     console.print(
         f"Everything is in [bold]{run_dir}[/]: clean.jsonl (training pairs), dropped.jsonl and "
-        "filter_report.json (what was removed and why), export/ (training files), eval/ (reports)"
+        "filter_report.json (what was removed and why), export/ (training files), eval/ (the dev "
+        "report, to read) and eval/test/ (the test score and the training overlap)"
         + (
             "; each further iteration in iteration-N/ with analysis.json (the gaps it targeted) "
             "and iteration.json (its parent)."
@@ -387,5 +454,5 @@ def _finish_demo(results: list[PipelineResult], run_dir: Path, as_json: bool) ->
     )
     if lines:
         console.print(headline_table(lines))
-        for sentence in headline_lines(lines):
+        for sentence in headline:
             console.print(sentence, highlight=False)

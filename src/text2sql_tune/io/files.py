@@ -24,11 +24,12 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, TypeVar
-
-from pydantic import BaseModel
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from ..errors import DataError, ResourceBusyError
+
+if TYPE_CHECKING:  # pydantic is not imported by the commands that only write files
+    from pydantic import BaseModel
 
 __all__ = [
     "FileLock",
@@ -39,7 +40,7 @@ __all__ = [
     "write_json_model",
 ]
 
-_M = TypeVar("_M", bound=BaseModel)
+_M = TypeVar("_M", bound="BaseModel")
 
 
 @contextlib.contextmanager
