@@ -60,9 +60,9 @@ class _ProgressView:
 def _saved(run_dir: Path) -> str:
     from ..run.paths import RunPaths
 
-    # Locks, the configuration copy and empty files are there from the start: no progress.
+    # Locks, the configuration copy, the golden split and empty files are there from the start.
     files = RunPaths(run_dir)
-    bookkeeping = {files.config, files.state}
+    bookkeeping = {files.config, files.state, files.golden_split}
     progress = run_dir.is_dir() and any(
         p.is_file() and not p.name.endswith(".lock") and p not in bookkeeping and p.stat().st_size
         for p in run_dir.rglob("*")
@@ -283,9 +283,13 @@ def run(
     resumes from where it stopped. See the configuration page of the docs for every key.
 
     With --next-from DIR it runs the next iteration of DIR in a new run directory that records
-    its parent (iteration.json): the analysis of DIR's kept pairs against the golden set (saved
-    as analysis.json) drives a targeted generator, and everything is validated, cleaned (the
-    leakage filter included), exported, tuned and evaluated again.
+    its parent (iteration.json): the analysis of DIR's kept pairs against the golden set's dev
+    part (saved as analysis.json) drives a targeted generator, and everything is validated,
+    cleaned (the leakage filter included), exported, tuned and evaluated again.
+
+    The golden set's dev part (--dev, [evaluate] dev) is what the loop may read; its test part
+    (--test, or --test-fraction to split one file) is only scored, and its score is printed
+    first. Seed examples or a dev set holding a test case are refused (exit 7).
     """
     from ..config import load_config
 
@@ -380,12 +384,15 @@ def demo(
     with the template generator plus the bundled seed examples, validates and cleans them (with a
     filter report), writes the Lamini and OpenAI training files, and evaluates a retrieval baseline
     (it answers with the SQL of the most similar training question, so its score shows how well
-    the training set covers the golden set) with the execution judge. No key, no network.
+    the training set covers the golden set) with the execution judge, on the golden set's dev
+    part (10 questions the loop reads) and its test part (36 questions it never reads). No key,
+    no network.
 
-    Then the article's loop: the analysis of what the golden set needs and the training data
+    Then the article's loop: the analysis of what the dev questions need and the training data
     lacks (saved as analysis.json), pairs targeted at those gaps (the template generator picks
-    the templates that use the missing concepts; the leakage filter still runs), and a second
-    evaluation in <run-dir>/iteration-2, with a summary of what changed and what it means.
+    the templates that use the missing concepts; the leakage filter still runs, against dev and
+    test), and a second evaluation in <run-dir>/iteration-2, with a summary of what changed: the
+    test score first, with its 95% interval, and whether the loop improved it.
 
     With --generator openai and --tuner lamini|openai it uses the real services instead (each
     iteration then tunes its own model); --tuner local --base-model DIR tunes a LoRA adapter on

@@ -197,7 +197,8 @@ class LeakageFilter(DatasetFilter):
         judge = ExecutionMatchJudge(
             rules=MatchRules(extra_columns="forbid", row_order="ignore"), dialect=self.dialect
         )
-        wanted = {c.sql for c in self.eval_cases} | {pairs[c.position].sql for c in candidates}
+        wanted = {pairs[c.position].sql for c in candidates}
+        wanted |= {self.eval_cases[i].sql for c in candidates for i, _ in c.cases}
         await asyncio.gather(*(self._result(sql) for sql in sorted(wanted)))
         for candidate in candidates:
             pair = pairs[candidate.position]

@@ -48,6 +48,7 @@ from sqlglot.tokenizer_core import TokenType
 
 from .._defaults import MAX_SQL_LENGTH
 from .dialects import Dialect
+from .profile import profile_sql
 from .tokens import DEFAULT_DIALECT, tokenize
 
 __all__ = ["canonical_sql", "string_literals"]
@@ -57,6 +58,7 @@ _E = TypeVar("_E", bound=exp.Expr)
 _DATE_FUNCTIONS = frozenset({"todate", "todate32", "todatetime", "todatetime64", "date"})
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?")
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_STRING = re.compile(r"'((?:[^'\\]|\\.)*)'")  # a literal in the profile's one quoting style
 _CLAUSES = ("where", "group", "having", "order", "qualify")
 _SYMMETRIC = (exp.EQ, exp.NEQ, exp.NullSafeEQ)
 
@@ -110,12 +112,17 @@ def string_literals(sql: str, dialect: Dialect | str = DEFAULT_DIALECT) -> froze
     """The string literals of a statement (its tokens, no parse), or ``None`` if unreadable.
 
     Statements with the same :func:`canonical_sql` have the same string literals, so comparing
-    these first spares most parses.
+    these first spares most parses. ClickHouse SQL is read from its cached
+    :func:`~text2sql_tune.sql.profile.profile_sql` (the filters have lexed it already).
     """
     if len(sql) > MAX_SQL_LENGTH:
         return None
+    name = Dialect.get(dialect).sqlglot_dialect
+    if name == DEFAULT_DIALECT:
+        profile = profile_sql(sql)
+        return frozenset(_STRING.findall(profile.normalized)) if profile.parsed else None
     try:
-        tokens = tokenize(sql, Dialect.get(dialect).sqlglot_dialect)
+        tokens = tokenize(sql, name)
     except SqlglotError:
         return None
     return frozenset(t.text for t in tokens if t.token_type is TokenType.STRING)
