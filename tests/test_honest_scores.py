@@ -15,8 +15,17 @@ from pathlib import Path
 import pytest
 
 from cli_main import Outcome, run_main
-from text2sql_tune import load_golden_set, load_seed_examples
+from text2sql_tune import (
+    FunctionGenerator,
+    Pipeline,
+    demo_schema,
+    load_golden_set,
+    load_seed_examples,
+)
+from text2sql_tune.config import GenerateConfig, RunConfig
 from text2sql_tune.errors import HeldOutSetError
+from text2sql_tune.executors import ChDBExecutor
+from text2sql_tune.models import RetrievalModel
 from text2sql_tune.testing import FakeOpenAIServer
 
 CANARY = {
@@ -152,3 +161,26 @@ def test_the_error_is_an_evaluation_error() -> None:
     from text2sql_tune.errors import EvaluationError
 
     assert issubclass(HeldOutSetError, EvaluationError)
+
+
+def test_the_test_set_stays_out_of_training_even_with_another_eval_set(
+    tmp_path: Path, demo_executor: ChDBExecutor
+) -> None:
+    test_case = load_golden_set("test")[1]  # t02: select sum(revenue) as revenue from ...
+    respelled = test_case.sql.replace(" as revenue", " AS total_revenue")
+    dev = load_golden_set("dev")
+    pipeline = Pipeline(
+        demo_executor,
+        demo_schema(),
+        run=RunConfig(dir=tmp_path / "run"),
+        generate=GenerateConfig(n=1),
+        generator=FunctionGenerator(lambda _: ("What did October 2024 bring in?", respelled)),
+        leakage_cases=dev[:2],  # as [clean] eval_set would: the test set is added all the same
+        eval_cases=dev,
+        test_cases=[test_case],
+        model=Pipeline.fixed_model(RetrievalModel(load_seed_examples())),
+    )
+    result = pipeline.run()
+    assert result.filter_report is not None
+    assert result.filter_report.by_reason.get("leaks_eval_sql_equivalent") == 1
+    assert result.test_report is not None and result.test_report.summary.total == 1

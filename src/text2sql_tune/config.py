@@ -198,7 +198,7 @@ class CleanConfig(_Section):
         near_dup_threshold: Question similarity above which pairs count as near duplicates.
         max_sql_length: Longest SQL kept, in characters (``sql_length``).
         eval_set: Golden set whose questions and SQL must not leak into training data
-            (default: the ``[evaluate]`` golden set, dev and test).
+            (default: the ``[evaluate]`` dev set); the ``[evaluate]`` test set is always added.
         filters: More filters, by registry name (a plugin's too), run after the default ones.
         without: Default filters to leave out, by name.
         filter_options: Filter name -> keyword arguments for it (``[clean.filter_options.X]``);

@@ -147,8 +147,8 @@ class Pipeline:
         seed_pairs: Known-good pairs added to the training data (validated and filtered too).
         filters: The whole cleaning chain, replacing the one ``clean`` describes.
         extra_filters: Filter objects run after the chain ``clean`` describes.
-        leakage_cases: Cases that must not leak into training data (default: the dev and the
-            test cases).
+        leakage_cases: Cases that must not leak into training data (default: the dev cases);
+            the test cases are always added.
         tuner: Starts the tuning job (``None``: no tuning).
         eval_cases: The golden set's dev part: scored, and what a next iteration's analysis
             reads.
@@ -417,7 +417,9 @@ class Pipeline:
         return validated
 
     def _leakage(self) -> Sequence[EvalCase]:
-        return self.leakage_cases if self.leakage_cases is not None else self.split.all
+        if self.leakage_cases is None:
+            return self.split.all
+        return [*self.leakage_cases, *self.test_cases]  # the test set never trains
 
     def _filters(self) -> Sequence[DatasetFilter]:
         if self.filters is not None:
