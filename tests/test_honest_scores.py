@@ -184,3 +184,30 @@ def test_the_test_set_stays_out_of_training_even_with_another_eval_set(
     assert result.filter_report is not None
     assert result.filter_report.by_reason.get("leaks_eval_sql_equivalent") == 1
     assert result.test_report is not None and result.test_report.summary.total == 1
+
+
+def test_a_pipeline_continuing_a_run_refuses_its_test_cases_before_writing(
+    tmp_path: Path, demo_executor: ChDBExecutor
+) -> None:
+    dev, test = load_golden_set("dev"), load_golden_set("test")[:2]
+    retrieval = Pipeline.fixed_model(RetrievalModel(load_seed_examples()))
+    parent = Pipeline(
+        demo_executor,
+        demo_schema(),
+        run=RunConfig(dir=tmp_path / "iter1"),
+        seed_pairs=load_seed_examples(),
+        eval_cases=dev,
+        test_cases=test,
+        model=retrieval,
+    ).run()
+    assert parent.golden is not None and parent.golden.test_cases == 2
+    child = Pipeline(
+        demo_executor,
+        demo_schema(),
+        run=RunConfig(dir=tmp_path / "iter2", parent=tmp_path / "iter1"),
+        eval_cases=[*dev, test[0]],  # the parent's test case, now read as dev
+        model=retrieval,
+    )
+    with pytest.raises(HeldOutSetError, match="the dev set of this iteration"):
+        child.run()
+    assert not (tmp_path / "iter2" / "iteration.json").exists()

@@ -267,6 +267,7 @@ class Pipeline:
     async def _arun(self) -> PipelineResult:
         self._state = StepState(self.paths.state)
         result = PipelineResult(run_dir=self.run_dir)
+        self._refuse_test_cases()
         inherited = self._start_iteration(result)
         self._record_split(result)
         raw = inherited + await self._agenerate(result)
@@ -291,10 +292,6 @@ class Pipeline:
         parent = RunPaths(self.parent)
         if parent.test_report.exists():
             result.parent_test_report = load_report(parent.test_report)
-        if parent.golden_split.exists():
-            SplitRecord.load(parent.golden_split).held_out().check(
-                self.eval_cases, f"the dev set of this iteration (continuing {self.parent})"
-            )
         self._emit(
             "iterate",
             f"iteration {result.iteration}: starting from the {len(found.pairs)} pairs kept in "
@@ -302,9 +299,17 @@ class Pipeline:
         )
         return found.pairs
 
-    def _record_split(self, result: PipelineResult) -> None:
-        """Refuse seed examples that are test cases; write ``golden_split.json``."""
+    def _refuse_test_cases(self) -> None:
+        """Seed examples, and a next iteration's dev set, must not hold a test case."""
         self.split.held_out().check(self.seed_pairs, "the seed examples")
+        record = RunPaths(self.parent).golden_split if self.parent is not None else None
+        if record is not None and record.exists():
+            SplitRecord.load(record).held_out().check(
+                self.eval_cases, f"the dev set of this iteration (continuing {self.parent})"
+            )
+
+    def _record_split(self, result: PipelineResult) -> None:
+        """Write ``golden_split.json``."""
         if self.eval_cases or self.test_cases:
             result.golden = self.split.record()
             result.golden.save(self.paths.golden_split)
