@@ -262,6 +262,7 @@ def test_schema_matches_the_database(demo_executor: ChDBExecutor) -> None:
 
 SEEDS = load_seed_examples()
 GOLDEN = load_golden_set()
+GOLDEN_TEST = load_golden_set("test")
 
 
 def _normal(question: str) -> str:
@@ -276,12 +277,15 @@ def test_bundled_files_load_as_records() -> None:
     assert len(seed_questions) == len(SEEDS)
     assert not seed_questions & {_normal(c.question) for c in GOLDEN}
     assert len({p.sql for p in SEEDS} | {c.sql for c in GOLDEN}) == len(SEEDS) + len(GOLDEN)
+    assert len(GOLDEN_TEST) == 36 and not seed_questions & {
+        _normal(c.question) for c in GOLDEN_TEST
+    }
 
 
 @pytest.mark.parametrize(
     "sql",
-    [p.sql for p in SEEDS] + [c.sql for c in GOLDEN],
-    ids=[f"seed{i:02d}" for i in range(len(SEEDS))] + [c.id or "" for c in GOLDEN],
+    [p.sql for p in SEEDS] + [c.sql for c in GOLDEN + GOLDEN_TEST],
+    ids=[f"seed{i:02d}" for i in range(len(SEEDS))] + [c.id or "" for c in GOLDEN + GOLDEN_TEST],
 )
 async def test_bundled_query_runs_through_the_guard(sql: str, demo_executor: ChDBExecutor) -> None:
     outcome = await demo_executor.atry_execute(sql, min_rows=1, max_rows=100)

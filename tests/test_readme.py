@@ -47,8 +47,13 @@ def test_the_five_line_executor_snippet_runs(tmp_path: Path) -> None:
 def test_the_custom_pipeline_runs_against_fake_openai_and_lamini(tmp_path: Path) -> None:
     (code,) = [c for c in python_blocks() if "Pipeline(" in c]
     assert len(code.strip().splitlines()) <= 25
-    golden = {"question": "How many users are there?", "sql": "select count() from ecommerce.users"}
-    (tmp_path / "golden.jsonl").write_text(json.dumps(golden) + "\n", encoding="utf-8")
+    dev = {"question": "How many users are there?", "sql": "select count() from ecommerce.users"}
+    test = {
+        "question": "How many sessions are there?",
+        "sql": "select count() from ecommerce.sessions",
+    }
+    (tmp_path / "golden_dev.jsonl").write_text(json.dumps(dev) + "\n", encoding="utf-8")
+    (tmp_path / "golden_test.jsonl").write_text(json.dumps(test) + "\n", encoding="utf-8")
     with FakeOpenAIServer() as openai, FakeLaminiServer() as lamini:
         env = {
             "OPENAI_API_KEY": "sk-fake",
@@ -66,3 +71,5 @@ def test_the_custom_pipeline_runs_against_fake_openai_and_lamini(tmp_path: Path)
     assert len(kept) > 0
     assert json.loads((run_dir / "tuning_job.json").read_text())["provider"] == "lamini"
     assert json.loads((run_dir / "eval" / "report.json").read_text())["summary"]["total"] == 1
+    test_report = json.loads((run_dir / "eval" / "test" / "report.json").read_text())
+    assert test_report["summary"]["total"] == 1 and "training_overlap" in test_report["metadata"]

@@ -12,7 +12,7 @@ from fresh_process import run_python
 from text2sql_tune import ConfigurationError, load_config, load_golden_set, read_pairs
 from text2sql_tune.cli import app
 from text2sql_tune.prompts import llama3_prompt
-from text2sql_tune.sql.normalize import normalize_sql
+from text2sql_tune.sql.canonical import canonical_sql
 from text2sql_tune.testing import FakeLaminiServer, FakeOpenAIServer
 
 GOLDEN = [
@@ -114,6 +114,12 @@ def test_demo_runs_the_whole_loop_offline(tmp_path: Path, demo_db_url: str) -> N
     for name in ("analysis.json", "iteration.json", "clean.jsonl", "eval/report.json"):
         assert (second / name).exists(), name
     assert "The loop" in result.stdout and "coverage, not a model" in result.stdout
+    # the demo prints its test score (the questions the loop never read), and says what it means
+    test_report = json.loads((second / "eval" / "test" / "report.json").read_text())
+    assert test_report["summary"]["total"] == len(load_golden_set("test"))
+    assert "Test score (36 questions the loop never read)" in " ".join(result.stdout.split())
+    page = (second / "eval" / "test" / "report.html").read_text(encoding="utf-8")
+    assert "Training overlap" in page and "Evidence" not in page
 
 
 def test_the_demo_loop_improves_coverage_without_leaking(tmp_path: Path, demo_db_url: str) -> None:
@@ -128,12 +134,17 @@ def test_the_demo_loop_improves_coverage_without_leaking(tmp_path: Path, demo_db
     assert second["correct"] >= first["correct"]
     assert summary["iterations"][0]["generated"] == 120
     assert any("coverage, not a model" in line for line in summary["headline"])
-    golden = load_golden_set()
-    golden_sql = {normalize_sql(c.sql) for c in golden}
+    # the headline is the test score, dev beside it
+    assert (first["test_total"], second["test_total"]) == (36, 36)
+    assert summary["headline"][0].startswith("Test score (36 questions the loop never read)")
+    assert summary["iterations"][0]["test_evaluation"]["total"] == 36
+    assert summary["iterations"][0]["golden"]["test_hash"].startswith("sha256:")
+    golden = load_golden_set("all")  # neither dev nor test leaks, in any spelling
+    golden_sql = {canonical_sql(c.sql) for c in golden}
     for folder in (run_dir, run_dir / "iteration-2"):
         kept = read_pairs(folder / "clean.jsonl")
         assert not {p.question.lower() for p in kept} & {c.question.lower() for c in golden}
-        assert not {normalize_sql(p.sql) for p in kept} & golden_sql
+        assert not {canonical_sql(p.sql) for p in kept} & golden_sql
     one = invoke([*args, "--run-dir", str(tmp_path / "one"), "--iterations", "1", "--json"])
     assert "loop" not in json.loads(one.stdout)
     assert not (tmp_path / "one" / "iteration-2").exists()
@@ -219,3 +230,55 @@ def test_demo_with_the_openai_generator_uses_the_configured_endpoint(
     assert sources == {"openai:gpt-4o-mini"}
     second = read_pairs(tmp_path / "iteration-2" / "raw.jsonl")
     assert len(second) == 6 and all(p.metadata.get("target") for p in second)
+
+
+def test_one_golden_file_is_split_by_test_fraction_and_the_split_is_recorded(
+    tmp_path: Path, demo_db_url: str
+) -> None:
+    cases = [c.model_dump(exclude_defaults=True) for c in load_golden_set("all")]
+    (tmp_path / "all.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cases))
+    path = write_config(
+        tmp_path,
+        demo_db_url,
+        '[generate]\nn = 10\n[evaluate]\ngolden = "all.jsonl"\nhtml = false\n',
+    )
+    result = invoke(["run", str(path), "--test-fraction", "0.25", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["evaluation"]["total"], summary["test_evaluation"]["total"]) == (34, 12)
+    recorded = json.loads((tmp_path / "run" / "golden_split.json").read_text())
+    assert (recorded["method"], recorded["test_fraction"], recorded["seed"]) == (
+        "fraction",
+        0.25,
+        0,
+    )
+    assert summary["golden"]["test_hash"] == recorded["test_hash"]
+    assert "test_fingerprints" not in summary["golden"]
+
+
+def test_golden_alone_is_all_dev_and_the_summary_says_there_is_no_test_set(
+    tmp_path: Path, demo_db_url: str
+) -> None:
+    path = write_config(
+        tmp_path, demo_db_url, '[generate]\nn = 10\n[evaluate]\ngolden = "golden.jsonl"\n'
+    )
+    result = invoke(["run", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "the dev score is on questions the loop reads" in " ".join(result.stdout.split())
+    assert not (tmp_path / "run" / "eval" / "test").exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('golden = "golden.jsonl"\ndev = "golden.jsonl"\n', "golden or dev"),
+        ('test = "golden.jsonl"\ntest_fraction = 0.3\n', r"test \(a file\) or test_fraction"),
+        ("test_fraction = 1.5\n", "test_fraction"),
+    ],
+)
+def test_contradicting_golden_settings_are_refused(
+    tmp_path: Path, demo_db_url: str, body: str, message: str
+) -> None:
+    path = write_config(tmp_path, demo_db_url, f"[evaluate]\n{body}")
+    with pytest.raises(ConfigurationError, match=message):
+        load_config(path)

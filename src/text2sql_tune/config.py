@@ -29,7 +29,8 @@ Example ``pipeline.toml``::
     learning_rate = 0.0001
 
     [evaluate]
-    golden = "golden.jsonl"
+    dev = "golden_dev.jsonl"              # what the loop may read (analysis, targets)
+    test = "golden_test.jsonl"            # scored only (or: golden = ..., test_fraction = 0.3)
     model = "retrieval"                   # "tuned", "zero-shot", "few-shot", "none", "kind:model"
     judge = "execution"
 
@@ -197,13 +198,14 @@ class CleanConfig(_Section):
         near_dup_threshold: Question similarity above which pairs count as near duplicates.
         max_sql_length: Longest SQL kept, in characters (``sql_length``).
         eval_set: Golden set whose questions and SQL must not leak into training data
-            (default: the ``[evaluate]`` golden set).
+            (default: the ``[evaluate]`` dev set); the ``[evaluate]`` test set is always added.
         filters: More filters, by registry name (a plugin's too), run after the default ones.
         without: Default filters to leave out, by name.
         filter_options: Filter name -> keyword arguments for it (``[clean.filter_options.X]``);
             they override the settings above for that filter. A filter also gets the settings
             above whose names its constructor takes (``min_rows``, ``max_rows``,
-            ``near_dup_threshold``, ``max_sql_length``, ``eval_cases``).
+            ``near_dup_threshold``, ``max_sql_length``, ``eval_cases``) and the run's database
+            (``executor``).
     """
 
     min_rows: int = Field(default=1, ge=0)
@@ -277,8 +279,21 @@ class TuneConfig(_Section):
 class EvaluateConfig(_Section):
     """Step 6: evaluation (skipped without a golden set or with ``model = "none"``).
 
+    The golden set has a **dev** part, which the analysis, the targeted generation of a next
+    iteration and the seed examples may read, and a **test** part, which is only scored (see
+    :mod:`~text2sql_tune.evaluate.splits`). Give the two files (``dev`` and ``test``), or one
+    file (``golden``) with ``test_fraction`` to split it; ``golden`` alone is all dev (no test
+    set: every score is on cases the loop reads). The demo database defaults to its bundled dev
+    and test sets.
+
     Attributes:
-        golden: Golden set file; default for the demo database: the bundled one.
+        golden: Golden set file (dev, or split with ``test_fraction``); default for the demo
+            database: the bundled dev set.
+        dev: The dev part, as its own file (another name for ``golden``; give one of the two).
+        test: The test part, as its own file; default for the demo database: the bundled one.
+        test_fraction: Split ``golden`` (``dev``) into dev and test: this share of its cases,
+            stratified by tag (else query shape), becomes test.
+        split_seed: Seed of the ``test_fraction`` split (recorded in ``golden_split.json``).
         model: ``retrieval`` (offline: answers with the SQL of the most similar training
             question), ``tuned`` (the model from the tuning step), ``zero-shot`` / ``few-shot``
             (prompting ``llm_model`` through the OpenAI-compatible API), ``none``, or any model
@@ -293,6 +308,10 @@ class EvaluateConfig(_Section):
     """
 
     golden: Path | None = None
+    dev: Path | None = None
+    test: Path | None = None
+    test_fraction: float | None = Field(default=None, gt=0, lt=1)
+    split_seed: int = 0
     model: Annotated[str, AfterValidator(_model_spec)] = Field(
         default="retrieval", examples=_builtins("model", "tuned", "none")
     )
@@ -301,6 +320,14 @@ class EvaluateConfig(_Section):
     judge_model: str = "gpt-4o"
     judge_cache: Path | None = None
     html: bool = True
+
+    @model_validator(mode="after")
+    def _one_golden_source(self) -> EvaluateConfig:
+        if self.golden is not None and self.dev is not None:
+            raise ValueError("give golden or dev (two names for the dev set), not both")
+        if self.test_fraction is not None and self.test is not None:
+            raise ValueError("give test (a file) or test_fraction (split golden), not both")
+        return self
 
 
 class LLMConfig(_Section):
@@ -373,6 +400,8 @@ class PipelineConfig(_Section):
         config.generate.seed_examples = fix(config.generate.seed_examples)
         config.clean.eval_set = fix(config.clean.eval_set)
         config.evaluate.golden = fix(config.evaluate.golden)
+        config.evaluate.dev = fix(config.evaluate.dev)
+        config.evaluate.test = fix(config.evaluate.test)
         config.evaluate.judge_cache = fix(config.evaluate.judge_cache)
         config.tune.output_dir = fix(config.tune.output_dir)
         return config

@@ -20,7 +20,8 @@ Every exception the library raises on purpose derives from one root, so callers 
     │   │   └── TooManyRowsError  the result exceeded the row cap
     ├── TuningError               a tuning job failed, was cancelled or was rejected (.job_id)
     ├── EvaluationError           an evaluation could not run (golden set, predictions mismatch)
-    │   └── GoldenSetError        golden-set lint found error-level problems (.findings)
+    │   ├── GoldenSetError        golden-set lint found error-level problems (.findings)
+    │   └── HeldOutSetError       a step that shapes training data was given test-set cases
     └── ResourceBusyError         another process holds a run directory, checkpoint or data path
 
 An engine's error also gets an engine-neutral :data:`ErrorCategory` (``SQLExecutionError.category``)
@@ -40,6 +41,7 @@ __all__ = [
     "ErrorCategory",
     "EvaluationError",
     "GoldenSetError",
+    "HeldOutSetError",
     "MissingExtraError",
     "ProviderError",
     "ProviderOutageError",
@@ -305,6 +307,23 @@ class GoldenSetError(EvaluationError):
 
     def __init__(self, message: str, findings: list[Any] | None = None) -> None:
         self.findings = list(findings or [])
+        super().__init__(message)
+
+
+class HeldOutSetError(EvaluationError):
+    """Something that shapes training data was about to read the test set.
+
+    Analysis, targeted generation, next iterations and seed examples may read the dev part of a
+    golden set only: a test case they read stops measuring anything. Raised before anything is
+    generated or written.
+
+    Args:
+        message: What would have read which test cases, and what to do instead.
+        cases: The test cases concerned (ids, else questions).
+    """
+
+    def __init__(self, message: str, cases: list[str] | None = None) -> None:
+        self.cases = list(cases or [])
         super().__init__(message)
 
 

@@ -15,7 +15,6 @@ still runs on whatever is generated.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 from rich.table import Table
 
-from ..errors import DataError
+from ..io.files import read_json_model, write_json_model
 from ..records import EvalCase, EvalReport, EvalResult, QAPair
 from ..text.tokens import normalize_question
 from ._corpus import Item, read_items
@@ -106,10 +105,7 @@ class Analysis(BaseModel):
 
     def save(self, path: str | Path) -> Path:
         """Write the analysis as JSON (parent folders are created)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.model_dump_json(indent=2), encoding="utf-8")
-        return path
+        return write_json_model(path, self)
 
     @classmethod
     def load(cls, path: str | Path) -> Analysis:
@@ -118,11 +114,7 @@ class Analysis(BaseModel):
         Raises:
             DataError: The file is missing or is not an analysis.
         """
-        path = Path(path)
-        try:
-            return cls.model_validate(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{path}: not a readable analysis: {exc}") from exc
+        return read_json_model(cls, path, "analysis")
 
     def tables(self, *, limit: int = 20) -> list[Table]:
         """Rich tables for a terminal: summary, gaps, failing cases, inconsistencies.

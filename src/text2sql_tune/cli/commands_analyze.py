@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,17 +17,27 @@ __all__ = ["analyze"]
 
 
 def _run_golden(run: Path) -> list[EvalCase]:
-    """The golden set a run was evaluated on: its config's, else the bundled demo set."""
+    """The dev part of the golden set a run was evaluated on (its config's, else the demo's)."""
+    from ..config import load_config
     from ..demo.database import load_golden_set
-    from ..io.records import read_cases
+    from ..run.from_config import golden_split
     from ..run.paths import RunPaths
 
-    config = RunPaths(run).config
-    if config.exists():
-        golden = json.loads(config.read_text(encoding="utf-8")).get("evaluate", {}).get("golden")
-        if golden:
-            return read_cases(golden)
-    return load_golden_set()
+    snapshot = RunPaths(run).config
+    if not snapshot.exists():
+        return load_golden_set("dev")
+    config = load_config(snapshot)
+    return golden_split(config, is_demo=config.run.database is None).dev
+
+
+def _check_dev_only(cases: list[EvalCase], run: Path | None) -> None:
+    """Refuse golden cases that are the run's test cases (``golden_split.json``)."""
+    from ..evaluate.splits import SplitRecord
+    from ..run.paths import RunPaths
+
+    record = RunPaths(run).golden_split if run is not None else None
+    if record is not None and record.exists():
+        SplitRecord.load(record).held_out().check(cases, f"analyze (of {run})")
 
 
 def _inputs(
@@ -54,7 +63,8 @@ def _inputs(
     if golden is not None:
         cases = read_cases(golden)
     else:
-        cases = _run_golden(run) if run is not None else load_golden_set()
+        cases = _run_golden(run) if run is not None else load_golden_set("dev")
+    _check_dev_only(cases, run)
     return cases, pairs, load_report(report) if report is not None else None
 
 
@@ -65,8 +75,8 @@ def analyze(
         typer.Option(
             "--golden",
             "-g",
-            help="Golden set (question + sql). Default: the --run's golden set, else the "
-            "bundled demo golden set.",
+            help="Golden set, its dev part (question + sql). Default: the --run's dev set, "
+            "else the bundled demo dev set. The run's test cases are refused.",
         ),
     ] = None,
     training: Annotated[
@@ -106,6 +116,10 @@ def analyze(
     computes different things (the "fraud rate" that is a share of sessions here and a share of
     customers there). The JSON (--output) also holds the generation targets a next iteration
     (run --next-from) generates for. Golden questions are shown to you, never to a generator.
+
+    Only the dev part of a golden set may be analysed: with --run, cases of the run's test set
+    (golden_split.json) are refused (exit 7), since what you learn from them would shape the
+    training data and the test score would stop measuring anything.
     """
     from ..analysis import analyze as run_analysis
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -194,8 +195,10 @@ def clean(
         Path | None,
         typer.Option(
             "--eval-set",
-            help="Golden set (JSONL with question and sql): its questions, rewordings of them "
-            "and its SQL are removed from the training pairs.",
+            help="Evaluation set (JSONL with question and sql; give dev and test together): "
+            "its questions, rewordings of them and its queries in any spelling are removed "
+            "from the training pairs, and so are pairs whose question paraphrases one and "
+            "whose result on --database is its result.",
         ),
     ] = None,
     near_dup_threshold: Annotated[
@@ -251,11 +254,14 @@ def clean(
     Filters, in order: SQL longer than --max-sql-length (sql_length), safety guard (safety), SQL
     that failed (valid_sql), results with fewer than --min-rows or more than --max-rows rows
     (row_count), a second answer to the same question (duplicate_question), the same SQL again
-    (duplicate_sql), rewordings of a kept question (near_duplicate), and with --eval-set golden
-    questions and SQL (leakage); then each --filter. Writes the kept pairs to --output, a JSON
+    (duplicate_sql), rewordings of a kept question (near_duplicate), and with --eval-set the
+    evaluation questions and queries, by spelling and by meaning (leakage: the same canonical
+    SQL, or a paraphrased question with the same result on --database; with --skip-validation
+    results are not compared); then each --filter. Writes the kept pairs to --output, a JSON
     report (counts per filter and reason, dataset statistics) to --report and every dropped pair
     with its filter and reason to --dropped.
     """
+    from ..executors import open_executor
     from ..filters import FilterChain, default_filters
     from ..io.paths import refuse_overwriting
     from ..io.records import read_cases, read_pairs, write_jsonl
@@ -276,7 +282,8 @@ def clean(
     )
     pairs = read_pairs(input_path)
     cases = read_cases(eval_set) if eval_set is not None else None
-    filters = default_filters(  # before validation: a wrong filter name costs no query
+    chain = partial(
+        default_filters,
         min_rows=min_rows,
         max_rows=max_rows,
         near_dup_threshold=near_dup_threshold,
@@ -285,6 +292,7 @@ def clean(
         extra=extra_filters or (),
         without=without or (),
     )
+    chain()  # before validation: a wrong filter name costs no query
     todo = [i for i, pair in enumerate(pairs) if pair.ok and pair.validation is None]
     if todo and not skip_validation:
         validated = _validated(
@@ -298,7 +306,11 @@ def clean(
         )
         for index, pair in zip(todo, validated, strict=True):
             pairs[index] = pair
-    kept, result = FilterChain(filters).apply(pairs)
+    if cases and not skip_validation:  # the leakage filter compares results on the database
+        with open_executor(database, concurrency=concurrency) as executor:
+            kept, result = FilterChain(chain(executor=executor)).apply(pairs)
+    else:
+        kept, result = FilterChain(chain()).apply(pairs)
     write_jsonl(output, kept)
     result.save(report_path, dropped_path=dropped_path)
     checkpoint.unlink(missing_ok=True)

@@ -23,8 +23,8 @@ from ._app import (
 )
 
 if TYPE_CHECKING:  # the pipeline imports every step; load it only when a command runs
-    from ..config import PipelineConfig
-    from ..records import EvalSummary
+    from ..config import EvaluateConfig, PipelineConfig
+    from ..records import EvalReport, EvalSummary
     from ..run.pipeline import PipelineEvent, PipelineResult
 
 __all__ = ["demo", "run"]
@@ -60,9 +60,9 @@ class _ProgressView:
 def _saved(run_dir: Path) -> str:
     from ..run.paths import RunPaths
 
-    # Locks, the configuration copy and empty files are there from the start: no progress.
+    # Locks, the configuration copy, the golden split and empty files are there from the start.
     files = RunPaths(run_dir)
-    bookkeeping = {files.config, files.state}
+    bookkeeping = {files.config, files.state, files.golden_split}
     progress = run_dir.is_dir() and any(
         p.is_file() and not p.name.endswith(".lock") and p not in bookkeeping and p.stat().st_size
         for p in run_dir.rglob("*")
@@ -82,19 +82,31 @@ def _run(config: PipelineConfig, quiet: bool) -> PipelineResult:
         return run_sync(arun_config(config, on_event=view))
 
 
+_REPORTS = {
+    "report": "evaluation",
+    "test_report": "test_evaluation",
+    "parent_report": "parent_evaluation",
+    "parent_test_report": "parent_test_evaluation",
+}
+
+
 def _result_json(result: PipelineResult) -> dict[str, Any]:
-    data = result.model_dump(mode="json", exclude={"report", "filter_report", "parent_report"})
-    if result.report is not None:
-        data["evaluation"] = result.report.summary.model_dump(mode="json")
-    if result.parent_report is not None:
-        data["parent_evaluation"] = result.parent_report.summary.model_dump(mode="json")
+    data = result.model_dump(mode="json", exclude={*_REPORTS, "filter_report", "golden"})
+    for field, key in _REPORTS.items():
+        report: EvalReport | None = getattr(result, field)
+        if report is not None:
+            data[key] = report.summary.model_dump(mode="json")
+    if result.golden is not None:
+        data["golden"] = result.golden.model_dump(mode="json", exclude={"test_fingerprints"})
     if result.filter_report is not None:
         data["dropped"] = result.filter_report.by_reason
     return data
 
 
 def _score(summary: EvalSummary) -> str:
-    return f"correct {summary.correct}/{summary.total} ({summary.accuracy:.0%})"
+    from ._headline import scored
+
+    return f"correct {scored(summary.correct, summary.total)}"
 
 
 def _show(result: PipelineResult) -> None:
@@ -122,20 +134,27 @@ def _show(result: PipelineResult) -> None:
     if result.tuning_job is not None:
         job = result.tuning_job
         table.add_row("tuning job", f"{job.job_id}: {job.status.value}")
-    if result.report is not None:
-        summary = result.report.summary
+    parts = (
+        ("test", result.test_report, result.parent_test_report),
+        ("dev", result.report, result.parent_report),
+    )
+    for name, report, before in parts:  # the test score first: it is the honest one
+        if report is None:
+            continue
+        summary = report.summary
         table.add_row(
-            "evaluation",
-            f"{result.report.model}: valid {summary.valid}/{summary.total} "
-            f"({summary.validity_rate:.0%}), correct {summary.correct}/{summary.total} "
-            f"({summary.accuracy:.0%})",
+            f"evaluation ({name})",
+            f"{report.model}: valid {summary.valid}/{summary.total} "
+            f"({summary.validity_rate:.0%}), {_score(summary)}",
         )
-        if result.parent_report is not None:
-            table.add_row(
-                "before", f"{result.parent_report.model}: {_score(result.parent_report.summary)}"
-            )
+        if before is not None:
+            table.add_row(f"before ({name})", f"{before.model}: {_score(before.summary)}")
+    if result.report is not None and result.test_report is None:
+        table.add_row("test set", "none: the dev score is on questions the loop reads")
     for kind, path in result.report_files.items():
         table.add_row(f"report {kind}", str(path))
+    for kind, path in result.test_report_files.items():
+        table.add_row(f"test report {kind}", str(path))
     if result.usage.calls:
         cost = f", ${result.usage.cost_usd:.4f}" if result.usage.cost_usd is not None else ""
         table.add_row("LLM usage", f"{result.usage.total_tokens:,} tokens{cost}")
@@ -184,6 +203,27 @@ def next_config(
     return config
 
 
+def _golden_options(
+    evaluate: EvaluateConfig, dev: Path | None, test: Path | None, test_fraction: float | None
+) -> EvaluateConfig:
+    """``[evaluate]`` with the golden-set options of the command line applied."""
+    from ..config import EvaluateConfig
+
+    changes: dict[str, Any] = {}
+    if dev is not None:
+        changes |= {"dev": dev, "golden": None}
+    if test is not None:
+        changes |= {"test": test, "test_fraction": None}
+    if test_fraction is not None:
+        changes |= {"test_fraction": test_fraction, "test": None}
+    if not changes:
+        return evaluate
+    try:
+        return EvaluateConfig.model_validate(evaluate.model_dump() | changes)
+    except ValueError as exc:
+        raise ConfigurationError(f"--dev/--test/--test-fraction: {exc}") from None
+
+
 @app.command()
 @llm_options.with_llm_overrides
 def run(
@@ -209,6 +249,30 @@ def run(
         int | None,
         typer.Option("--next-n", min=0, help="Targeted pairs to generate (\\[next] n)."),
     ] = None,
+    dev: Annotated[
+        Path | None,
+        typer.Option(
+            "--dev",
+            help="Golden set the loop may read: analysis, targets, error analysis "
+            "(\\[evaluate] dev).",
+        ),
+    ] = None,
+    test: Annotated[
+        Path | None,
+        typer.Option(
+            "--test", help="Golden set that is only scored, never read (\\[evaluate] test)."
+        ),
+    ] = None,
+    test_fraction: Annotated[
+        float | None,
+        typer.Option(
+            "--test-fraction",
+            min=0.0,
+            max=1.0,
+            help="Split the golden set: this share becomes test, stratified and seeded "
+            "(\\[evaluate] test_fraction, split_seed).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run the whole pipeline described by a TOML file; run it again to resume.
@@ -219,9 +283,13 @@ def run(
     resumes from where it stopped. See the configuration page of the docs for every key.
 
     With --next-from DIR it runs the next iteration of DIR in a new run directory that records
-    its parent (iteration.json): the analysis of DIR's kept pairs against the golden set (saved
-    as analysis.json) drives a targeted generator, and everything is validated, cleaned (the
-    leakage filter included), exported, tuned and evaluated again.
+    its parent (iteration.json): the analysis of DIR's kept pairs against the golden set's dev
+    part (saved as analysis.json) drives a targeted generator, and everything is validated,
+    cleaned (the leakage filter included), exported, tuned and evaluated again.
+
+    The golden set's dev part (--dev, [evaluate] dev) is what the loop may read; its test part
+    (--test, or --test-fraction to split one file) is only scored, and its score is printed
+    first. Seed examples or a dev set holding a test case are refused (exit 7).
     """
     from ..config import load_config
 
@@ -236,6 +304,7 @@ def run(
             config.run.dir = run_dir
     if next_n is not None:
         config.next.n = next_n
+    config.evaluate = _golden_options(config.evaluate, dev, test, test_fraction)
     for name, value in llm.items():
         setattr(config.llm, name, value)
     result = _run(config, quiet=as_json)
@@ -315,12 +384,15 @@ def demo(
     with the template generator plus the bundled seed examples, validates and cleans them (with a
     filter report), writes the Lamini and OpenAI training files, and evaluates a retrieval baseline
     (it answers with the SQL of the most similar training question, so its score shows how well
-    the training set covers the golden set) with the execution judge. No key, no network.
+    the training set covers the golden set) with the execution judge, on the golden set's dev
+    part (10 questions the loop reads) and its test part (36 questions it never reads). No key,
+    no network.
 
-    Then the article's loop: the analysis of what the golden set needs and the training data
+    Then the article's loop: the analysis of what the dev questions need and the training data
     lacks (saved as analysis.json), pairs targeted at those gaps (the template generator picks
-    the templates that use the missing concepts; the leakage filter still runs), and a second
-    evaluation in <run-dir>/iteration-2, with a summary of what changed and what it means.
+    the templates that use the missing concepts; the leakage filter still runs, against dev and
+    test), and a second evaluation in <run-dir>/iteration-2, with a summary of what changed: the
+    test score first, with its 95% interval, and whether the loop improved it.
 
     With --generator openai and --tuner lamini|openai it uses the real services instead (each
     iteration then tunes its own model); --tuner local --base-model DIR tunes a LoRA adapter on
@@ -363,21 +435,23 @@ def demo(
 
 def _finish_demo(results: list[PipelineResult], run_dir: Path, as_json: bool) -> None:
     from ..demo.database import load_golden_set
-    from ._headline import headline_lines, headline_table, iteration_lines
+    from ._headline import compare_test_scores, headline_lines, headline_table, iteration_lines
 
-    lines = iteration_lines(results, load_golden_set()) if len(results) > 1 else []
+    lines = iteration_lines(results, load_golden_set("dev")) if len(results) > 1 else []
+    headline = headline_lines(lines, compare_test_scores(results)) if lines else []
     if as_json:
         data = _result_json(results[0])
         if lines:
             data["iterations"] = [_result_json(r) for r in results[1:]]
             data["loop"] = [line.to_dict() for line in lines]
-            data["headline"] = headline_lines(lines)
+            data["headline"] = headline
         print_json(data)
         return
     _show(results[-1])
     console.print(
         f"Everything is in [bold]{run_dir}[/]: clean.jsonl (training pairs), dropped.jsonl and "
-        "filter_report.json (what was removed and why), export/ (training files), eval/ (reports)"
+        "filter_report.json (what was removed and why), export/ (training files), eval/ (the dev "
+        "report, to read) and eval/test/ (the test score and the training overlap)"
         + (
             "; each further iteration in iteration-N/ with analysis.json (the gaps it targeted) "
             "and iteration.json (its parent)."
@@ -387,5 +461,5 @@ def _finish_demo(results: list[PipelineResult], run_dir: Path, as_json: bool) ->
     )
     if lines:
         console.print(headline_table(lines))
-        for sentence in headline_lines(lines):
+        for sentence in headline:
             console.print(sentence, highlight=False)

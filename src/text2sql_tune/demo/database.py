@@ -14,7 +14,7 @@ they churn or until ``end_date``, so questions about "yesterday" have answers.
 
 The build parameters are recorded in the database comment; building again with the same
 parameters is a no-op. The annotated schema (descriptions and example values for prompts), the
-few-shot seed examples and a golden set ship with the package.
+few-shot seed examples and a golden set in two parts (dev and test) ship with the package.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -251,9 +251,33 @@ def load_seed_examples() -> list[QAPair]:
     return _load_jsonl("seed_examples.jsonl", QAPair)
 
 
-def load_golden_set() -> list[EvalCase]:
-    """The bundled golden set for the demo database (different questions from the examples)."""
-    return _load_jsonl("golden.jsonl", EvalCase)
+GoldenPart = Literal["dev", "test", "all"]
+
+_GOLDEN_FILES: dict[str, tuple[str, ...]] = {
+    "dev": ("golden.jsonl",),
+    "test": ("golden_test.jsonl",),
+    "all": ("golden.jsonl", "golden_test.jsonl"),
+}
+
+
+def load_golden_set(split: GoldenPart = "dev") -> list[EvalCase]:
+    """A bundled golden set for the demo database (other questions than the seed examples).
+
+    The demo's golden set comes in two parts (see :mod:`~text2sql_tune.evaluate.splits`): the
+    10 **dev** cases (``g01``...), which the analysis and the targeted generation of the demo's
+    loop read, and 36 **test** cases (``t01``...), written apart in the same style and only
+    scored. Called without an argument it returns the dev cases, the set it returned before the
+    split existed.
+
+    Args:
+        split: ``"dev"``, ``"test"`` or ``"all"`` (dev then test).
+
+    Raises:
+        ValueError: Another ``split``.
+    """
+    if split not in _GOLDEN_FILES:
+        raise ValueError(f"split must be 'dev', 'test' or 'all', not {split!r}")
+    return [case for name in _GOLDEN_FILES[split] for case in _load_jsonl(name, EvalCase)]
 
 
 # --- building ---------------------------------------------------------------------------------

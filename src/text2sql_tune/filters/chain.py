@@ -14,7 +14,7 @@ from typing import Any
 from .. import registry
 from ..analysis.dataset_stats import dataset_stats
 from ..errors import ConfigurationError
-from ..interfaces import DatasetFilter
+from ..interfaces import DatasetFilter, SQLExecutor
 from ..records import MAX_SQL_LENGTH, EvalCase, FilterDecision, QAPair
 from ..safety import SQLGuard
 from .dedupe import NearDuplicateQuestionFilter
@@ -76,7 +76,8 @@ def build_filter(
     Args:
         name: A filter name of the :mod:`~text2sql_tune.registry`.
         settings: Shared cleaning settings (``min_rows``, ``max_rows``, ``near_dup_threshold``,
-            ``max_sql_length``, ``eval_cases``); the factory gets those its signature names.
+            ``max_sql_length``, ``eval_cases``, ``executor``); the factory gets those its
+            signature names.
         options: Keyword arguments for this filter; they override the shared settings.
 
     Raises:
@@ -115,6 +116,7 @@ def default_filters(
     without: Iterable[str] = (),
     options: Mapping[str, Mapping[str, Any]] | None = None,
     guard: SQLGuard | None = None,
+    executor: SQLExecutor | None = None,
 ) -> list[DatasetFilter]:
     """The article's cleaning as a list of filters, in the order they run, plus your own.
 
@@ -137,6 +139,8 @@ def default_filters(
         guard: The guard of the database the pairs were validated on (``executor.guard``), so
             that pairs nobody validated are checked in that engine's dialect; default
             ClickHouse's.
+        executor: The database the pairs were validated on, for the filters that run queries
+            (the leakage filter compares results with it); ``None``: they compare text only.
 
     Returns:
         The filters, ready for :class:`FilterChain`.
@@ -167,6 +171,7 @@ def default_filters(
         "near_dup_threshold": near_dup_threshold,
         "eval_cases": None if eval_cases is None else list(eval_cases),
         "max_sql_length": max_sql_length,
+        "executor": executor,
     }
     if guard is not None and "safety" in chosen:
         # The executor's own guard validated most pairs already: trust their validation and

@@ -4,6 +4,8 @@ from .files import FileLock as FileLock
 from .files import atomic_open as atomic_open
 from .files import atomic_write_json as atomic_write_json
 from .files import atomic_write_text as atomic_write_text
+from .files import read_json_model as read_json_model
+from .files import write_json_model as write_json_model
 from .paths import refuse_overwriting as refuse_overwriting
 from .paths import same_file as same_file
 from .records import JsonlAppender as JsonlAppender

@@ -24,11 +24,23 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-from ..errors import ResourceBusyError
+from ..errors import DataError, ResourceBusyError
 
-__all__ = ["FileLock", "atomic_open", "atomic_write_json", "atomic_write_text"]
+if TYPE_CHECKING:  # pydantic is not imported by the commands that only write files
+    from pydantic import BaseModel
+
+__all__ = [
+    "FileLock",
+    "atomic_open",
+    "atomic_write_json",
+    "atomic_write_text",
+    "read_json_model",
+    "write_json_model",
+]
+
+_M = TypeVar("_M", bound="BaseModel")
 
 
 @contextlib.contextmanager
@@ -90,6 +102,27 @@ def atomic_write_text(path: str | Path, text: str, *, fsync: bool = True) -> Non
 def atomic_write_json(path: str | Path, data: Any, *, fsync: bool = True) -> None:
     """Replace ``path`` with ``data`` as indented UTF-8 JSON, atomically."""
     atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n", fsync=fsync)
+
+
+def write_json_model(path: str | Path, model: BaseModel) -> Path:
+    """Write a pydantic model as indented JSON, atomically (parent folders are created)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, model.model_dump_json(indent=2))
+    return path
+
+
+def read_json_model(model: type[_M], path: str | Path, what: str) -> _M:
+    """Read a pydantic model written by :func:`write_json_model`.
+
+    Raises:
+        DataError: The file is missing or unreadable, or is not a ``what``.
+    """
+    path = Path(path)
+    try:
+        return model.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable {what}: {exc}") from exc
 
 
 def _try_lock(handle: IO[str]) -> bool:

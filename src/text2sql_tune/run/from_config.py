@@ -6,9 +6,12 @@ defaults (schema, seed examples, golden set) when the run uses the embedded demo
 owns the clients it creates so they are closed when the run ends.
 
 With ``[run] parent`` the run is a next iteration: the parent's kept pairs are analysed against
-the golden set (weighted by the parent's evaluation), the analysis is saved as ``analysis.json``
-and its targets drive the ``[next]`` generator. A resumed iteration reuses that analysis, so its
-targets (and a seeded generator's sequence) do not change under it.
+the golden set's **dev** part (weighted by the parent's evaluation), the analysis is saved as
+``analysis.json`` and its targets drive the ``[next]`` generator. A resumed iteration reuses that
+analysis, so its targets (and a seeded generator's sequence) do not change under it. The test
+part is never analysed: :func:`golden_split` says which is which, and dev cases or seed examples
+that are test cases (of this run or of the parent) are refused with
+:class:`~text2sql_tune.errors.HeldOutSetError` before anything is generated.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from .._sync import run_sync
 from ..analysis import Analysis, analyze
 from ..config import PipelineConfig
 from ..errors import ConfigurationError
+from ..evaluate.splits import GoldenSplit, HeldOutSet, SplitRecord, split_golden
 from ..interfaces import QAGenerator, SQLExecutor, Text2SQLModel, Tuner
 from ..io.records import read_cases, read_pairs
 from ..records import EvalCase, QAPair, TuningJob, TuningStatus
@@ -35,6 +39,7 @@ __all__ = [
     "abuild_pipeline",
     "arun_config",
     "aschema_and_seeds",
+    "golden_split",
     "next_analysis",
     "run_config",
 ]
@@ -126,15 +131,47 @@ def _tuned_model_factory(tuner: Tuner) -> ModelFactory:
     return build
 
 
-def _golden(config: PipelineConfig, is_demo: bool) -> list[EvalCase]:
-    golden = config.evaluate.golden
-    if golden is not None:
-        return read_cases(golden)
-    if is_demo:
-        from ..demo.database import load_golden_set
+def golden_split(config: PipelineConfig, is_demo: bool) -> GoldenSplit:
+    """The dev and test parts of the golden set ``[evaluate]`` names.
 
-        return load_golden_set()
-    return []
+    ``dev`` (or ``golden``) and ``test`` are read as they are; ``golden`` with ``test_fraction``
+    is split by :func:`~text2sql_tune.evaluate.splits.split_golden` (``split_seed``); ``golden``
+    alone is all dev. Where a part is not given, the demo database gets its bundled one (with
+    ``test_fraction``: both bundled parts, split again), any other database none.
+
+    Args:
+        config: The configuration.
+        is_demo: The run uses the demo database.
+
+    Raises:
+        ConfigurationError: ``test_fraction`` without a golden set to split.
+        HeldOutSetError: A dev case is also a test case.
+    """
+    from ..demo.database import load_golden_set
+
+    evaluate = config.evaluate
+    given = evaluate.golden or evaluate.dev
+    if evaluate.test_fraction is not None:
+        if given is not None:
+            cases = read_cases(given)
+        elif is_demo:
+            cases = load_golden_set("all")
+        else:
+            raise ConfigurationError("[evaluate] test_fraction needs a golden set to split")
+        return split_golden(cases, evaluate.test_fraction, seed=evaluate.split_seed)
+    bundled = is_demo and given is None  # the demo's own golden set, both parts
+    dev = read_cases(given) if given is not None else load_golden_set("dev") if bundled else []
+    if evaluate.test is not None:
+        test = read_cases(evaluate.test)
+    else:
+        test = load_golden_set("test") if bundled else []
+    return GoldenSplit.of(dev, test)
+
+
+def _parent_held_out(parent: Path) -> HeldOutSet:
+    """The parent run's test set, as recorded in its ``golden_split.json`` (else empty)."""
+    record = RunPaths(parent).golden_split
+    return SplitRecord.load(record).held_out() if record.exists() else HeldOutSet(())
 
 
 def _training_events(on_event: Callable[[PipelineEvent], None]) -> Callable[[Any], None]:
@@ -186,10 +223,12 @@ async def abuild_pipeline(
     tuner = build_tuner(context)
     if on_event is not None and tuner is not None and tuner.name == "local":
         tuner.on_progress = _training_events(on_event)  # type: ignore[attr-defined]
-    golden = _golden(config, is_demo)
+    split = golden_split(config, is_demo)
+    # The generator shows its seed examples in every prompt: a test case there is read.
+    split.held_out().check(seeds, "the seed examples (the generator's few-shot examples)")
     generate = config.generate
     if run.parent is not None:
-        generator, n, notes = await _next_generator(context, golden)
+        generator, n, notes = await _next_generator(context, split)
         extra: list[QAPair] = []  # the seed examples are among the parent's kept pairs
     else:
         generator = await abuild_generator(context) if generate.n else None
@@ -205,7 +244,7 @@ async def abuild_pipeline(
         seed_pairs=extra,
         leakage_cases=read_cases(clean.eval_set) if clean.eval_set else None,
         tuner=tuner,
-        eval_cases=golden,
+        split=split,
         model=_model_factory(context, tuner, seeds),
         judge=build_judge(context),
         on_event=on_event,
@@ -214,16 +253,18 @@ async def abuild_pipeline(
 
 
 async def _next_generator(
-    context: BuildContext, golden: Sequence[EvalCase]
+    context: BuildContext, split: GoldenSplit
 ) -> tuple[QAGenerator | None, int, dict[str, object]]:
-    """The targeted generator of a next iteration, from the analysis of its parent."""
+    """The targeted generator of a next iteration, from the analysis of its parent (dev only)."""
     config = context.config
     parent = config.run.parent
     assert parent is not None
+    purpose = "the analysis that targets a next iteration's generation"
+    _parent_held_out(parent).check(split.dev, purpose)
     analysis = next_analysis(
         parent,
         RunPaths(config.run.dir).analysis,
-        golden,
+        split.dev,
         min_examples=config.next.min_examples,
         max_targets=config.next.max_targets,
     )
@@ -254,8 +295,8 @@ def next_analysis(
 ) -> Analysis:
     """The analysis a next iteration generates for: ``path`` when it exists, else made now.
 
-    The parent's kept pairs are analysed against ``golden``, weighted by the parent's evaluation
-    report when there is one, and saved to ``path``.
+    The parent's kept pairs are analysed against ``golden`` (the dev part of the golden set),
+    weighted by the parent's evaluation report when there is one, and saved to ``path``.
 
     Raises:
         ConfigurationError: The parent has not finished cleaning.

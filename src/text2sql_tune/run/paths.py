@@ -94,6 +94,36 @@ class RunPaths:
         return {"json": self.report, "markdown": self.report_markdown, "html": self.report_html}
 
     @property
+    def test_eval_dir(self) -> Path:
+        """The test set's evaluation (scored only: summary and training overlap)."""
+        return self.eval_dir / "test"
+
+    @property
+    def test_report(self) -> Path:
+        """The test set's evaluation report (JSON)."""
+        return self.test_eval_dir / "report.json"
+
+    @property
+    def test_report_files(self) -> dict[str, Path]:
+        """The test report's files by format (``json``, ``markdown``, ``html``)."""
+        folder = self.test_eval_dir
+        return {
+            "json": self.test_report,
+            "markdown": folder / "report.md",
+            "html": folder / "report.html",
+        }
+
+    @property
+    def test_answers(self) -> Path:
+        """The evaluated model's answers to the test questions (append-only checkpoint)."""
+        return self.test_eval_dir / "answers.jsonl"
+
+    @property
+    def golden_split(self) -> Path:
+        """How the golden set was split into dev and test, with the test set's hash."""
+        return self.root / "golden_split.json"
+
+    @property
     def judge_cache(self) -> Path:
         """LLM judge verdicts, cached across runs of the directory."""
         return self.root / "judge_cache.jsonl"

@@ -13,7 +13,9 @@ Every step writes its output into the run directory before the next one starts::
       tuning_job.json        the tuning job, saved the moment it is created
       eval/answers.jsonl     the model's answers, appended as they arrive (the checkpoint)
       tuning/                local tuning: job folders (checkpoints, adapter)
-      eval/report.json       the evaluation report (+ report.md, report.html)
+      eval/report.json       the evaluation on the golden set's dev part (+ report.md, .html)
+      eval/test/report.json  the evaluation on its test part (+ pages: score and training overlap)
+      golden_split.json      how the golden set was split, with the test set's hash
       judge_cache.jsonl      LLM judge verdicts (llm and cascade judges)
       iteration.json         a next iteration only: its parent run and iteration number
       analysis.json          a next iteration only: the analysis its targeted pairs came from
@@ -31,6 +33,12 @@ process at a time runs in a run directory (``.lock``); a second one gets ``Resou
 A *next iteration* (``run.parent``) starts from its parent run's kept pairs, reusing their
 validations, adds new (targeted) pairs, cleans everything again with the same filters (leakage
 included) and evaluates again; ``iteration.json`` records the parent.
+
+The golden set comes in two parts (:mod:`~text2sql_tune.evaluate.splits`): ``eval_cases`` (dev)
+and ``test_cases`` (test). Both are kept out of the training data by the leakage filter and both
+are scored; the seed examples and a next iteration's dev set are refused
+(:class:`~text2sql_tune.errors.HeldOutSetError`) when they hold a test case, of this run or of
+its parent.
 """
 
 from __future__ import annotations
@@ -55,8 +63,8 @@ from ..config import (
     RunConfig,
     TuneConfig,
 )
-from ..errors import ConfigurationError, MissingExtraError
-from ..evaluate.evaluator import Evaluator
+from ..errors import ConfigurationError
+from ..evaluate.splits import GoldenSplit, SplitRecord
 from ..exports import export_pairs, split_train_validation
 from ..filters import FilterChain, FilterReport, default_filters
 from ..filters.validation import avalidate_pairs
@@ -64,13 +72,14 @@ from ..generators import agenerate_to_file, read_checkpoint_state
 from ..interfaces import DatasetFilter, Judge, QAGenerator, SQLExecutor, Text2SQLModel, Tuner
 from ..io.files import FileLock, atomic_write_json, atomic_write_text
 from ..io.records import read_pairs, write_jsonl
-from ..models.checkpoint import CheckpointedModel, answers_key
+from ..models.checkpoint import answers_key
 from ..prompts import answering_system_prompt
 from ..records import EvalCase, QAPair, TuningJob, Usage, ValidationInfo
-from ..reporting import TrainingIndex, load_report, report_html, report_markdown, save_report
+from ..reporting import load_report
 from ..schema import DatabaseSchema
 from ..sql.normalize import normalize_sql
 from ._legacy import SECTIONS, legacy_config
+from .evaluation import EvalPart, RunEvaluation
 from .iteration import inherit
 from .paths import RunPaths
 from .result import PipelineEvent, PipelineResult
@@ -82,6 +91,9 @@ logger = logging.getLogger("text2sql_tune")
 
 ModelFactory = Callable[[Sequence[QAPair], TuningJob | None], Text2SQLModel | None]
 
+
+# Bumped when the leakage filter learns to catch more: runs cleaned before clean again.
+_LEAKAGE_RULES = "meaning-1"
 
 _DEFAULT_CHAIN: dict[str, object] = {
     "add": [],
@@ -110,9 +122,11 @@ class Pipeline:
     all of it through :meth:`from_config`); the components are objects, so any implementation
     of the interfaces plugs in. Steps with nothing to do are skipped: no generator (or
     ``generate.n = 0``) means only ``seed_pairs`` are used, no tuner means no tuning, no golden
-    set or no model means no evaluation. The names in the sections (``generate.generator``,
-    ``tune.tuner``, ``evaluate.model``, ``evaluate.judge``) are not read here: build the
-    components from them with :func:`~text2sql_tune.run.from_config.abuild_pipeline`.
+    set or no model means no evaluation. The golden set's dev part (``eval_cases``) and test part
+    (``test_cases``) are evaluated apart (``eval/`` and ``eval/test/``). The names in the
+    sections (``generate.generator``, ``tune.tuner``, ``evaluate.model``, ``evaluate.judge``)
+    are not read here: build the components from them with
+    :func:`~text2sql_tune.run.from_config.abuild_pipeline`.
 
     Args:
         executor: Runs the SQL (validation and evaluation).
@@ -133,9 +147,15 @@ class Pipeline:
         seed_pairs: Known-good pairs added to the training data (validated and filtered too).
         filters: The whole cleaning chain, replacing the one ``clean`` describes.
         extra_filters: Filter objects run after the chain ``clean`` describes.
-        leakage_cases: Cases that must not leak into training data (default ``eval_cases``).
+        leakage_cases: Cases that must not leak into training data (default: the dev cases);
+            the test cases are always added.
         tuner: Starts the tuning job (``None``: no tuning).
-        eval_cases: The golden set.
+        eval_cases: The golden set's dev part: scored, and what a next iteration's analysis
+            reads.
+        test_cases: Its test part: only scored (no test set: every score is on dev cases).
+        split: The golden set as a :class:`~text2sql_tune.evaluate.splits.GoldenSplit` (e.g.
+            from ``split_golden``) instead of ``eval_cases`` and ``test_cases``; how it was
+            made is recorded in ``golden_split.json``.
         model: Builds the model to evaluate from the kept pairs and the finished tuning job
             (``None`` from the factory: skip evaluation). Use :meth:`fixed_model` for a model
             that needs neither.
@@ -170,6 +190,8 @@ class Pipeline:
         leakage_cases: Sequence[EvalCase] | None = None,
         tuner: Tuner | None = None,
         eval_cases: Sequence[EvalCase] = (),
+        test_cases: Sequence[EvalCase] = (),
+        split: GoldenSplit | None = None,
         model: ModelFactory | None = None,
         judge: Judge | None = None,
         on_event: Callable[[PipelineEvent], None] | None = None,
@@ -186,7 +208,11 @@ class Pipeline:
         self.executor, self.schema = executor, schema
         self.generator, self.seed_pairs = generator, seed_pairs
         self.filters, self.extra_filters = filters, extra_filters
-        self.leakage_cases, self.eval_cases = leakage_cases, eval_cases
+        if split is not None and (eval_cases or test_cases):
+            raise ConfigurationError("give split, or eval_cases and test_cases, not both")
+        self.split = split or GoldenSplit.of(eval_cases, test_cases)
+        self.eval_cases, self.test_cases = self.split.dev, self.split.test
+        self.leakage_cases = leakage_cases
         self.tuner, self.model, self.judge = tuner, model, judge
         self.on_event = on_event
         self.iteration_notes = dict(iteration_notes or {})
@@ -241,10 +267,12 @@ class Pipeline:
     async def _arun(self) -> PipelineResult:
         self._state = StepState(self.paths.state)
         result = PipelineResult(run_dir=self.run_dir)
+        self._refuse_test_cases()
         inherited = self._start_iteration(result)
+        self._record_split(result)
         raw = inherited + await self._agenerate(result)
         validated = await self._avalidate(raw, result)
-        kept = self._clean(validated, result)
+        kept = await self._aclean(validated, result)
         self._export(kept, result)
         job = await self._atune(kept, result)
         await self._aevaluate(kept, job, result)
@@ -261,12 +289,30 @@ class Pipeline:
         found = inherit(self.parent, self.run_dir, self.iteration_notes)
         result.parent, result.iteration = self.parent, found.record.iteration
         result.parent_pairs, result.parent_report = len(found.pairs), found.parent_report
+        parent = RunPaths(self.parent)
+        if parent.test_report.exists():
+            result.parent_test_report = load_report(parent.test_report)
         self._emit(
             "iterate",
             f"iteration {result.iteration}: starting from the {len(found.pairs)} pairs kept in "
             f"{self.parent}",
         )
         return found.pairs
+
+    def _refuse_test_cases(self) -> None:
+        """Seed examples, and a next iteration's dev set, must not hold a test case."""
+        self.split.held_out().check(self.seed_pairs, "the seed examples")
+        record = RunPaths(self.parent).golden_split if self.parent is not None else None
+        if record is not None and record.exists():
+            SplitRecord.load(record).held_out().check(
+                self.eval_cases, f"the dev set of this iteration (continuing {self.parent})"
+            )
+
+    def _record_split(self, result: PipelineResult) -> None:
+        """Write ``golden_split.json``."""
+        if self.eval_cases or self.test_cases:
+            result.golden = self.split.record()
+            result.golden.save(self.paths.golden_split)
 
     async def _agenerate(self, result: PipelineResult) -> list[QAPair]:
         n = self.config.generate.n
@@ -376,7 +422,9 @@ class Pipeline:
         return validated
 
     def _leakage(self) -> Sequence[EvalCase]:
-        return self.leakage_cases if self.leakage_cases is not None else self.eval_cases
+        if self.leakage_cases is None:
+            return self.split.all
+        return [*self.leakage_cases, *self.test_cases]  # the test set never trains
 
     def _filters(self) -> Sequence[DatasetFilter]:
         if self.filters is not None:
@@ -392,6 +440,7 @@ class Pipeline:
             without=clean.without,
             options=clean.filter_options,
             guard=self.executor.guard,
+            executor=self.executor,
         )
 
     def _clean_settings(self) -> dict[str, object]:
@@ -402,6 +451,7 @@ class Pipeline:
             "max_rows": clean.max_rows,
             "near_dup_threshold": clean.near_dup_threshold,
             "leakage": sorted((c.question, c.sql) for c in self._leakage()),
+            "leakage_rules": _LEAKAGE_RULES,
         }
         chain = {
             "add": [*clean.filters, *(_described(f) for f in self.extra_filters)],
@@ -413,7 +463,7 @@ class Pipeline:
             settings["chain"] = chain
         return settings
 
-    def _clean(self, validated: list[QAPair], result: PipelineResult) -> list[QAPair]:
+    async def _aclean(self, validated: list[QAPair], result: PipelineResult) -> list[QAPair]:
         settings = self._clean_settings()
         paths = self.paths
         if self._state.is_fresh("clean", settings, paths.clean, paths.validated) and (
@@ -424,7 +474,7 @@ class Pipeline:
             self._emit("clean", f"cleaning is up to date ({len(kept)} pairs kept)")
             result.kept = len(kept)
             return kept
-        kept, report = FilterChain(self._filters()).apply(validated)
+        kept, report = await FilterChain(self._filters()).aapply(validated)
         write_jsonl(paths.clean, kept)
         report.save(paths.filter_report, dropped_path=paths.dropped)
         self._state.record("clean", settings)
@@ -491,73 +541,41 @@ class Pipeline:
     async def _aevaluate(
         self, kept: list[QAPair], job: TuningJob | None, result: PipelineResult
     ) -> None:
-        if not self.eval_cases or self.model is None:
+        if not (self.eval_cases or self.test_cases) or self.model is None:
             return
         model = self.model(kept, job)
         if model is None:
             self._emit("evaluate", "no model to evaluate yet (tuning has not finished)")
             return
-        paths = self.paths
-        settings = {
+        judge = None if self.judge is None else f"{type(self.judge).__qualname__}:{self.judge.name}"
+        settings: dict[str, object] = {
             "model": model.name,
-            "judge": None
-            if self.judge is None
-            else f"{type(self.judge).__qualname__}:{self.judge.name}",
-            "cases": [(c.question, c.sql) for c in self.eval_cases],
+            "judge": judge,
             "html": self.config.evaluate.html,
         }
-        if self._state.is_fresh("evaluate", settings, paths.report, paths.clean):
-            # Asking the model again would repeat paid calls for the same answers.
-            result.report = load_report(paths.report)
-            result.report_files = {k: p for k, p in paths.report_files.items() if p.exists()}
-            self._emit("evaluate", f"evaluation of {model.name} is up to date")
-            return
-        self._emit("evaluate", f"evaluating {model.name} on {len(self.eval_cases)} questions")
-        total = len(self.eval_cases)
-        done = 0
-
-        def advance(_index: int, _result: object) -> None:
-            nonlocal done
-            done += 1
-            self._emit("evaluate", "case judged", done, total)
-
-        evaluator = Evaluator(
-            self.executor,
-            self.judge,
+        evaluation = RunEvaluation(
+            executor=self.executor,
+            judge=self.judge,
+            state=self._state,
+            clean=self.paths.clean,
+            kept=kept,
+            # Answers depend on the model, its prompt and (few-shot, retrieval) the kept pairs.
+            answers_key=answers_key(
+                model.name, answering_system_prompt(self.schema), _pairs_digest(kept)
+            ),
             concurrency=self.config.run.concurrency,
-            max_consecutive_failures=self.config.llm.max_failures,
+            max_failures=self.config.llm.max_failures,
+            html=self.config.evaluate.html,
+            emit=self._emit,
+            metadata={} if self.parent is None else {"parent": str(self.parent.resolve())},
         )
-        # Answers depend on the model, its prompt and (few-shot, retrieval) the kept pairs.
-        key = answers_key(model.name, answering_system_prompt(self.schema), _pairs_digest(kept))
-        with CheckpointedModel(model, self.paths.answers, key=key) as answers:
-            report = await evaluator.aevaluate(answers, self.eval_cases, on_done=advance)
-        if answers.reused:
-            self._emit("evaluate", f"{answers.reused} answers were reused from {answers.path}")
-        tuning_record = getattr(model, "training", None)  # a local model: loss curve and recall
-        if tuning_record:
-            report.metadata["training"] = tuning_record
-        if self.parent is not None:
-            report.metadata.setdefault("parent", str(self.parent.resolve()))
-        paths.eval_dir.mkdir(parents=True, exist_ok=True)
-        files = {"json": save_report(report, paths.report), "markdown": paths.report_markdown}
-        training = TrainingIndex(kept)  # the reports list each case's nearest kept pairs
-        atomic_write_text(files["markdown"], report_markdown(report, training=training))
-        if self.config.evaluate.html:
-            try:
-                html = report_html(report, training=training)
-            except MissingExtraError:
-                html = report_html(report, chart=False, training=training)
-                self._emit("evaluate", "no chart in the HTML report: install text2sql-tune[report]")
-            files["html"] = paths.report_html
-            atomic_write_text(files["html"], html)
-        self._state.record("evaluate", settings)
-        result.report = report
-        result.report_files = files
-        summary = report.summary
-        self._emit(
-            "evaluate",
-            f"valid {summary.valid}/{summary.total}, correct {summary.correct}/{summary.total}",
-        )
+        if self.eval_cases:
+            part = EvalPart.dev(self.paths, self.eval_cases)
+            result.report, result.report_files = await evaluation.arun(model, part, settings)
+        if self.test_cases:
+            part = EvalPart.test(self.paths, self.test_cases)
+            found = await evaluation.arun(model, part, settings)
+            result.test_report, result.test_report_files = found
 
 
 def save_config_snapshot(path: Path, config: BaseModel) -> None:

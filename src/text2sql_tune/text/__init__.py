@@ -6,6 +6,8 @@
   calendar and number words (``DISTINGUISHING_WORDS``).
 - :mod:`~text2sql_tune.text.index`: ``JaccardIndex`` (near duplicates) and ``LexicalIndex``
   (TF-IDF ranking).
+- :mod:`~text2sql_tune.text.paraphrase`: ``paraphrase_words`` / ``paraphrase_similarity``
+  (content words after stemming and analytics synonyms) and ``ParaphraseIndex``.
 """
 
 import lazy_loader

@@ -2,6 +2,9 @@
 
 from .index import JaccardIndex as JaccardIndex
 from .index import LexicalIndex as LexicalIndex
+from .paraphrase import ParaphraseIndex as ParaphraseIndex
+from .paraphrase import paraphrase_similarity as paraphrase_similarity
+from .paraphrase import paraphrase_words as paraphrase_words
 from .terms import DISTINGUISHING_WORDS as DISTINGUISHING_WORDS
 from .terms import distinguishing_tokens as distinguishing_tokens
 from .terms import masked_words as masked_words

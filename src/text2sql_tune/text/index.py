@@ -177,6 +177,23 @@ class JaccardIndex:
                 best, best_slot = (self._keys[slot], similarity), slot
         return best if best_slot >= 0 else None
 
+    def matches(self, tokens: frozenset[str]) -> list[tuple[int, float]]:
+        """Every indexed set at or above the threshold, as ``(key, similarity)``, best first.
+
+        The same rule as :meth:`best` (equal distinguishing tokens); ties keep indexing order.
+        """
+        if not tokens:
+            return []
+        distinct = distinguishing_tokens(tokens)
+        found = []
+        for slot in sorted(self._candidates(tokens)):
+            other = self._sets[slot]
+            similarity = jaccard(tokens, other)
+            if similarity >= self.threshold - _EPS and distinguishing_tokens(other) == distinct:
+                found.append((self._keys[slot], similarity))
+        found.sort(key=lambda match: -match[1])
+        return found
+
 
 class LexicalIndex:
     """TF-IDF cosine similarity over question words (unigrams and bigrams), built in memory.
