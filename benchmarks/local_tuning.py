@@ -191,9 +191,12 @@ def run_variant(args: argparse.Namespace, variant: str) -> dict[str, Any]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def summarise(raw: dict[str, Any], peaks: dict[str, float], vocab_hidden: int) -> dict[str, Any]:
+def summarise(
+    raw: dict[str, Any], peaks: dict[str, float], vocab_hidden: int, tied: bool
+) -> dict[str, Any]:
     wall, steps = raw["wall_time_s"], raw["step"]
-    body = raw["total_parameters"] - raw["trainable_parameters"] - vocab_hidden
+    # The body: every weight but the embedding (a lookup) and the output layer (when untied).
+    body = raw["total_parameters"] - raw["trainable_parameters"] - vocab_hidden * (1 + (not tied))
     # Useful work of a LoRA step: forward (2 FLOPs per weight per token) and the backward to the
     # activations (2 more) through the body for every token, and through the output layer for
     # the answer tokens only. The adapter's own FLOPs are negligible.
@@ -237,6 +240,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--evaluate", action="store_true", help="golden accuracy before/after")
     parser.add_argument("--test", type=Path, help="held-out cases to evaluate on too")
+    parser.add_argument("--skip-before", action="store_true", help="do not evaluate the base")
     parser.add_argument("--max-new-tokens", type=int, default=160)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
@@ -265,6 +269,7 @@ def main() -> None:
     }
     config = json.loads((Path(args.model) / "config.json").read_text(encoding="utf-8"))
     vocab_hidden = config["vocab_size"] * config["hidden_size"]
+    tied = bool(config.get("tie_word_embeddings", True))
     threads = torch.get_num_threads()
     results: dict[str, Any] = {
         "model": str(args.model), "device": device, "threads": threads, "matmul_gflops": peaks
@@ -283,7 +288,7 @@ def main() -> None:
         for _ in range(args.repeat):
             for variant in args.variants.split(","):
                 raws[variant] = run_variant(args, variant)
-                summary = summarise(raws[variant], peaks, vocab_hidden)
+                summary = summarise(raws[variant], peaks, vocab_hidden, tied)
                 runs.setdefault(variant, []).append(summary)
                 print(variant, json.dumps(summary), flush=True)
         table = {}
@@ -298,9 +303,10 @@ def main() -> None:
                 cases["test"] = read_cases(args.test)
             prompt = answering_system_prompt(demo_schema(), style=args.prompt)
             options = {"device": args.device, "max_new_tokens": args.max_new_tokens}
-            base = LocalModel(args.model, prompt, batch_size=8, **options)
-            results["before"] = {k: evaluate(executor, base, c) for k, c in cases.items()}
-            base.close()
+            if not args.skip_before:
+                base = LocalModel(args.model, prompt, batch_size=8, **options)
+                results["before"] = {k: evaluate(executor, base, c) for k, c in cases.items()}
+                base.close()
             for variant, raw in raws.items():
                 tuned = LocalModel(args.model, prompt, adapter=raw["adapter_path"], **options)
                 results[f"after_{variant}"] = {

@@ -117,7 +117,9 @@ def test_length_grouping_is_a_seeded_permutation_of_similar_lengths() -> None:
 
     def padding(indices: list[int]) -> int:
         batches = [indices[i : i + 4] for i in range(0, len(indices), 4)]
-        return sum(max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in batches)
+        return sum(
+            max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in batches
+        )
 
     assert padding(first) < padding(plain) / 4
     uneven = EpochOrder(list(range(10)), seed=0, batch_size=4, group_by_length=True).order()

@@ -310,8 +310,13 @@ def start_local(
     device: str,
     job_file: Path,
     as_json: bool,
+    database: str | None = None,
 ) -> None:
-    """Build the local tuner from the ``tune`` options and train."""
+    """Build the local tuner from the ``tune`` options and train.
+
+    With ``database`` (``--database``), the recall check (``recall_pairs``) also judges the
+    answers by their results on it.
+    """
     from ..tuners.local.tuner import LocalLoRATuner
 
     tuner = LocalLoRATuner(
@@ -322,7 +327,15 @@ def start_local(
         recipe=recipe,
         device=device,
     )
-    run_local_tuning(tuner, pairs, validation, job_file, as_json=as_json)
+    if database is None or not tuner.args.recall_pairs:
+        run_local_tuning(tuner, pairs, validation, job_file, as_json=as_json)
+        return
+    from ..evaluate.judges import ExecutionMatchJudge
+    from ..executors import open_executor
+
+    with open_executor(database) as executor:
+        tuner.recall_judge = ExecutionMatchJudge(executor)
+        run_local_tuning(tuner, pairs, validation, job_file, as_json=as_json)
 
 
 def follow_local(job: Path, action: str, *, as_json: bool) -> TuningJob:
