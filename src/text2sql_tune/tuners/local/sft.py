@@ -236,7 +236,9 @@ class _Run:
                 model, use_gradient_checkpointing=args.gradient_checkpointing
             )
         elif args.gradient_checkpointing:
-            model.gradient_checkpointing_enable()
+            # transformers 5 renamed it; older releases only have the first name.
+            enable = getattr(model, "activation_checkpointing_enable", None)
+            (enable or model.gradient_checkpointing_enable)()
             model.enable_input_require_grads()
         lora = self.peft.LoraConfig(
             r=args.r,
