@@ -21,7 +21,11 @@ golden-set (and ``--test`` file) accuracy before and after. Variants:
 - ``lean-bf16``: the same batches again, in bf16 (its loss curve against fp32's);
 - ``lean``: the defaults: ``precision=auto`` (bf16 autocast where the hardware has bf16),
   answer-only logits, length-grouped batches;
+- ``lean-gc``: ``lean`` with gradient checkpointing (less memory, more compute);
 - ``packed``: ``lean`` with packing instead of length grouping.
+
+On a shared machine wall time depends on the other processes; the CPU time the training
+threads used (``cpu_s_per_step``, from the first to the last step) depends much less on them.
 
 It also prints the prompt's token count with the full and the compact schema rendering.
 """
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -56,6 +61,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "lean-fp32": {"precision": "fp32", "answer_logits_only": True, "group_by_length": False},
     "lean-bf16": {"precision": "bf16", "answer_logits_only": True, "group_by_length": False},
     "lean": {"precision": "auto", "answer_logits_only": True, "group_by_length": True},
+    "lean-gc": {"precision": "auto", "answer_logits_only": True, "gradient_checkpointing": True},
     "packed": {"precision": "auto", "answer_logits_only": True, "packing": True},
 }
 
@@ -163,15 +169,25 @@ def train_variant(args: argparse.Namespace) -> None:
         "max_length": 1536,
         "gradient_checkpointing": args.gradient_checkpointing,
     }
+    cpu: dict[int, float] = {}
+
+    def progress(update: Any) -> None:  # CPU seconds of the process at each step
+        if update.phase == "training" and update.loss is not None:
+            cpu[update.step] = time.process_time()
+
     tuner = LocalLoRATuner(
         answering_system_prompt(demo_schema(), style=args.prompt),
         base_model=args.model,
-        output_dir=args.work / args.variant,
+        output_dir=args.work / f"{args.variant}-{os.getpid()}",  # a new job for every repeat
         device=args.device,
         finetune_args=settings,
+        on_progress=progress,
     )
     raw = tuner.start(read_pairs(args.work / "pairs.jsonl")).raw
-    print(json.dumps({key: raw[key] for key in _RECORD_KEYS}))
+    first, last = min(cpu), max(cpu)
+    record = {key: raw[key] for key in _RECORD_KEYS}
+    record["cpu_s_per_step"] = (cpu[last] - cpu[first]) / max(1, last - first)
+    print(json.dumps(record))
 
 
 _RECORD_KEYS = (
@@ -208,6 +224,7 @@ def summarise(
         "precision": raw["precision"],
         "steps_per_s": round(steps / wall, 4),
         "s_per_step": round(wall / steps, 2),
+        "cpu_s_per_step": round(raw.get("cpu_s_per_step", 0.0), 2),
         "tokens_per_s": round(raw["tokens_seen"] / wall, 1),
         "trained_tokens_per_s": round(raw["trained_tokens_seen"] / wall, 1),
         "peak_rss_gib": round((raw["peak_memory_bytes"] or 0) / 2**30, 2),

@@ -6,9 +6,11 @@ a local model is loaded or tuned, so the rest of the library starts without them
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import math
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ __all__ = [
     "import_local",
     "load_base_model",
     "load_tokenizer",
+    "release_free_memory",
     "resolve_device",
     "resolve_dtype",
     "set_training_threads",
@@ -146,6 +149,24 @@ def available_cpus() -> int:
     except (OSError, ValueError):
         pass
     return count
+
+
+def release_free_memory() -> None:
+    """Hand the memory freed by the last step back to the OS (glibc on Linux; elsewhere nothing).
+
+    glibc keeps freed blocks for reuse, but a step's tensors change shape with every batch and
+    fit the kept holes badly, so the resident memory of a CPU training run creeps up step after
+    step (Qwen2.5 0.5B, batch 4: 5.1 GiB after the first step, 8.2 GiB after the third).
+    ``malloc_trim`` after each step holds it near what the largest batch needs, for about a
+    second of page faults per step.
+    """
+    if sys.platform != "linux":
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (musl)
+        return
+    libc.malloc_trim(0)
 
 
 def set_training_threads(threads: int | None = None) -> int:

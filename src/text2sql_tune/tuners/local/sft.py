@@ -46,6 +46,7 @@ from .runtime import (
     import_peft,
     load_base_model,
     load_tokenizer,
+    release_free_memory,
     resolve_device,
     resolve_dtype,
     set_training_threads,
@@ -413,6 +414,8 @@ class _Run:
                 run_trained += int(trained)
                 if not accelerator.sync_gradients:
                     continue
+                if accelerator.device.type == "cpu":
+                    release_free_memory()
                 self.scheduler.step()
                 record.step += 1
                 step_loss = float(accelerator.gather(micro_loss / micro_count).mean())
@@ -527,7 +530,12 @@ def train_job(
     run.setup(train, validation, device)
     if run.accelerator.is_main_process:
         record.save()
-    reason = run.loop()
+    # Under autocast the adapter's float32 weights meet bf16 activations in a bf16 matmul
+    # anyway; peft's cast of every adapter input to float32 would only add a float32 copy of
+    # the activations per adapted layer (memory and time). Inference after training casts again.
+    mixed = run.accelerator.mixed_precision != "no"
+    with run.peft.helpers.disable_input_dtype_casting(run.model, active=mixed):
+        reason = run.loop()
     main = run.accelerator.is_main_process
     if reason == "interrupted":
         record.phase = "interrupted"
