@@ -21,6 +21,7 @@ golden-set (and ``--test`` file) accuracy before and after. Variants:
 - ``lean-bf16``: the same batches again, in bf16 (its loss curve against fp32's);
 - ``lean``: the defaults: ``precision=auto`` (bf16 autocast where the hardware has bf16),
   answer-only logits, length-grouped batches;
+- ``lean-nodrop``: ``lean`` without LoRA dropout (no dropped copy of each adapter's input);
 - ``lean-gc``: ``lean`` with gradient checkpointing (less memory, more compute);
 - ``packed``: ``lean`` with packing instead of length grouping.
 
@@ -61,6 +62,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "lean-fp32": {"precision": "fp32", "answer_logits_only": True, "group_by_length": False},
     "lean-bf16": {"precision": "bf16", "answer_logits_only": True, "group_by_length": False},
     "lean": {"precision": "auto", "answer_logits_only": True, "group_by_length": True},
+    "lean-nodrop": {"precision": "auto", "answer_logits_only": True, "lora_dropout": 0.0},
     "lean-gc": {"precision": "auto", "answer_logits_only": True, "gradient_checkpointing": True},
     "packed": {"precision": "auto", "answer_logits_only": True, "packing": True},
 }
