@@ -9,6 +9,7 @@ server (``pip install 'llama-cpp-python[server]'``) is installed.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -19,6 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 MODEL = os.environ.get("TEXT2SQL_TUNE_TEST_MODEL", "")
@@ -73,23 +75,28 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     gguf = Path(json.loads(exported.stdout)["gguf"])
     assert gguf.read_bytes()[:4] == b"GGUF"
     port = _free_port()
+    log = (tmp_path / "server.log").open("wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
          "--port", str(port), "--model_alias", "text2sql", "--n_ctx", "2048"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and server.poll() is None:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/models", timeout=5).status_code == 200:
                     break
-            assert server.poll() is None, "the llama.cpp server exited"
-            time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}/v1", tmp_path
+            time.sleep(1)
+        else:
+            tail = (tmp_path / "server.log").read_text()[-2000:]
+            pytest.fail(f"the llama.cpp server did not answer: {tail}")
+        yield url, tmp_path
     finally:
         server.terminate()
         server.wait(timeout=30)
+        log.close()
 
 
 def test_the_exported_gguf_answers_through_the_openai_api(
@@ -116,5 +123,6 @@ def test_the_exported_gguf_answers_through_the_openai_api(
     assert data["summary"]["total"] == 3
     # Every question got an answer from the server (right or wrong), none a provider error.
     answers = [json.loads(line) for line in (tmp_path / "answers.jsonl").read_text().splitlines()]
-    assert len(answers) == 3 and all(a.get("raw_output") for a in answers)
+    errors = [r.get("error") for r in data["results"]]
+    assert len(answers) == 3 and all(a.get("raw_output") for a in answers), errors
     assert not any("provider" in (r.get("error") or "") for r in data["results"])
