@@ -73,3 +73,33 @@ def demo_executor(demo_db_url: str, chdb_path: Path) -> Iterator[ChDBExecutor]:
     executor = ChDBExecutor(chdb_path)
     yield executor
     executor.close()
+
+
+LOCAL_PAIRS_FILE = Path(__file__).parent / "data" / "local_pairs.jsonl"
+LOCAL_SYSTEM = "Answer with one ClickHouse SQL query."
+"""The system prompt of the local tuning tests (the tiny model's tokenizer learns it)."""
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """One torch thread for the module: on two busy cores, several times faster than two."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Llama whose tokenizer knows the local pairs, the prompts and the golden set."""
+    from text2sql_tune import read_pairs
+    from text2sql_tune.demo import demo_schema, load_golden_set
+    from text2sql_tune.prompts import answering_system_prompt
+    from text2sql_tune.testing import build_tiny_llama
+
+    pairs = read_pairs(LOCAL_PAIRS_FILE)
+    corpus = [p.question for p in pairs] + [p.sql for p in pairs] + [LOCAL_SYSTEM]
+    corpus += [answering_system_prompt(demo_schema())] + [c.question for c in load_golden_set()]
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny") / "llama", corpus=corpus)

@@ -1,4 +1,4 @@
-"""Local tuning settings, job records and recall counting: no torch needed."""
+"""Local tuning settings, job records, recall counting and the compact prompt: no torch needed."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from text2sql_tune import QAPair
+from text2sql_tune import FunctionModel, QAPair
+from text2sql_tune._sync import run_sync
 from text2sql_tune.errors import ConfigurationError, DataError, MissingExtraError
 from text2sql_tune.reporting.loss_curve import loss_curve_svg, training_rows
 from text2sql_tune.tuners import MEMORY_TUNING_ARGS, LocalFinetuneArgs, LocalLoRATuner
@@ -94,9 +95,73 @@ def test_the_loss_curve_and_training_rows() -> None:
                 "job_id": "local-x",
                 "losses": [[1, 2.0], [3, 0.5]],
                 "wall_time_s": 1.5,
-                "recall": {"exact": 9, "normalized": 10, "total": 10, "exact_rate": 0.9},
+                "recall": {
+                    **{"exact": 9, "normalized": 10, "total": 10, "exact_rate": 0.9},
+                    **{"correct": 10, "correct_rate": 1.0, "judge": "execution"},
+                },
             }
         )
     )
     assert rows["Training loss"] == "2.0000 → 0.5000 over 3 steps"
     assert rows["Training recall (exact SQL)"].startswith("9/10 (90.0%)")
+    assert rows["Training recall (same result)"] == "10/10 (100.0%), judge: execution"
+
+
+def test_the_compact_schema_prompt_is_shorter_and_keeps_what_matters() -> None:
+    from text2sql_tune.demo import demo_schema
+    from text2sql_tune.prompts import answering_system_prompt
+
+    schema = demo_schema()
+    full = answering_system_prompt(schema)
+    compact = answering_system_prompt(schema, style="compact")
+    assert len(compact) < 0.75 * len(full)
+    lines = compact.splitlines()
+    for table in schema.tables:
+        assert any(line.startswith(table.full_name) for line in lines)
+        for column in table.columns:
+            assert any(line.startswith(f"  {column.name} {column.type}") for line in lines)
+    # Example values only where their spelling decides a filter: strings, not numbers or dates.
+    assert "'United Kingdom'" in compact and "'Chrome'" in compact
+    assert "1000004" not in compact and "2021-01-03" not in compact
+    assert compact.endswith("Answer with the SQL query only.")
+
+
+@pytest.mark.parametrize(
+    ("question", "tables"),
+    [
+        ("What is the average age of active customers per country?", ["users"]),
+        ("How many sessions lasted longer than 10 minutes?", ["sessions"]),
+        ("Revenue from customers in Germany on Android", ["users", "sessions"]),
+        ("How many rows are there?", ["users", "sessions"]),  # unsure: everything
+    ],
+)
+def test_schema_pruning_keeps_the_tables_a_question_names(question: str, tables: list[str]) -> None:
+    from text2sql_tune.demo import demo_schema
+    from text2sql_tune.prompts import schema_for_question
+
+    assert [t.name for t in schema_for_question(demo_schema(), question).tables] == tables
+
+
+def test_recall_is_judged_by_results(demo_executor: object) -> None:
+    from text2sql_tune.evaluate.judges import ExecutionMatchJudge
+    from text2sql_tune.tuners.local.recall import atraining_recall
+
+    pairs = [
+        QAPair(question="How many users?", sql="SELECT count() FROM ecommerce.users"),
+        QAPair(question="How many sessions?", sql="SELECT count() FROM ecommerce.sessions"),
+        QAPair(question="Max age?", sql="SELECT max(age) FROM ecommerce.users"),
+    ]
+    answers = {
+        "How many users?": "SELECT COUNT(*) AS n FROM ecommerce.users",  # same result
+        "How many sessions?": "SELECT count() FROM ecommerce.sessions",  # same text
+        "Max age?": "SELECT min(age) FROM ecommerce.users",  # wrong
+    }
+    model = FunctionModel(lambda question: answers[question])
+    judge = ExecutionMatchJudge(demo_executor)  # type: ignore[arg-type]
+    summary = run_sync(atraining_recall(model, pairs, judge=judge))
+    assert (summary.exact, summary.normalized, summary.correct) == (1, 1, 2)
+    assert summary.correct_rate == pytest.approx(2 / 3) and summary.judge == "execution"
+    assert [m["question"] for m in summary.misses] == ["How many users?", "Max age?"]
+    assert [m["correct"] for m in summary.misses] == [True, False]
+    plain = run_sync(atraining_recall(model, pairs))
+    assert plain.correct is None and plain.judge is None

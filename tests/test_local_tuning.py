@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ pytest.importorskip("accelerate")
 
 from typer.testing import CliRunner  # noqa: E402
 
+from conftest import LOCAL_SYSTEM  # noqa: E402
 from text2sql_tune import QAPair, read_pairs  # noqa: E402
 from text2sql_tune.cli import app  # noqa: E402
 from text2sql_tune.demo import demo_schema, load_golden_set  # noqa: E402
@@ -30,32 +30,16 @@ from text2sql_tune.errors import ConfigurationError, ResourceBusyError  # noqa: 
 from text2sql_tune.models import LocalModel, model_from_spec  # noqa: E402
 from text2sql_tune.prompts import answering_system_prompt, llama3_prompt  # noqa: E402
 from text2sql_tune.records import TuningStatus  # noqa: E402
-from text2sql_tune.testing import build_tiny_llama  # noqa: E402
 from text2sql_tune.tuners import LocalLoRATuner, training_recall  # noqa: E402
 from text2sql_tune.tuners.local.job import JobLock, read_job_record  # noqa: E402
 from text2sql_tune.tuners.local.runtime import ChatFormat, load_tokenizer  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
-SYSTEM = "Answer with one ClickHouse SQL query."
+SYSTEM = LOCAL_SYSTEM
 PAIRS = read_pairs(DATA / "local_pairs.jsonl")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 # Small, fast settings: the tiny model sees 20 short examples per step.
 FAST = {"batch_size": 20, "learning_rate": 3e-3, "save_steps": 0, "logging_steps": 5}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    # Two busy cores: one thread per process is several times faster than two fighting threads.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    corpus = [p.question for p in PAIRS] + [p.sql for p in PAIRS] + [SYSTEM]
-    corpus += [answering_system_prompt(demo_schema())] + [c.question for c in load_golden_set()]
-    return build_tiny_llama(tmp_path_factory.mktemp("tiny") / "llama", corpus=corpus)
 
 
 def tuner_for(tiny: Path, out: Path, **options: Any) -> LocalLoRATuner:
@@ -239,7 +223,9 @@ def test_a_job_another_process_trains_is_not_touched(tiny: Path, tmp_path: Path)
 def test_export_merged_and_adapter_and_load_every_kind_of_path(tiny: Path, tmp_path: Path) -> None:
     tuner = tuner_for(tiny, tmp_path / "runs", finetune_args={**FAST, "max_steps": 5})
     job = tuner.start(PAIRS)
-    tuned = tuner.model_for(job)
+    # float32: merged weights equal base + adapter exactly only without bf16 rounding.
+    exact = {"device": "cpu", "precision": "fp32"}
+    tuned = tuner.model_for(job, precision="fp32")
     expected = [a.text for a in tuned.generate([p.question for p in PAIRS[:3]])]
 
     merged = tuned.export(tmp_path / "merged")
@@ -250,10 +236,12 @@ def test_export_merged_and_adapter_and_load_every_kind_of_path(tiny: Path, tmp_p
     assert (adapter / "adapter_config.json").is_file()
 
     for source in (
-        LocalModel.from_path(merged, SYSTEM, device="cpu"),
-        LocalModel.from_path(adapter, SYSTEM, device="cpu"),
-        LocalModel.from_path(tmp_path / "runs" / job.job_id, device="cpu"),
-        model_from_spec(f"local:{tmp_path / 'runs' / job.job_id}", demo_schema()),
+        LocalModel.from_path(merged, SYSTEM, **exact),
+        LocalModel.from_path(adapter, SYSTEM, **exact),
+        LocalModel.from_path(tmp_path / "runs" / job.job_id, **exact),
+        model_from_spec(
+            f"local:{tmp_path / 'runs' / job.job_id}", demo_schema(), model_options=exact
+        ),
     ):
         assert isinstance(source, LocalModel)
         answers = [a.text for a in source.generate([p.question for p in PAIRS[:3]])]
@@ -297,11 +285,13 @@ def test_cli_tune_status_evaluate_and_export(tiny: Path, tmp_path: Path, demo_db
         [
             *("evaluate", "--golden", str(golden), "--model", f"local:{job_file}"),
             *("--database", demo_db_url, "--output", str(report), "--json"),
+            *("--max-new-tokens", "6", "--batch-size", "2", "--precision", "fp32"),
         ],
     )
     assert evaluated.exit_code == 0, evaluated.output
     data = json.loads(report.read_text(encoding="utf-8"))
     assert data["summary"]["total"] == 2
+    assert all((r.get("usage") or {}).get("completion_tokens", 0) <= 6 for r in data["results"])
     assert data["metadata"]["training"]["job_id"] == saved["job_id"]
     assert len(data["metadata"]["training"]["losses"]) == 3
 

@@ -56,6 +56,7 @@ def _make_model(
     schema_file: Path | None,
     train: Path | None,
     client_options: dict[str, Any],
+    model_options: dict[str, Any] | None = None,
 ) -> tuple[Text2SQLModel, str]:
     """The model and the key of its answers (what they depend on: spec, prompt, examples)."""
     from ..io.records import read_pairs
@@ -65,9 +66,14 @@ def _make_model(
 
     pairs = read_pairs(train) if train is not None else []
     schema = _schema(database, schema_file, None)
-    built = model_from_spec(spec, schema, train=pairs, client_options=client_options)
+    built = model_from_spec(
+        spec, schema, train=pairs, client_options=client_options, model_options=model_options
+    )
     examples = [(p.question, p.sql) for p in pairs]
-    return built, answers_key(spec, answering_system_prompt(schema), examples)
+    # Options that change the answers (not batch size or device) are part of what they depend on.
+    shaping = {k: v for k, v in (model_options or {}).items() if k not in ("batch_size", "device")}
+    keyed = f"{spec} {sorted(shaping.items())}" if shaping else spec
+    return built, answers_key(keyed, answering_system_prompt(schema), examples)
 
 
 def _answers_path(checkpoint: Path | None, spec: str, key: str) -> Path:
@@ -183,6 +189,27 @@ def evaluate(
         ),
     ] = False,
     llm: LLMConfig = llm_options.FROM_OPTIONS,
+    max_new_tokens: Annotated[
+        int | None,
+        typer.Option(help="With --model local:...: the longest answer, in tokens (default 256)."),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            help="With --model local:...: questions generated at once (default 8; raises "
+            "--concurrency to match)."
+        ),
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option(help="With --model local:...: auto, cpu, cuda or mps.")
+    ] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            help="With --model local:...: auto (bf16 where the GPU or CPU has it), bf16, fp16 "
+            "or fp32."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Evaluate predictions or a model on a golden set: validity, accuracy, why each case failed.
@@ -218,10 +245,17 @@ def evaluate(
     options = llm_options.client_options(llm, err_console, quiet=as_json)
     text2sql: Text2SQLModel | None = None
     answers: CheckpointedModel | None = None
+    local = {"max_new_tokens": max_new_tokens, "batch_size": batch_size, "device": device,
+             "precision": precision}  # fmt: skip
+    local = {k: v for k, v in local.items() if v is not None}
+    if local and not (model or "").strip().startswith("local:"):
+        flags = ", ".join(f"--{k.replace('_', '-')}" for k in local)
+        raise ConfigurationError(f"{flags} apply to --model local:... only")
+    concurrency = max(concurrency, batch_size or 0)
     if model is not None:
         from ..models import CheckpointedModel
 
-        text2sql, key = _make_model(model, database, schema_file, train, options)
+        text2sql, key = _make_model(model, database, schema_file, train, options, local)
         if model.strip().lower() != "retrieval":  # offline and free: nothing to save
             path = _answers_path(checkpoint, model, key)
             answers = CheckpointedModel(text2sql, path, key=key, fresh=fresh).open()

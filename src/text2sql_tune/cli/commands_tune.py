@@ -393,6 +393,7 @@ def _start_local(
         device=options["device"],
         job_file=options["job_file"],
         as_json=as_json,
+        database=options.get("database"),
     )
 
 

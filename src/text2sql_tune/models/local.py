@@ -20,6 +20,7 @@ from typing import Any
 from .._sync import run_sync
 from ..errors import ConfigurationError, DataError, ProviderError
 from ..interfaces import Text2SQLModel
+from ..prompts import PromptStyle, answering_system_prompt, schema_for_question
 from ..records import Prediction, Usage
 from ..schema import DatabaseSchema
 from ..tuners.local.job import JOB_FILE, LocalJobRecord, read_job_record
@@ -54,12 +55,21 @@ class LocalModel(Text2SQLModel):
             use the one the adapter was trained with.
         adapter: A LoRA adapter folder (``adapter_config.json``) to apply on top.
         device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
-        precision: ``auto`` (bf16 on a GPU that has it, else fp32), ``bf16``, ``fp16``, ``fp32``.
+        precision: ``auto`` (bf16 on a GPU or CPU that computes in bf16 in hardware, else
+            fp32), ``bf16``, ``fp16``, ``fp32``.
         batch_size: Questions generated at once.
         max_new_tokens: Longest answer, in tokens.
         keep_format: Keep a trailing ``FORMAT`` clause in the extracted SQL.
         name: The model's name in reports (default ``local:<folder>``).
         training: What the job recorded (loss curve, recall), for reports.
+        prompt_style: With a schema: render it ``full`` or ``compact``
+            (:func:`~text2sql_tune.prompts.answering_system_prompt`).
+        prune_schema: With a schema: show each question only the tables it names
+            (:func:`~text2sql_tune.prompts.schema_for_question`), a shorter prompt.
+
+    Raises:
+        ConfigurationError: ``batch_size`` below 1, or ``prune_schema`` with a prompt text
+            instead of a schema.
     """
 
     def __init__(
@@ -75,12 +85,25 @@ class LocalModel(Text2SQLModel):
         keep_format: bool = False,
         name: str | None = None,
         training: dict[str, Any] | None = None,
+        prompt_style: PromptStyle = "full",
+        prune_schema: bool = False,
     ) -> None:
         if batch_size < 1:
             raise ConfigurationError("batch_size must be >= 1")
+        self.schema = (
+            system_prompt_or_schema if isinstance(system_prompt_or_schema, DatabaseSchema) else None
+        )
+        if prune_schema and self.schema is None:
+            raise ConfigurationError("prune_schema needs the schema, not a system prompt text")
+        self.prompt_style: PromptStyle = prompt_style
+        self.prune_schema = prune_schema
         self.model_path = str(model_path)
         self.adapter = str(adapter) if adapter is not None else None
-        self.system_prompt = resolve_system_prompt(system_prompt_or_schema)
+        self.system_prompt = (
+            answering_system_prompt(self.schema, style=prompt_style)
+            if self.schema is not None
+            else resolve_system_prompt(system_prompt_or_schema)
+        )
         self.device = device
         self.precision = precision
         self.batch_size = batch_size
@@ -200,7 +223,13 @@ class LocalModel(Text2SQLModel):
         """The exact prompt text the model is given for ``question``."""
         self.load()
         assert self._format is not None
-        return self._format.prompt(question)
+        return self._format.prompt(question, self._system_for(question))
+
+    def _system_for(self, question: str) -> str | None:
+        if not self.prune_schema or self.schema is None:
+            return None
+        pruned = schema_for_question(self.schema, question)
+        return answering_system_prompt(pruned, style=self.prompt_style)
 
     def generate(self, questions: Sequence[str]) -> list[GeneratedAnswer]:
         """Greedy answers (raw text and token counts) to ``questions``, in batches.
@@ -215,7 +244,7 @@ class LocalModel(Text2SQLModel):
             return generate_answers(
                 self._model,
                 self._tokenizer,
-                [fmt.prompt(q) for q in questions],
+                [fmt.prompt(q, self._system_for(q)) for q in questions],
                 stop_token_ids=fmt.stop_token_ids(),
                 max_new_tokens=self.max_new_tokens,
                 batch_size=self.batch_size,

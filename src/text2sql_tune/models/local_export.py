@@ -1,8 +1,10 @@
-"""Write a local model for serving: merged weights, the adapter alone, or a de-quantised GGUF.
+"""Write a local model for serving: merged weights, the adapter alone, GGUF, or back from GGUF.
 
 - vLLM serves a merged folder (``vllm serve DIR``) or the base model with the adapter
   (``vllm serve BASE --enable-lora --lora-modules sql=ADAPTER``);
-- llama.cpp serves GGUF: convert a merged folder with llama.cpp's ``convert_hf_to_gguf.py``;
+- llama.cpp serves GGUF: :func:`convert_to_gguf` runs llama.cpp's own ``convert_hf_to_gguf.py``
+  on a merged folder (it ships in the llama-cpp-python source package on PyPI; see
+  :data:`GET_CONVERTER`);
 - :func:`dequantize_gguf` goes the other way, once: a GGUF file to a Hugging Face folder you can
   tune (transformers de-quantises it).
 """
@@ -10,13 +12,124 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from ..errors import ConfigurationError, MissingExtraError
 from ..tuners.local.runtime import import_local, import_peft, load_base_model, load_tokenizer
 
-__all__ = ["dequantize_gguf", "export_local"]
+__all__ = [
+    "CONVERTER_SCRIPT",
+    "GET_CONVERTER",
+    "GGUF_OUTTYPES",
+    "convert_to_gguf",
+    "dequantize_gguf",
+    "export_local",
+    "find_gguf_converter",
+    "gguf_command",
+    "gguf_instructions",
+]
+
+CONVERTER_SCRIPT = "convert_hf_to_gguf.py"
+GGUF_OUTTYPES = ("f32", "f16", "bf16", "q8_0")
+"""Output types of llama.cpp's converter (smaller quantisations need llama.cpp's ``quantize``)."""
+
+GET_CONVERTER = (
+    "pip download --no-deps --no-binary :all: llama-cpp-python -d llama-src && "
+    "tar xzf llama-src/llama_cpp_python-*.tar.gz -C llama-src && pip install sentencepiece"
+)
+"""How to get llama.cpp's converter from PyPI: the llama-cpp-python source package carries
+llama.cpp, whose ``vendor/llama.cpp/convert_hf_to_gguf.py`` needs ``gguf`` (in the ``local``
+extra) and ``sentencepiece``."""
+
+
+def find_gguf_converter(converter: str | Path | None = None) -> Path | None:
+    """Find llama.cpp's ``convert_hf_to_gguf.py``.
+
+    Looked for in order: ``converter`` (the script, or a llama.cpp folder holding it), the
+    ``LLAMA_CPP_DIR`` environment variable (a llama.cpp folder), then the ``PATH``.
+
+    Raises:
+        ConfigurationError: ``converter`` was given but holds no converter.
+    """
+    if converter is not None:
+        given = Path(converter).expanduser()
+        script = given / CONVERTER_SCRIPT if given.is_dir() else given
+        if not script.is_file():
+            raise ConfigurationError(f"{converter}: no llama.cpp {CONVERTER_SCRIPT} there")
+        return script
+    folder = os.environ.get("LLAMA_CPP_DIR")
+    if folder and (Path(folder) / CONVERTER_SCRIPT).is_file():
+        return Path(folder) / CONVERTER_SCRIPT
+    found = shutil.which(CONVERTER_SCRIPT)
+    return Path(found) if found else None
+
+
+def gguf_command(
+    merged: str | Path, outfile: str | Path, *, outtype: str = "q8_0", converter: str | Path
+) -> list[str]:
+    """The converter's command line for a merged model folder."""
+    return [
+        *([sys.executable] if str(converter).endswith(".py") else []),
+        str(converter),
+        str(merged),
+        "--outfile",
+        str(outfile),
+        "--outtype",
+        outtype,
+    ]
+
+
+def gguf_instructions(merged: str | Path, outfile: str | Path, *, outtype: str = "q8_0") -> str:
+    """The shell commands that get llama.cpp's converter from PyPI and convert ``merged``."""
+    script = f"llama-src/llama_cpp_python-*/vendor/llama.cpp/{CONVERTER_SCRIPT}"
+    convert = f"python {script} {shlex.quote(str(merged))} --outfile {shlex.quote(str(outfile))}"
+    return f"{GET_CONVERTER}\n{convert} --outtype {outtype}"
+
+
+def convert_to_gguf(
+    merged: str | Path,
+    outfile: str | Path,
+    *,
+    outtype: str = "q8_0",
+    converter: str | Path | None = None,
+) -> Path:
+    """Convert a merged model folder to one GGUF file with llama.cpp's converter.
+
+    Args:
+        merged: A model folder (e.g. from :func:`export_local` with ``merge=True``).
+        outfile: The ``.gguf`` file to write.
+        outtype: ``f32``, ``f16``, ``bf16`` or ``q8_0``.
+        converter: The converter script or llama.cpp folder (default: :func:`find_gguf_converter`).
+
+    Returns:
+        The GGUF file.
+
+    Raises:
+        ConfigurationError: No converter was found (the message says how to get one), an unknown
+            ``outtype``, or the converter failed (with the end of its output).
+    """
+    if outtype not in GGUF_OUTTYPES:
+        raise ConfigurationError(
+            f"outtype must be one of {', '.join(GGUF_OUTTYPES)}, not {outtype!r}"
+        )
+    script = find_gguf_converter(converter)
+    if script is None:
+        raise ConfigurationError(
+            f"llama.cpp's {CONVERTER_SCRIPT} was not found (give its path, set LLAMA_CPP_DIR, or "
+            f"put it on PATH); get it from PyPI with: {GET_CONVERTER}"
+        )
+    command = gguf_command(merged, outfile, outtype=outtype, converter=script)
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0 or not Path(outfile).is_file():
+        raise ConfigurationError(
+            f"{shlex.join(command)} failed (exit {done.returncode}): {done.stderr[-1500:]}"
+        )
+    return Path(outfile)
 
 
 def export_local(

@@ -17,7 +17,8 @@ spec                      model
 ========================  ==================================================================
 
 A plugin's model factory is called as ``factory(name, schema, *, train, client_options,
-chat_client)`` with the text after the colon as ``name``.
+chat_client)`` with the text after the colon as ``name`` (and ``model_options=`` when the caller
+gives any).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def model_from_spec(
     train: Sequence[QAPair] = (),
     client_options: Mapping[str, Any] | None = None,
     chat_client: ChatClientFactory | None = None,
+    model_options: Mapping[str, Any] | None = None,
 ) -> Text2SQLModel:
     """Build the text-to-SQL model a spec names.
 
@@ -64,6 +66,8 @@ def model_from_spec(
             ``max_retries`` and ``attempt_timeout_s`` (as its call time limit) from them.
         chat_client: Makes the chat client for a model name (e.g. one its caller closes);
             default: a new ``OpenAIChatClient`` with ``client_options``.
+        model_options: Keyword arguments for the model itself, e.g. ``local``'s
+            ``max_new_tokens``, ``batch_size``, ``device`` and ``precision``.
 
     Returns:
         The model. Keys come from the environment (``OPENAI_API_KEY``, ``LAMINI_API_KEY``).
@@ -88,8 +92,9 @@ def model_from_spec(
 
             return OpenAIChatClient(model, **options)
 
+    extra = {"model_options": dict(model_options)} if model_options else {}
     return factory(
-        name.strip(), schema, train=train, client_options=options, chat_client=chat_client
+        name.strip(), schema, train=train, client_options=options, chat_client=chat_client, **extra
     )
 
 
@@ -133,11 +138,13 @@ def lamini_model(
     return LaminiModel(_needs_name("lamini", name), schema, **lamini)
 
 
-def local_model(name: str, schema: DatabaseSchema, **_: Any) -> Text2SQLModel:
+def local_model(
+    name: str, schema: DatabaseSchema, *, model_options: Mapping[str, Any] | None = None, **_: Any
+) -> Text2SQLModel:
     """``local:<path>``: a local tuning job, LoRA adapter or model folder."""
     from .local import LocalModel
 
-    return LocalModel.from_path(_needs_name("local", name), schema)
+    return LocalModel.from_path(_needs_name("local", name), schema, **dict(model_options or {}))
 
 
 def openai_model(

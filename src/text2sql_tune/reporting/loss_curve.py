@@ -80,4 +80,12 @@ def training_rows(training: Mapping[str, Any]) -> list[tuple[str, str]]:
                 f"{recall['normalized']}/{recall['total']} after normalisation",
             )
         )
+        if recall.get("correct") is not None:
+            rows.append(
+                (
+                    "Training recall (same result)",
+                    f"{recall['correct']}/{recall['total']} ({recall['correct_rate']:.1%}), "
+                    f"judge: {recall.get('judge')}",
+                )
+            )
     return rows

@@ -225,6 +225,7 @@ def openai_tuner(context: BuildContext) -> Tuner:
 
 def local_tuner(context: BuildContext) -> Tuner:
     """``local``: LoRA on this machine (``base_model`` required; extra ``local``)."""
+    from ..evaluate.judges import ExecutionMatchJudge
     from ..tuners.local.tuner import LocalLoRATuner
 
     tune = context.config.tune
@@ -232,6 +233,7 @@ def local_tuner(context: BuildContext) -> Tuner:
         raise ConfigurationError(
             '[tune] tuner = "local" needs base_model: a model folder (or a hub id)'
         )
+    judge = ExecutionMatchJudge(context.executor) if context.executor is not None else None
     return LocalLoRATuner(
         context.prompt_source,
         base_model=tune.base_model,
@@ -239,6 +241,7 @@ def local_tuner(context: BuildContext) -> Tuner:
         finetune_args=_finetune_args(tune),
         recipe=tune.recipe,
         device=tune.device,
+        recall_judge=judge,  # the recall check compares results on the run's database
     )
 
 

@@ -82,11 +82,21 @@ class LocalFinetuneArgs(BaseModel):
         save_total_limit: Checkpoints kept (the oldest are deleted).
         logging_steps: Record the mean loss every this many steps.
         target_loss: Stop early once a logged mean training loss is at or below this.
-        precision: ``auto`` (bf16 on a GPU that has it, else fp32), ``bf16``, ``fp16`` or ``fp32``.
+        precision: ``auto`` (bf16 on a GPU or CPU that computes in bf16 in hardware, else
+            fp32), ``bf16``, ``fp16`` or ``fp32``. bf16 loads the frozen base weights in
+            bfloat16 and trains under bf16 autocast; the adapter's weights stay float32.
         quantization: ``"4bit"`` for QLoRA (NF4, CUDA + bitsandbytes) or ``"8bit"``.
         gradient_checkpointing: Trade compute for memory on long examples.
-        recall_pairs: After training, ask the tuned model up to this many training questions and
-            record how many it answers with exactly the training SQL (``0``: skip).
+        answer_logits_only: Project only the positions that carry the loss (the answer)
+            through the output layer, instead of every position of prompt and answer.
+        group_by_length: Batch examples of similar length together (less padding).
+        packing: Pack each micro-batch into one row (no padding at all; attention stays within
+            each example).
+        threads: CPU threads for training (``None``: torch's choice, capped by the CPUs this
+            process may use).
+        recall_pairs: After training, ask the tuned model up to this many of the training
+            questions it was trained on and record how many it answers with the training SQL
+            (``0``: skip).
         max_new_tokens: Longest answer during the recall check.
     """
 
@@ -114,6 +124,10 @@ class LocalFinetuneArgs(BaseModel):
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     quantization: Literal["4bit", "8bit"] | None = None
     gradient_checkpointing: bool = False
+    answer_logits_only: bool = True
+    group_by_length: bool = True
+    packing: bool = False
+    threads: int | None = Field(default=None, ge=1)
     recall_pairs: int = Field(default=0, ge=0)
     max_new_tokens: int = Field(default=256, ge=1)
 
@@ -170,7 +184,7 @@ class LossPoint(BaseModel):
 
 
 class RecallSummary(BaseModel):
-    """How many training questions the tuned model answers with exactly the training SQL.
+    """How many training questions the tuned model answers like the training SQL.
 
     Attributes:
         total: Training pairs asked.
@@ -179,7 +193,12 @@ class RecallSummary(BaseModel):
         normalized: Answers equal after SQL normalisation (keyword case, spacing, quoting).
         exact_rate: ``exact / total``.
         normalized_rate: ``normalized / total``.
-        misses: Up to 20 questions answered differently, with both queries.
+        correct: Answers the judge found correct (same result as the training SQL), when a
+            judge was given; ``None`` otherwise.
+        correct_rate: ``correct / total``, when judged.
+        judge: The judge's name, when judged.
+        misses: Up to 20 questions answered differently, with both queries (and the judge's
+            verdict, when judged).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -189,7 +208,10 @@ class RecallSummary(BaseModel):
     normalized: int
     exact_rate: float
     normalized_rate: float
-    misses: list[dict[str, str]] = Field(default_factory=list)
+    correct: int | None = None
+    correct_rate: float | None = None
+    judge: str | None = None
+    misses: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class LocalJobRecord(BaseModel):
@@ -217,11 +239,13 @@ class LocalJobRecord(BaseModel):
         losses: The training loss curve.
         validation_losses: The held-out loss at each checkpoint.
         tokens_seen: Tokens trained on (prompt and answer, all processes).
+        trained_tokens_seen: Of those, the answer tokens that carry the loss.
         wall_time_s: Seconds spent training, summed over resumed runs.
         resumed: How many times training resumed from a checkpoint.
         last_checkpoint: The newest checkpoint folder.
         device: Where it trained (``cpu``, ``cuda``...).
         precision: The dtype the base model was loaded in.
+        threads: CPU threads torch trained with.
         world_size: Training processes (``accelerate launch``).
         trainable_parameters: Parameters the adapter trains.
         total_parameters: Parameters of the base model and adapter.
@@ -253,11 +277,13 @@ class LocalJobRecord(BaseModel):
     losses: list[LossPoint] = Field(default_factory=list)
     validation_losses: list[LossPoint] = Field(default_factory=list)
     tokens_seen: int = 0
+    trained_tokens_seen: int = 0
     wall_time_s: float = 0.0
     resumed: int = 0
     last_checkpoint: str | None = None
     device: str | None = None
     precision: str | None = None
+    threads: int | None = None
     world_size: int = 1
     trainable_parameters: int = 0
     total_parameters: int = 0

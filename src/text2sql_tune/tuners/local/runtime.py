@@ -6,7 +6,11 @@ a local model is loaded or tuned, so the rest of the library starts without them
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import math
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,11 +20,15 @@ from ...prompts import chat_messages
 
 __all__ = [
     "ChatFormat",
+    "available_cpus",
+    "cpu_has_native_bf16",
     "import_local",
     "load_base_model",
     "load_tokenizer",
+    "release_free_memory",
     "resolve_device",
     "resolve_dtype",
+    "set_training_threads",
 ]
 
 logger = logging.getLogger("text2sql_tune")
@@ -76,11 +84,41 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
+# CPU features with bfloat16 arithmetic in hardware: AVX-512 BF16 and AMX (x86), BF16 (Arm).
+_BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            lines = [line for line in info if line.startswith(("flags", "Features"))]
+    except OSError:
+        return set()
+    return {flag for line in lines for flag in line.partition(":")[2].split()}
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when this CPU computes in bfloat16 in hardware (AVX-512 BF16, AMX or Arm BF16).
+
+    Such CPUs train a LoRA faster under bfloat16 autocast than in float32 (1.5x measured on an
+    AVX-512 BF16 + AMX EPYC); elsewhere bfloat16 is emulated and slower. torch's own CPU
+    capabilities are asked first (torch 2.8 and newer), then ``/proc/cpuinfo``.
+    """
+    torch, _ = import_local()
+    capabilities = getattr(torch.cpu, "get_capabilities", None)
+    if capabilities is not None:
+        found = capabilities()
+        if any(found.get(flag) for flag in ("avx512_bf16", "amx_bf16")):
+            return True
+    return bool(_BF16_CPU_FLAGS & _cpu_flags())
+
+
 def resolve_dtype(precision: str, device: str) -> Any:
     """The torch dtype for ``precision`` (``auto``, ``bf16``, ``fp16``, ``fp32``) on ``device``.
 
-    ``auto`` is bfloat16 on a GPU that supports it and float32 everywhere else (CPU training in
-    bfloat16 is slower and less exact than float32).
+    ``auto`` is bfloat16 on a GPU that supports it and on a CPU with bfloat16 in hardware
+    (:func:`cpu_has_native_bf16`), where it is the fastest and, measured on the tuning loss, as
+    accurate as float32; float32 everywhere else (Apple's MPS, CPUs that would emulate it).
 
     Raises:
         ConfigurationError: An unknown precision, or bf16 on a GPU without bf16 support.
@@ -88,13 +126,62 @@ def resolve_dtype(precision: str, device: str) -> Any:
     torch, _ = import_local()
     cuda = device.startswith("cuda")
     if precision == "auto":
-        return torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
+        if cuda:
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+        return torch.bfloat16 if device == "cpu" and cpu_has_native_bf16() else torch.float32
     dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
     if precision not in dtypes:
         raise ConfigurationError(f"precision must be auto, bf16, fp16 or fp32, not {precision!r}")
     if precision == "bf16" and cuda and not torch.cuda.is_bf16_supported():
         raise ConfigurationError("this GPU does not support bfloat16; use precision='fp16'")
     return dtypes[precision]
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: its affinity mask, capped by a cgroup CPU quota (containers)."""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    count = count or 1
+    try:
+        with open("/sys/fs/cgroup/cpu.max", encoding="utf-8") as limit:
+            quota, _, period = limit.read().partition(" ")
+        if quota != "max":
+            count = min(count, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return count
+
+
+def release_free_memory() -> None:
+    """Hand the memory freed by the last step back to the OS (glibc on Linux; elsewhere nothing).
+
+    glibc keeps freed blocks for reuse, but a step's tensors change shape with every batch and
+    fit the kept holes badly, so the resident memory of a CPU training run creeps up step after
+    step (Qwen2.5 0.5B, batch 4: 5.1 GiB after the first step, 8.2 GiB after the third).
+    ``malloc_trim`` after each step holds it near what the largest batch needs, for about a
+    second of page faults per step.
+    """
+    if sys.platform != "linux":
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (musl)
+        return
+    libc.malloc_trim(0)
+
+
+def set_training_threads(threads: int | None = None) -> int:
+    """Set torch's intra-op threads for training and return how many it uses.
+
+    Args:
+        threads: The number to use; ``None`` keeps torch's choice (its physical cores) unless
+            it exceeds :func:`available_cpus`, as it does in a container given fewer CPUs than
+            the host has (more threads than CPUs makes every matmul wait for the slowest).
+    """
+    torch, _ = import_local()
+    wanted = threads or min(torch.get_num_threads(), available_cpus())
+    if wanted != torch.get_num_threads():
+        torch.set_num_threads(wanted)
+    return int(torch.get_num_threads())
 
 
 def load_tokenizer(path: str | Path) -> Any:
@@ -187,10 +274,15 @@ class ChatFormat:
     tokenizer: Any
     system_prompt: str
 
-    def prompt(self, question: str) -> str:
-        """The prompt text up to where the assistant's answer starts."""
+    def prompt(self, question: str, system_prompt: str | None = None) -> str:
+        """The prompt text up to where the assistant's answer starts.
+
+        Args:
+            question: The user's question.
+            system_prompt: Overrides the format's system prompt (e.g. a pruned schema).
+        """
         text: str = self.tokenizer.apply_chat_template(
-            chat_messages(question, self.system_prompt),
+            chat_messages(question, system_prompt or self.system_prompt),
             tokenize=False,
             add_generation_prompt=True,
         )

@@ -3,14 +3,17 @@
 One call of :func:`train_job` trains (or resumes) one job folder to its end:
 
 - examples are the model's own chat template around the answering prompt, with the loss on the
-  answer tokens only (the prompt's labels are ``-100``);
-- the data order of every epoch is a permutation seeded by ``seed + epoch``, so a resumed run sees
-  exactly the batches an uninterrupted one would have;
+  answer tokens only (the prompt's labels are ``-100``), and logits computed only there
+  (:mod:`~text2sql_tune.tuners.local.loss`);
+- the data order of every epoch is a permutation seeded by ``seed + epoch``, grouped by length
+  or packed (:mod:`~text2sql_tune.tuners.local.batches`), so a resumed run sees exactly the
+  batches an uninterrupted one would have;
 - a checkpoint (adapter weights, optimizer, scheduler, RNG states, the step) is written every
   ``save_steps`` steps to a temporary folder and renamed into place, so a kill at any moment
   leaves the previous checkpoint intact; a new call resumes from the newest one;
-- ``accelerate`` places the model, mixes precision and shards batches across processes
-  (``accelerate launch``); only the main process writes files.
+- ``accelerate`` places the model, mixes precision (bf16 autocast on GPUs and on CPUs with bf16
+  in hardware) and shards batches across processes (``accelerate launch``); only the main
+  process writes files.
 """
 
 from __future__ import annotations
@@ -34,15 +37,19 @@ from typing import Any
 
 from ...errors import DataError, MissingExtraError, TuningError
 from ...records import TuningStatus
+from .batches import EpochOrder, Example, collate
 from .job import LocalFinetuneArgs, LocalJobRecord, LossPoint
+from .loss import IGNORE, causal_lm_loss
 from .runtime import (
     ChatFormat,
     import_local,
     import_peft,
     load_base_model,
     load_tokenizer,
+    release_free_memory,
     resolve_device,
     resolve_dtype,
+    set_training_threads,
 )
 
 __all__ = ["CANCEL_FILE", "TrainingProgress", "latest_checkpoint", "train_job"]
@@ -66,7 +73,10 @@ class TrainingProgress:
         loss: The latest logged mean training loss.
         learning_rate: The current learning rate.
         epoch: Fractional epochs done.
-        tokens_per_s: Training throughput since this run (re)started.
+        tokens_per_s: Training throughput since this run (re)started (prompt and answer).
+        trained_tokens_per_s: Of those, the answer tokens (the ones that carry the loss).
+        elapsed_s: Seconds this run has trained.
+        eta_s: Seconds left at this run's pace (``None`` before the first step).
     """
 
     job_id: str
@@ -77,9 +87,13 @@ class TrainingProgress:
     learning_rate: float = 0.0
     epoch: float = 0.0
     tokens_per_s: float = 0.0
+    trained_tokens_per_s: float = 0.0
+    elapsed_s: float = 0.0
+    eta_s: float | None = None
 
 
 ProgressCallback = Callable[[TrainingProgress], None]
+RecallCheck = Callable[[Any, Any, LocalJobRecord, list[tuple[str, str]]], None]
 
 
 def latest_checkpoint(job_dir: Path) -> Path | None:
@@ -89,40 +103,6 @@ def latest_checkpoint(job_dir: Path) -> Path | None:
         return None
     done = [p for p in folder.glob("checkpoint-*") if (p / "state.json").is_file()]
     return max(done, key=lambda p: int(p.name.rsplit("-", 1)[1]), default=None)
-
-
-class _EpochOrder:
-    """A sampler: a permutation of the examples seeded by ``seed + epoch`` (set ``epoch``)."""
-
-    def __init__(self, size: int, seed: int) -> None:
-        self.size = size
-        self.seed = seed
-        self.epoch = 0
-
-    def __iter__(self) -> Any:
-        torch, _ = import_local()
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        return iter(torch.randperm(self.size, generator=generator).tolist())
-
-    def __len__(self) -> int:
-        return self.size
-
-
-def _collate(pad_id: int) -> Callable[[list[tuple[list[int], list[int]]]], dict[str, Any]]:
-    torch, _ = import_local()
-
-    def collate(batch: list[tuple[list[int], list[int]]]) -> dict[str, Any]:
-        width = max(len(ids) for ids, _ in batch)
-        input_ids = [ids + [pad_id] * (width - len(ids)) for ids, _ in batch]
-        labels = [lab + [-100] * (width - len(lab)) for _, lab in batch]
-        mask = [[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in batch]
-        return {
-            "input_ids": torch.tensor(input_ids),
-            "attention_mask": torch.tensor(mask),
-            "labels": torch.tensor(labels),
-        }
-
-    return collate
 
 
 def _lr_factor(args: LocalFinetuneArgs, total: int) -> Callable[[int], float]:
@@ -141,15 +121,15 @@ def _lr_factor(args: LocalFinetuneArgs, total: int) -> Callable[[int], float]:
 
 def _encode(
     fmt: ChatFormat, pairs: Sequence[tuple[str, str]], max_length: int
-) -> tuple[list[tuple[list[int], list[int]]], int]:
-    examples, skipped = [], 0
-    for question, sql in pairs:
+) -> tuple[list[Example], list[int]]:
+    """The examples that fit ``max_length``, and the index of the pair each one came from."""
+    examples, kept = [], []
+    for index, (question, sql) in enumerate(pairs):
         ids, labels = fmt.encode(question, sql)
-        if len(ids) > max_length:
-            skipped += 1
-            continue
-        examples.append((ids, labels))
-    return examples, skipped
+        if len(ids) <= max_length:
+            examples.append((ids, labels))
+            kept.append(index)
+    return examples, kept
 
 
 def _peak_memory(torch: Any, device: Any) -> int:
@@ -214,17 +194,27 @@ class _Run:
         kind = resolve_device(device)
         dtype = resolve_dtype(args.precision, kind)
         mixed = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, "no")
+        if kind == "mps" or (kind == "cpu" and mixed == "fp16"):
+            mixed = "no"  # no fp16 autocast there: the weights alone are in the dtype
+        if kind == "cpu":
+            record.threads = set_training_threads(args.threads)
+        # The accelerator's state is one per process and refuses a second mixed precision: a
+        # process that trains jobs of different precisions starts each from a fresh state (the
+        # distributed part, set up by ``accelerate launch``, is kept).
+        self.accelerate.state.AcceleratorState._reset_state()
         self.accelerator = self.accelerate.Accelerator(
             cpu=kind == "cpu",
-            mixed_precision=mixed if kind.startswith("cuda") else "no",
+            mixed_precision=mixed,
             gradient_accumulation_steps=args.gradient_accumulation_steps,
         )
         self.report("loading")
         self.accelerate.utils.set_seed(args.seed)
         self.tokenizer = load_tokenizer(record.base_model)
         fmt = ChatFormat(self.tokenizer, record.system_prompt)
-        self.examples, skipped = _encode(fmt, train, args.max_length)
+        self.pairs = list(train)
+        self.examples, self.kept = _encode(fmt, train, args.max_length)
         self.validation, _ = _encode(fmt, validation, args.max_length)
+        skipped = len(train) - len(self.examples)
         if not self.examples:
             raise DataError(
                 f"every training pair is longer than max_length={args.max_length} tokens; "
@@ -247,7 +237,9 @@ class _Run:
                 model, use_gradient_checkpointing=args.gradient_checkpointing
             )
         elif args.gradient_checkpointing:
-            model.gradient_checkpointing_enable()
+            # transformers 5 renamed it; older releases only have the first name.
+            enable = getattr(model, "activation_checkpointing_enable", None)
+            (enable or model.gradient_checkpointing_enable)()
             model.enable_input_require_grads()
         lora = self.peft.LoraConfig(
             r=args.r,
@@ -267,12 +259,17 @@ class _Run:
         optimizer = torch.optim.AdamW(
             trainable, lr=args.learning_rate, weight_decay=args.weight_decay
         )
-        self.order = _EpochOrder(len(self.examples), args.seed)
+        self.order = EpochOrder(
+            [len(ids) for ids, _ in self.examples],
+            args.seed,
+            batch_size=args.batch_size,
+            group_by_length=args.group_by_length,
+        )
         loader = torch.utils.data.DataLoader(
             self.examples,
             batch_size=args.batch_size,
             sampler=self.order,
-            collate_fn=_collate(self.tokenizer.pad_token_id),
+            collate_fn=collate(self.tokenizer.pad_token_id, packing=args.packing),
             # Each new iterator draws a seed from this generator; from the global one it would
             # shift the dropout masks of a resumed run away from an uninterrupted one.
             generator=torch.Generator().manual_seed(args.seed),
@@ -308,6 +305,7 @@ class _Run:
         record.losses = [p for p in record.losses if p.step <= record.step]
         record.validation_losses = [p for p in record.validation_losses if p.step <= record.step]
         record.tokens_seen = int(state.get("tokens_seen", record.tokens_seen))
+        record.trained_tokens_seen = int(state.get("trained_tokens_seen", 0))
         record.resumed += 1
         logger.info("resuming %s from %s (step %d)", record.job_id, checkpoint, record.step)
 
@@ -324,7 +322,11 @@ class _Run:
             torch.save(self.optimizer.optimizer.state_dict(), tmp / "optimizer.pt")
             torch.save(self.scheduler.state_dict(), tmp / "scheduler.pt")
             torch.save(_rng_state(torch), tmp / "rng.pt")
-            state = {"step": record.step, "tokens_seen": record.tokens_seen}
+            state = {
+                "step": record.step,
+                "tokens_seen": record.tokens_seen,
+                "trained_tokens_seen": record.trained_tokens_seen,
+            }
             (tmp / "state.json").write_text(json.dumps(state), encoding="utf-8")
             shutil.rmtree(final, ignore_errors=True)
             os.replace(tmp, final)
@@ -342,17 +344,34 @@ class _Run:
     def validation_loss(self) -> float:
         torch = self.torch
         model = self.accelerator.unwrap_model(self.model)
-        collate = _collate(self.tokenizer.pad_token_id)
+        pad = collate(self.tokenizer.pad_token_id)
         total, count = 0.0, 0
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), self.accelerator.autocast():
             for start in range(0, len(self.validation), self.args.batch_size):
-                batch = collate(self.validation[start : start + self.args.batch_size])
+                batch = pad(self.validation[start : start + self.args.batch_size])
                 batch = {k: v.to(self.accelerator.device) for k, v in batch.items()}
-                total += float(model(**batch).loss) * len(batch["input_ids"])
+                loss = causal_lm_loss(model, batch, answer_only=self.args.answer_logits_only)
+                total += float(loss) * len(batch["input_ids"])
                 count += len(batch["input_ids"])
         model.train()
         return total / max(1, count)
+
+    def trained_pairs(self) -> list[tuple[str, str]]:
+        """The training pairs the steps done so far have seen (all of them after an epoch)."""
+        args, world = self.args, self.accelerator.num_processes
+        seen = self.record.step * args.gradient_accumulation_steps * args.batch_size * world
+        if seen >= len(self.examples):
+            indices = list(range(len(self.examples)))
+        else:
+            first = EpochOrder(
+                self.order.lengths,
+                args.seed,
+                batch_size=args.batch_size,
+                group_by_length=args.group_by_length,
+            )
+            indices = sorted(first.order()[:seen])
+        return [self.pairs[self.kept[i]] for i in indices]
 
     def stop_reason(self) -> str | None:
         if self.stop.is_set():
@@ -366,7 +385,8 @@ class _Run:
         args, record, torch, accelerator = self.args, self.record, self.torch, self.accelerator
         self.model.train()
         started = time.monotonic()
-        run_tokens, window_loss, window_steps = 0, 0.0, 0
+        first_step = record.step
+        run_tokens, run_trained, window_loss, window_steps = 0, 0, 0.0, 0
         last_saved = time.monotonic()
         epoch, done_in_epoch = divmod(record.step, self.steps_per_epoch)
         micro_loss = torch.zeros((), device=accelerator.device)
@@ -378,18 +398,24 @@ class _Run:
             batches = accelerator.skip_first_batches(self.loader, skip) if skip else self.loader
             for batch in batches:
                 with accelerator.accumulate(self.model):
-                    output = self.model(**batch)
-                    accelerator.backward(output.loss)
+                    loss = causal_lm_loss(self.model, batch, answer_only=args.answer_logits_only)
+                    accelerator.backward(loss)
                     if accelerator.sync_gradients and args.max_grad_norm > 0:
                         accelerator.clip_grad_norm_(self.model.parameters(), args.max_grad_norm)
                     self.optimizer.step()
                     self.optimizer.zero_grad()
-                micro_loss += output.loss.detach()
+                micro_loss += loss.detach()
                 micro_count += 1
-                tokens = accelerator.gather(batch["attention_mask"].sum()).sum()
+                ids, mask = batch["input_ids"], batch.get("attention_mask")
+                every = mask.sum() if mask is not None else ids.new_tensor(ids.numel())
+                counts = torch.stack([every, (batch["labels"] != IGNORE).sum()])
+                tokens, trained = accelerator.gather(counts).view(-1, 2).sum(0).tolist()
                 run_tokens += int(tokens)
+                run_trained += int(trained)
                 if not accelerator.sync_gradients:
                     continue
+                if accelerator.device.type == "cpu":
+                    release_free_memory()
                 self.scheduler.step()
                 record.step += 1
                 step_loss = float(accelerator.gather(micro_loss / micro_count).mean())
@@ -413,21 +439,26 @@ class _Run:
                         )
                     )
                     window_loss, window_steps = 0.0, 0
+                    pace = elapsed / max(1, record.step - first_step)
                     self.report(
                         "training",
                         loss=mean,
                         learning_rate=learning_rate,
                         epoch=fraction,
                         tokens_per_s=run_tokens / elapsed if elapsed > 0 else 0.0,
+                        trained_tokens_per_s=run_trained / elapsed if elapsed > 0 else 0.0,
+                        elapsed_s=elapsed,
+                        eta_s=pace * (record.max_steps - record.step),
                     )
                     if args.target_loss is not None and mean <= args.target_loss:
-                        self._end_run(run_tokens, started)
+                        self._end_run(run_tokens, run_trained, started)
                         return "target_loss"
                 finished = record.step >= record.max_steps
                 reason = None if finished else self.stop_reason()
                 if (args.save_steps and record.step % args.save_steps == 0) or reason:
-                    self._end_run(run_tokens, started)
-                    run_tokens, started = 0, time.monotonic()
+                    self._end_run(run_tokens, run_trained, started)
+                    run_tokens, run_trained, started = 0, 0, time.monotonic()
+                    first_step = record.step
                     if not finished:  # the final adapter is saved by finish()
                         self.save_checkpoint()
                     last_saved = time.monotonic()
@@ -440,11 +471,12 @@ class _Run:
                 if finished:
                     break
             epoch, done_in_epoch = epoch + 1, 0
-        self._end_run(run_tokens, started)
+        self._end_run(run_tokens, run_trained, started)
         return "max_steps"
 
-    def _end_run(self, run_tokens: int, started: float) -> None:
+    def _end_run(self, run_tokens: int, run_trained: int, started: float) -> None:
         self.record.tokens_seen += run_tokens
+        self.record.trained_tokens_seen += run_trained
         self.record.wall_time_s += time.monotonic() - started
         self.record.peak_memory_bytes = _peak_memory(self.torch, self.accelerator.device)
 
@@ -473,7 +505,7 @@ def train_job(
     device: str = "auto",
     on_progress: ProgressCallback | None = None,
     stop: threading.Event | None = None,
-    recall_check: Callable[[Any, Any, LocalJobRecord], None] | None = None,
+    recall_check: RecallCheck | None = None,
 ) -> LocalJobRecord:
     """Train (or resume) a job in its folder until it ends; the record is updated and saved.
 
@@ -486,8 +518,8 @@ def train_job(
         on_progress: Called with progress reports (main process only).
         stop: When set, training stops at the next step boundary after a checkpoint (an
             interrupted job resumes from there).
-        recall_check: Called with ``(model, tokenizer, record)`` after training to fill
-            ``record.recall``.
+        recall_check: Called with ``(model, tokenizer, record, pairs)`` after training to fill
+            ``record.recall``; ``pairs`` are the training pairs the run actually trained on.
 
     Returns:
         The record in its final state (``completed``, ``cancelled``, or still ``running`` with
@@ -498,7 +530,12 @@ def train_job(
     run.setup(train, validation, device)
     if run.accelerator.is_main_process:
         record.save()
-    reason = run.loop()
+    # Under autocast the adapter's float32 weights meet bf16 activations in a bf16 matmul
+    # anyway; peft's cast of every adapter input to float32 would only add a float32 copy of
+    # the activations per adapted layer (memory and time). Inference after training casts again.
+    mixed = run.accelerator.mixed_precision != "no"
+    with run.peft.helpers.disable_input_dtype_casting(run.model, active=mixed):
+        reason = run.loop()
     main = run.accelerator.is_main_process
     if reason == "interrupted":
         record.phase = "interrupted"
@@ -516,7 +553,7 @@ def train_job(
             record.phase = "recall"
             record.save()
             run.report("recall")
-            recall_check(model, run.tokenizer, record)
+            recall_check(model, run.tokenizer, record, run.trained_pairs())
         record.status, record.phase = TuningStatus.COMPLETED, "completed"
         reached = "the target loss" if reason == "target_loss" else "max_steps"
         record.message = f"finished at step {record.step} ({reached})"

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...errors import DataError, TuningError
-from ...interfaces import Tuner
+from ...interfaces import Judge, Tuner
 from ...io.records import read_pairs, write_jsonl
 from ...models._common import resolve_system_prompt
 from ...records import QAPair, TuningJob, TuningStatus
@@ -48,6 +48,7 @@ logger = logging.getLogger("text2sql_tune")
 DEFAULT_LOCAL_OUTPUT_DIR = Path("local-tuning")
 _TRAIN_FILE = "train.jsonl"
 _VALIDATION_FILE = "validation.jsonl"
+_RECALL_FILE = "recall.jsonl"
 
 
 def _is_main_process() -> bool:
@@ -76,6 +77,9 @@ class LocalLoRATuner(Tuner):
         device: ``auto`` (a GPU when there is one), ``cpu``, ``cuda`` or ``mps``.
         on_progress: Called with a :class:`~text2sql_tune.tuners.local.sft.TrainingProgress`
             after every logged step (progress bars).
+        recall_judge: Judges the recall check's answers by their results too (e.g. an
+            :class:`~text2sql_tune.evaluate.judges.ExecutionMatchJudge` on the database the
+            pairs come from), so a query written differently with the same answer counts.
 
     Raises:
         ConfigurationError: Unknown or invalid ``finetune_args``, or an unknown recipe.
@@ -93,6 +97,7 @@ class LocalLoRATuner(Tuner):
         recipe: str | None = None,
         device: str = "auto",
         on_progress: Callable[[TrainingProgress], None] | None = None,
+        recall_judge: Judge | None = None,
     ) -> None:
         self.system_prompt = resolve_system_prompt(system_prompt_or_schema)
         # Local folders are recorded absolute, so a job can be followed from any directory.
@@ -103,6 +108,7 @@ class LocalLoRATuner(Tuner):
         self.args = LocalFinetuneArgs.parse(finetune_args, recipe=self.recipe)
         self.device = device
         self.on_progress = on_progress
+        self.recall_judge = recall_judge
 
     @property
     def finetune_args(self) -> dict[str, Any]:
@@ -186,6 +192,8 @@ class LocalLoRATuner(Tuner):
             # saves a checkpoint; the process waits for it before exiting.
             stop.set()
             raise
+        if finished.status is TuningStatus.COMPLETED and _is_main_process():
+            await self._ajudge_recall(finished)
         return finished.to_job()
 
     def _train_locked(self, record: LocalJobRecord, stop: threading.Event) -> LocalJobRecord:
@@ -220,14 +228,20 @@ class LocalLoRATuner(Tuner):
             if main:
                 lock.release()
 
-    def _recall_check(self, model: Any, tokenizer: Any, record: LocalJobRecord) -> None:
+    def _recall_check(
+        self,
+        model: Any,
+        tokenizer: Any,
+        record: LocalJobRecord,
+        trained: list[tuple[str, str]],
+    ) -> None:
         from ...sql.extract import extract_sql
         from .recall import recall_summary, sample_pairs
         from .runtime import ChatFormat, generate_answers
 
         args = LocalFinetuneArgs.parse(record.args)
         pairs = sample_pairs(
-            read_pairs(record.folder / _TRAIN_FILE), args.recall_pairs, seed=args.seed
+            [QAPair(question=q, sql=sql) for q, sql in trained], args.recall_pairs, seed=args.seed
         )
         fmt = ChatFormat(tokenizer, record.system_prompt)
         model.eval()
@@ -240,9 +254,30 @@ class LocalLoRATuner(Tuner):
             max_new_tokens=args.max_new_tokens,
             batch_size=max(args.batch_size, 8),
         )
-        record.recall = recall_summary(
-            [(p.question, p.sql) for p in pairs], [extract_sql(a.text) for a in answers]
+        predicted = [extract_sql(a.text) or "" for a in answers]
+        write_jsonl(
+            record.folder / _RECALL_FILE,
+            (
+                {"question": p.question, "sql": p.sql, "predicted": a}
+                for p, a in zip(pairs, predicted, strict=True)
+            ),
         )
+        record.recall = recall_summary([(p.question, p.sql) for p in pairs], predicted)
+
+    async def _ajudge_recall(self, record: LocalJobRecord) -> None:
+        """Judge the recall answers by their results (here, on the caller's event loop)."""
+        from ...io.records import iter_records
+        from .recall import ajudge_answers, recall_summary
+
+        path = record.folder / _RECALL_FILE
+        if self.recall_judge is None or record.recall is None or not path.is_file():
+            return
+        rows = list(iter_records(path))
+        expected = [(r["question"], r["sql"]) for r in rows]
+        predicted = [r["predicted"] or None for r in rows]
+        verdicts = await ajudge_answers(self.recall_judge, expected, predicted)
+        record.recall = recall_summary(expected, predicted, verdicts, judge=self.recall_judge.name)
+        record.save()
 
     def record(self, job_id: str) -> LocalJobRecord:
         """The job's full record (loss curve, recall, wall time...).
@@ -316,7 +351,12 @@ class LocalLoRATuner(Tuner):
         )
 
     def model_for(
-        self, job: TuningJob | str, *, batch_size: int = 8, max_new_tokens: int = 256
+        self,
+        job: TuningJob | str,
+        *,
+        batch_size: int = 8,
+        max_new_tokens: int = 256,
+        precision: str = "auto",
     ) -> LocalModel:
         """The tuned model of a completed job: the base model with the job's adapter.
 
@@ -324,6 +364,8 @@ class LocalLoRATuner(Tuner):
             job: The job, its id or its folder.
             batch_size: Questions generated at once.
             max_new_tokens: Longest answer.
+            precision: ``auto``, ``bf16``, ``fp16`` or ``fp32`` (see
+                :class:`~text2sql_tune.models.LocalModel`).
 
         Raises:
             TuningError: The job has not finished.
@@ -340,6 +382,7 @@ class LocalLoRATuner(Tuner):
             device=self.device,
             batch_size=batch_size,
             max_new_tokens=max_new_tokens,
+            precision=precision,
         )
 
 
