@@ -136,3 +136,69 @@ def test_the_engine_process_ends_with_its_parent(tmp_path: Path) -> None:
         check=False,
     )
     assert reopened.returncode == 0, reopened.stderr
+
+
+_SLOW_ORPHAN = """
+import sys, time
+from chdb.session import Session
+session = Session(sys.argv[1])  # holds the folder's lock, like a real engine process
+session.query("SELECT 1")
+print("holding", flush=True)
+time.sleep(float(sys.argv[2]))  # an engine process of a killed run, slow to go on a busy machine
+"""
+
+_LAUNCH = """
+import subprocess, sys
+child = subprocess.Popen([sys.executable, sys.argv[1], sys.argv[2], sys.argv[3]],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         stdin=subprocess.DEVNULL, start_new_session=True)
+print(child.stdout.readline().decode().strip(), flush=True)  # then exit: the child is orphaned
+"""
+
+_OPEN = """
+import sys
+from text2sql_tune import ChDBExecutor
+with ChDBExecutor(sys.argv[1]) as db:
+    print(db.execute("SELECT 41 + 1 AS n").rows[0][0])
+"""
+
+
+def test_a_new_run_waits_for_the_engine_process_a_killed_run_left_behind(tmp_path: Path) -> None:
+    # A run killed with its engine process still closing: the next run (the user pressing the
+    # up arrow at once) waits for the folder instead of failing with "locked by process N".
+    folder = tmp_path / "db"
+    folder.mkdir()
+    worker = tmp_path / "fake_chdb_worker.py"  # the name the executor knows its engines by
+    worker.write_text(_SLOW_ORPHAN)
+    launched = subprocess.run(
+        [sys.executable, "-c", _LAUNCH, str(worker), str(folder), "6"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert launched.stdout.strip() == "holding"
+    opened = subprocess.run(
+        [sys.executable, "-c", _OPEN, str(folder)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert opened.returncode == 0, opened.stderr
+    assert opened.stdout.strip() == "42"
+
+
+def test_a_folder_held_by_a_live_process_is_still_refused_at_once(tmp_path: Path) -> None:
+    folder = tmp_path / "db"
+    folder.mkdir()
+    holder = tmp_path / "fake_chdb_worker.py"
+    holder.write_text(_SLOW_ORPHAN)
+    live = subprocess.Popen(
+        [sys.executable, str(holder), str(folder), "60"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert live.stdout is not None and live.stdout.readline().strip() == "holding"
+        opened = subprocess.run(
+            [sys.executable, "-c", _OPEN, str(folder)],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert opened.returncode != 0
+        assert f"locked by process {live.pid}" in opened.stderr
+    finally:
+        live.kill()
+        live.wait()

@@ -96,6 +96,47 @@ def _holder(path: str) -> str | None:
     return None
 
 
+_ORPHAN_WAIT_S = 15.0
+
+
+def _orphaned_worker(holder: str) -> bool:
+    """Whether ``holder`` is an engine process of this library whose parent has ended.
+
+    A killed or interrupted run leaves its engine process behind for a moment: it exits when it
+    sees its stdin close, which takes longer on a loaded machine. Such a process is reparented
+    (to PID 1 or a subreaper), so a new run can tell it from a live run's engine.
+    """
+    pid = holder.removeprefix("process ")
+    if not pid.isdigit():
+        return False
+    proc = Path("/proc") / pid
+    try:
+        cmdline = (proc / "cmdline").read_bytes()
+        stat = (proc / "stat").read_text()
+    except OSError:
+        return False
+    if b"_chdb_worker" not in cmdline:
+        return False
+    parent = stat.rsplit(")", 1)[-1].split()[1]  # the field after the state letter
+    return parent == "1" or not (Path("/proc") / parent).exists()
+
+
+def _wait_for_release(path: str, holder: str) -> str | None:
+    """Wait (up to ``_ORPHAN_WAIT_S``) while an orphaned engine process lets go of ``path``."""
+    if not _orphaned_worker(holder):
+        return holder
+    logger.info("waiting for the engine process of an ended run (%s) to release %s", holder, path)
+    deadline = time.monotonic() + _ORPHAN_WAIT_S
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        current = _holder(path)
+        if current is None:
+            return None
+        if current != holder:
+            return current
+    return holder
+
+
 def _busy(path: str, holder: str) -> ResourceBusyError:
     return ResourceBusyError(
         f"the chDB data path {path} is locked by {holder}: chDB allows one process per "
@@ -111,6 +152,8 @@ class _Engine:
         self.temporary = temporary
         self.memory_budget = memory_budget
         holder = _holder(path)
+        if holder is not None:
+            holder = _wait_for_release(path, holder)
         if holder is not None:
             raise _busy(path, holder)
         self.process = EngineProcess(path, memory_budget)
